@@ -1,0 +1,11 @@
+/// Reshapes c×h×w to (c·h·w)×1×1 in channel, row, column order; a view, no copy.
+public struct Flatten: Layer {
+  public init() {}
+
+  public static let type = LayerType(name: "flatten", keys: []) { _ in Flatten() }
+
+  public func outputShape(for inputs: [Shape], check: inout ShapeCheck) -> Shape? {
+    guard let count = inputs[0].elementCount else { return nil }
+    return Shape(channels: count, height: 1, width: 1)
+  }
+}

@@ -1,0 +1,44 @@
+/// The front end in one call: YAML text in, an inferred network and its diagnostics out.
+public struct CheckResult: Sendable {
+  /// What could be inferred; nil when the file is not a usable spec at all.
+  public var network: InferredNetwork?
+  public var diagnostics: DiagnosticList
+
+  public var isValid: Bool { network != nil && !diagnostics.hasErrors }
+}
+
+/// Thrown by the convenience initialiser when a spec has errors.
+public struct SpecError: Error, CustomStringConvertible {
+  public var diagnostics: [Diagnostic]
+
+  public var description: String {
+    diagnostics.map { "\($0.location.line):\($0.location.column): \($0.message)" }
+      .joined(separator: "\n")
+  }
+}
+
+public enum SpecChecker {
+  /// Parses and infers `bytes`; `name` is used when the spec has no `name:`.
+  public static func check(_ bytes: [UInt8], name: String) -> CheckResult {
+    var (spec, diagnostics) = SpecParser.parse(bytes, defaultName: name)
+    guard let spec else { return CheckResult(network: nil, diagnostics: diagnostics) }
+    let network = ShapeInference.infer(spec, diagnostics: &diagnostics)
+    if let totals = network.parameterCount, network.flops == nil || totals < 0 {
+      diagnostics.error("the network's total FLOP count overflows a 64-bit integer", at: .init(line: 1, column: 1))
+    } else if network.parameterCount == nil {
+      diagnostics.error("the network's total parameter count overflows a 64-bit integer", at: .init(line: 1, column: 1))
+    }
+    return CheckResult(network: network, diagnostics: diagnostics)
+  }
+}
+
+extension InferredNetwork {
+  /// Parses and checks a spec given as a string; throws when it has any error.
+  public init(yaml: String, name: String = "network") throws(SpecError) {
+    let result = SpecChecker.check(Array(yaml.utf8), name: name)
+    guard result.isValid, let network = result.network else {
+      throw SpecError(diagnostics: result.diagnostics.errors)
+    }
+    self = network
+  }
+}

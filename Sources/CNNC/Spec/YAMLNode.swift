@@ -1,0 +1,38 @@
+/// One node of a YAML document, with the place it starts in the source.
+public struct YAMLNode: Sendable {
+  public enum Content: Sendable {
+    /// A scalar's text; `plain` is false for quoted and block scalars, which are always strings.
+    case scalar(String, plain: Bool)
+    case mapping([(key: YAMLNode, value: YAMLNode)])
+    case sequence([YAMLNode])
+  }
+
+  public var content: Content
+  public var location: SourceLocation
+
+  /// What a diagnostic calls this kind of node ("a string", "a mapping").
+  public var kindDescription: String {
+    switch content {
+    case .mapping: return "a mapping"
+    case .sequence: return "a list"
+    case .scalar(let text, let plain):
+      guard plain else { return "a string" }
+      if text.isEmpty || text == "~" || text == "null" { return "nothing (null)" }
+      if Int64(text) != nil { return "an integer" }
+      if Double(text) != nil { return "a number" }
+      if ["true", "false"].contains(text) { return "a boolean" }
+      return "a string"
+    }
+  }
+
+  /// The value under `key`, when this is a mapping that has it.
+  public subscript(key: String) -> YAMLNode? {
+    guard case .mapping(let pairs) = content else { return nil }
+    return pairs.first { $0.key.scalarText == key }?.value
+  }
+
+  public var scalarText: String? {
+    if case .scalar(let text, _) = content { return text }
+    return nil
+  }
+}

@@ -1,0 +1,45 @@
+/// A JSON value that keeps its keys in the order they were written.
+enum JSON {
+  case object([(String, JSON)])
+  case array([JSON])
+  case string(String)
+  case integer(Int)
+  case number(Double)
+  case bool(Bool)
+  case null
+
+  var text: String {
+    switch self {
+    case .object(let pairs):
+      return "{" + pairs.map { "\(JSON.quoted($0.0)):\($0.1.text)" }.joined(separator: ",") + "}"
+    case .array(let items): return "[" + items.map(\.text).joined(separator: ",") + "]"
+    case .string(let value): return JSON.quoted(value)
+    case .integer(let value): return String(value)
+    case .number(let value): return value.isFinite ? String(value) : "null"
+    case .bool(let value): return String(value)
+    case .null: return "null"
+    }
+  }
+
+  static func quoted(_ string: String) -> String {
+    var out = "\""
+    for scalar in string.unicodeScalars {
+      switch scalar {
+      case "\"": out += "\\\""
+      case "\\": out += "\\\\"
+      case "\n": out += "\\n"
+      case "\r": out += "\\r"
+      case "\t": out += "\\t"
+      case _ where scalar.value < 0x20:
+        let hex = String(scalar.value, radix: 16)
+        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+      default: out.unicodeScalars.append(scalar)
+      }
+    }
+    return out + "\""
+  }
+}
+
+extension JSON {
+  init(_ value: Int?) { self = value.map(JSON.integer) ?? .null }
+}
