@@ -44,7 +44,8 @@ struct SpecFile {
   init(path: String) throws {
     self.path = path
     guard let data = FileManager.default.contents(atPath: path) else {
-      let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+      let reason =
+        FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
       printError("error: \(path): the file \(reason)")
       throw ExitCode(1)
     }

@@ -15,7 +15,8 @@ enum DotGraph {
         case .networkInput: source = "\"input\""
         case .layer(let producer): source = "n\(producer)"
         }
-        let shape = layer.inputShapes.indices.contains(position) ? "\(layer.inputShapes[position])" : "?"
+        let shape =
+          layer.inputShapes.indices.contains(position) ? "\(layer.inputShapes[position])" : "?"
         lines.append("  \(source) -> n\(index) [label=\(JSON.quoted(shape))];")
       }
     }

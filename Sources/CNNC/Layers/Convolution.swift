@@ -6,7 +6,9 @@ public struct Convolution: Layer {
   public var pad: Pair
   public var hasBias: Bool
 
-  public init(filters: Int, kernel: Pair, stride: Pair = Pair(1), pad: Pair = Pair(0), hasBias: Bool = true) {
+  public init(
+    filters: Int, kernel: Pair, stride: Pair = Pair(1), pad: Pair = Pair(0), hasBias: Bool = true
+  ) {
     self.filters = filters
     self.kernel = kernel
     self.stride = stride
@@ -14,7 +16,9 @@ public struct Convolution: Layer {
     self.hasBias = hasBias
   }
 
-  public static let type = LayerType(name: "conv", keys: ["filters", "kernel", "stride", "pad", "bias"]) {
+  public static let type = LayerType(
+    name: "conv", keys: ["filters", "kernel", "stride", "pad", "bias"]
+  ) {
     keys in
     Convolution(
       filters: keys.positive("filters"),
@@ -27,7 +31,8 @@ public struct Convolution: Layer {
   public func outputShape(for inputs: [Shape], check: inout ShapeCheck) -> Shape? {
     let input = inputs[0]
     let window = Window(kernel: kernel, stride: stride, pad: pad)
-    guard let (height, width) = window.outputSize(of: input, rule: .convolution, check: &check) else {
+    guard let (height, width) = window.outputSize(of: input, rule: .convolution, check: &check)
+    else {
       return nil
     }
     return Shape(channels: filters, height: height, width: width)

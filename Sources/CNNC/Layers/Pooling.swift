@@ -12,7 +12,9 @@ public struct Pooling: Layer {
   /// Ceil (Caffe's default) or floor rounding of the output size.
   public var ceilMode: Bool
 
-  public init(kind: Kind, kernel: Pair, stride: Pair? = nil, pad: Pair = Pair(0), ceilMode: Bool = true) {
+  public init(
+    kind: Kind, kernel: Pair, stride: Pair? = nil, pad: Pair = Pair(0), ceilMode: Bool = true
+  ) {
     self.kind = kind
     self.kernel = kernel
     self.stride = stride ?? kernel
@@ -40,7 +42,9 @@ public struct Pooling: Layer {
   public func outputShape(for inputs: [Shape], check: inout ShapeCheck) -> Shape? {
     let input = inputs[0]
     let window = Window(kernel: kernel, stride: stride, pad: pad)
-    guard let (height, width) = window.outputSize(of: input, rule: .pooling(ceil: ceilMode), check: &check)
+    guard
+      let (height, width) = window.outputSize(
+        of: input, rule: .pooling(ceil: ceilMode), check: &check)
     else { return nil }
     return Shape(channels: input.channels, height: height, width: width)
   }

@@ -36,7 +36,9 @@ public struct InferredNetwork: Sendable {
 
 /// Infers every layer's output shape, parameter count and FLOPs, reporting what does not fit.
 public enum ShapeInference {
-  public static func infer(_ spec: NetworkSpec, diagnostics: inout DiagnosticList) -> InferredNetwork {
+  public static func infer(_ spec: NetworkSpec, diagnostics: inout DiagnosticList)
+    -> InferredNetwork
+  {
     var layers: [InferredLayer] = []
     layers.reserveCapacity(spec.layers.count)
     // Where each name is defined, to tell "unknown" from "defined later" from "duplicate".
@@ -52,7 +54,8 @@ public enum ShapeInference {
         spec: layerSpec, inputs: [], inputShapes: [], output: nil, parameters: [],
         parameterCount: nil, flops: nil)
       if layerSpec.name == "input" {
-        diagnostics.error("\(layerSpec.subject): the name 'input' is reserved for the network's input",
+        diagnostics.error(
+          "\(layerSpec.subject): the name 'input' is reserved for the network's input",
           at: layerSpec.location)
       } else if let first = indexByName[layerSpec.name] {
         diagnostics.error(
@@ -69,9 +72,15 @@ public enum ShapeInference {
           inferred.inputShapes.append(spec.input)
         } else if let source = indexByName[name], source < index {
           inferred.inputs.append(.layer(source))
-          if let shape = layers[source].output { inferred.inputShapes.append(shape) } else { resolved = false }
+          if let shape = layers[source].output {
+            inferred.inputShapes.append(shape)
+          } else {
+            resolved = false
+          }
         } else if let later = laterIndexByName[name], later >= index {
-          let what = later == index ? "reads itself" : "is defined later, on line \(spec.layers[later].location.line)"
+          let what =
+            later == index
+            ? "reads itself" : "is defined later, on line \(spec.layers[later].location.line)"
           diagnostics.error(
             "\(layerSpec.subject): input '\(name)' \(what); a layer reads only earlier layers",
             at: layerSpec.inputLocation)
@@ -101,7 +110,8 @@ public enum ShapeInference {
     _ layer: any Layer, into inferred: inout InferredLayer, diagnostics: inout DiagnosticList
   ) {
     let spec = inferred.spec
-    var check = ShapeCheck(subject: spec.subject, location: spec.location, inputNames: spec.inputNames)
+    var check = ShapeCheck(
+      subject: spec.subject, location: spec.location, inputNames: spec.inputNames)
     defer { diagnostics.append(contentsOf: check.diagnostics) }
     guard let output = layer.outputShape(for: inferred.inputShapes, check: &check) else {
       if !check.diagnostics.hasErrors {
@@ -115,7 +125,8 @@ public enum ShapeInference {
     }
     let parameters = layer.parameters(for: inferred.inputShapes)
     let counts = parameters.map(\.elementCount)
-    guard !counts.contains(where: { $0 == nil }), let total = checkedSum(counts.compactMap { $0 }) else {
+    guard !counts.contains(where: { $0 == nil }), let total = checkedSum(counts.compactMap { $0 })
+    else {
       check.error("its parameter count overflows a 64-bit integer")
       return
     }

@@ -44,7 +44,8 @@ public struct SourceText: Sendable {
     // Control characters would garble a terminal; show a stand-in of the same width.
     return String(
       shown.unicodeScalars.filter { $0 != "\r" }.map { scalar -> Character in
-        scalar.value < 0x20 && scalar != "\t" || scalar.value == 0x7F ? "\u{FFFD}" : Character(scalar)
+        scalar.value < 0x20 && scalar != "\t" || scalar.value == 0x7F
+          ? "\u{FFFD}" : Character(scalar)
       })
   }
 }

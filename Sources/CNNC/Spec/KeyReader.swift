@@ -51,7 +51,8 @@ public struct KeyReader {
     guard case .scalar(let text, plain: true) = value.content,
       text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-" || $0 == "+") }), !text.isEmpty
     else {
-      error("\(what) must be \(expected), found \(value.kindDescription)\(shown(value))",
+      error(
+        "\(what) must be \(expected), found \(value.kindDescription)\(shown(value))",
         at: value.location)
       return nil
     }
@@ -72,7 +73,9 @@ public struct KeyReader {
   }
 
   /// An integer or a `[height, width]` pair, e.g. `kernel: 5` or `kernel: [3, 5]`.
-  public mutating func pair(_ key: String, default fallback: Pair? = nil, in range: ClosedRange<Int>)
+  public mutating func pair(
+    _ key: String, default fallback: Pair? = nil, in range: ClosedRange<Int>
+  )
     -> Pair
   {
     let standIn = fallback ?? Pair(max(1, range.lowerBound))
@@ -82,7 +85,8 @@ public struct KeyReader {
     }
     if case .sequence(let items) = value.content {
       guard items.count == 2 else {
-        error("'\(key)' must be an integer or a list [height, width], found a list of \(items.count)",
+        error(
+          "'\(key)' must be an integer or a list [height, width], found a list of \(items.count)",
           at: value.location)
         return standIn
       }
@@ -99,7 +103,8 @@ public struct KeyReader {
     case .scalar("true", plain: true), .scalar("True", plain: true): return true
     case .scalar("false", plain: true), .scalar("False", plain: true): return false
     default:
-      error("'\(key)' must be true or false, found \(value.kindDescription)\(shown(value))",
+      error(
+        "'\(key)' must be true or false, found \(value.kindDescription)\(shown(value))",
         at: value.location)
       return fallback
     }
@@ -117,7 +122,8 @@ public struct KeyReader {
     guard case .scalar(let text, plain: true) = value.content, let number = Double(text),
       number.isFinite, !text.lowercased().contains("n")
     else {
-      error("'\(key)' must be a number, found \(value.kindDescription)\(shown(value))",
+      error(
+        "'\(key)' must be a number, found \(value.kindDescription)\(shown(value))",
         at: value.location)
       return fallback ?? 0
     }
@@ -139,7 +145,8 @@ public struct KeyReader {
     guard let text = value.scalarText, choices.contains(text) else {
       let list = choices.map { "'\($0)'" }.joined(separator: " or ")
       let hint = value.scalarText.map { didYouMean($0, among: choices) } ?? ""
-      error("'\(key)' must be \(list), found \(value.kindDescription)\(shown(value))\(hint)",
+      error(
+        "'\(key)' must be \(list), found \(value.kindDescription)\(shown(value))\(hint)",
         at: value.location)
       return fallback ?? choices[0]
     }
@@ -155,7 +162,8 @@ public struct KeyReader {
       return nil
     }
     guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
-      error("'\(key)' must not contain control characters (such as NUL or a line break)",
+      error(
+        "'\(key)' must not contain control characters (such as NUL or a line break)",
         at: value.location)
       return nil
     }
@@ -173,7 +181,8 @@ public struct KeyReader {
       if !known.contains(text) {
         let list = known.map { "'\($0)'" }.joined(separator: ", ")
         let hint = didYouMean(text, among: known)
-        error("unknown key '\(text)'\(hint.isEmpty ? " (known keys: \(list))" : hint)",
+        error(
+          "unknown key '\(text)'\(hint.isEmpty ? " (known keys: \(list))" : hint)",
           at: key.location)
       }
     }

@@ -5,7 +5,8 @@ public enum SpecParser {
   public static let maximumLayerCount = 100_000
 
   /// Parses `bytes`; the spec is nil only when the file is not a usable spec at all.
-  public static func parse(_ bytes: [UInt8], defaultName: String) -> (NetworkSpec?, DiagnosticList) {
+  public static func parse(_ bytes: [UInt8], defaultName: String) -> (NetworkSpec?, DiagnosticList)
+  {
     var diagnostics = DiagnosticList()
     let start = SourceLocation(line: 1, column: 1)
     let root: YAMLNode
@@ -43,7 +44,8 @@ public enum SpecParser {
       return (nil, diagnostics)
     }
     guard !items.isEmpty else {
-      diagnostics.error("spec: 'layers' is empty; a network needs at least one layer",
+      diagnostics.error(
+        "spec: 'layers' is empty; a network needs at least one layer",
         at: layersNode.location)
       return (nil, diagnostics)
     }
@@ -64,7 +66,9 @@ public enum SpecParser {
       }
     }
     guard let input else { return (nil, diagnostics) }
-    return (NetworkSpec(name: name, input: input, layers: layers, train: root["train"]), diagnostics)
+    return (
+      NetworkSpec(name: name, input: input, layers: layers, train: root["train"]), diagnostics
+    )
   }
 
   /// `input: {channels, height, width}` or `input: [c, h, w]`.
@@ -80,7 +84,8 @@ public enum SpecParser {
     case .mapping:
       reader.rejectUnknownKeys(["channels", "height", "width"])
       shape = Shape(
-        channels: reader.integer("channels", in: sizes), height: reader.integer("height", in: sizes),
+        channels: reader.integer("channels", in: sizes),
+        height: reader.integer("height", in: sizes),
         width: reader.integer("width", in: sizes))
     case .sequence(let items) where items.count == 3:
       let values = items.enumerated().map { index, item in
@@ -112,7 +117,8 @@ public enum SpecParser {
     }
     guard let typeNode = item["type"], let typeName = typeNode.scalarText, !typeName.isEmpty else {
       let found = item["type"].map { ", found \($0.kindDescription)" } ?? ""
-      diagnostics.error("layer: missing its 'type' (a word such as conv or relu)\(found)",
+      diagnostics.error(
+        "layer: missing its 'type' (a word such as conv or relu)\(found)",
         at: item["type"]?.location ?? item.location)
       return nil
     }
@@ -164,7 +170,9 @@ public enum SpecParser {
     return names
   }
 
-  private static func checkArity(_ type: LayerType, _ spec: inout LayerSpec, _ keys: inout KeyReader) {
+  private static func checkArity(
+    _ type: LayerType, _ spec: inout LayerSpec, _ keys: inout KeyReader
+  ) {
     switch type.arity {
     case .one where spec.inputNames.count != 1:
       keys.report("takes exactly one input, given \(spec.inputNames.count)", at: "input")

@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+
+/// Runs the built `cnnc` as a process, the way a user does.
+@Suite struct CommandLineTests {
+  struct Run {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+  }
+
+  /// The `cnnc` binary built beside this test bundle.
+  static let executable = URL(fileURLWithPath: CommandLine.arguments[0])
+    .deletingLastPathComponent().appendingPathComponent("cnnc")
+
+  static func run(_ arguments: [String], stdin: String? = nil) throws -> Run {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    process.currentDirectoryURL = packageRoot
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    // Read both pipes before waiting, so a large output cannot block the child.
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return Run(
+      status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+      stderr: String(decoding: errData, as: UTF8.self))
+  }
+
+  static func temporaryFile(_ text: String, name: String = "spec.yaml") throws -> String {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    let url = folder.appendingPathComponent(name)
+    try Data(text.utf8).write(to: url)
+    return url.path
+  }
+
+  @Test func lenetTable() throws {
+    let run = try Self.run(["check", "Models/lenet.yaml"])
+    #expect(run.status == 0)
+    #expect(run.stdout.contains("431,080"))
+    #expect(run.stdout.contains("conv2  conv     pool1   50×8×8"))
+    #expect(run.stderr.isEmpty)
+  }
+
+  @Test(arguments: [
+    "allconv.yaml", "inception.yaml", "residual.yaml", "alexnet.yaml", "vgg16.yaml",
+  ])
+  func everyModelChecks(_ model: String) throws {
+    let run = try Self.run(["check", "Models/\(model)"])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(!run.stderr.contains("error"))
+  }
+
+  @Test func json() throws {
+    let run = try Self.run(["check", "Models/lenet.yaml", "--json"])
+    #expect(run.status == 0)
+    let object = try #require(
+      try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+    #expect(object["params"] as? Int == 431_080)
+    #expect(object["input"] as? [Int] == [1, 28, 28])
+    let layers = try #require(object["layers"] as? [[String: Any]])
+    #expect(layers.count == 8)
+    #expect(layers[2]["output"] as? [Int] == [50, 8, 8])
+    #expect(layers[2]["inputs"] as? [String] == ["pool1"])
+    #expect((object["errors"] as? [Any])?.isEmpty == true)
+  }
+
+  @Test func jsonOfAnInvalidSpecKeepsWhatWasInferred() throws {
+    let path = try Self.temporaryFile(
+      "input: [1, 4, 4]\nlayers:\n  - {type: relu, name: r}\n  - {type: conv, name: c3, filters: 2, kernel: 5}\n"
+    )
+    let run = try Self.run(["check", path, "--json"])
+    #expect(run.status == 1)
+    let object = try #require(
+      try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+    let errors = try #require(object["errors"] as? [[String: Any]])
+    #expect(errors.first?["line"] as? Int == 4)
+    #expect(errors.first?["column"] as? Int == 5)
+    let layers = try #require(object["layers"] as? [[String: Any]])
+    #expect(layers.first?["output"] as? [Int] == [1, 4, 4])
+    #expect(layers.last?["output"] is NSNull)
+    #expect(object["name"] as? String == "spec")
+  }
+
+  @Test func errorsInCompilerForm() throws {
+    let path = try Self.temporaryFile(
+      "input: [1, 4, 4]\nlayers:\n  - {type: relu}\n  - {type: conv, name: c3, filters: 2, kernel: 5}\n",
+      name: "lenet.yaml")
+    let run = try Self.run(["check", path])
+    #expect(run.status == 1)
+    #expect(run.stdout.isEmpty)
+    #expect(
+      run.stderr.contains(
+        "lenet.yaml:4:5: error: conv 'c3': kernel 5×5 does not fit its 4×4 input (output height floor((4 − 5 + 2·0)/1) + 1 = 0)\n  - {type: conv, name: c3, filters: 2, kernel: 5}\n    ^"
+      ))
+  }
+
+  @Test func dot() throws {
+    let run = try Self.run(["check", "Models/inception.yaml", "--dot"])
+    #expect(run.status == 0)
+    #expect(run.stdout.hasPrefix("digraph \"inception\" {"))
+    #expect(run.stdout.contains("-> n12 [label=\"16×14×14\"]"))  // b1 into mixed
+    #expect(run.stdout.hasSuffix("}\n"))
+  }
+
+  @Test func usageErrorsExit64() throws {
+    #expect(try Self.run(["check"]).status == 64)
+    #expect(try Self.run(["check", "Models/lenet.yaml", "--frobnicate"]).status == 64)
+  }
+
+  @Test func missingFile() throws {
+    let run = try Self.run(["check", "Models/nope.yaml"])
+    #expect(run.status == 1)
+    #expect(run.stderr.contains("Models/nope.yaml: the file does not exist"))
+  }
+}

@@ -1,0 +1,35 @@
+import CNNC
+import Testing
+
+/// The library as an embedding program uses it: a spec string in, shapes out, no CLI.
+@Suite struct EmbeddingTests {
+  @Test func inferFromAString() throws {
+    let network = try InferredNetwork(
+      yaml: """
+        name: tiny
+        input: {channels: 3, height: 32, width: 32}
+        layers:
+          - {type: conv, name: c1, filters: 8, kernel: 3, pad: 1}
+          - {type: maxpool, name: p1, kernel: 2}
+          - {type: conv, name: c2, filters: 16, kernel: [3, 1], stride: [2, 1]}
+          - {type: flatten}
+          - {type: dense, name: out, units: 10, bias: false}
+        """)
+    #expect(network.name == "tiny")
+    #expect(network.layer(named: "c1")?.output == Shape(channels: 8, height: 32, width: 32))
+    #expect(network.layer(named: "p1")?.output == Shape(channels: 8, height: 16, width: 16))
+    // floor((16 − 3)/2) + 1 = 7 rows, 16 columns
+    #expect(network.layer(named: "c2")?.output == Shape(channels: 16, height: 7, width: 16))
+    #expect(network.layer(named: "flatten1")?.output == Shape(channels: 1792, height: 1, width: 1))
+    #expect(network.layer(named: "out")?.parameterCount == 17_920)
+    #expect(network.layer(named: "c1")?.parameters.map(\.dimensions) == [[8, 3, 3, 3], [8]])
+    // c1: 8·3·3·3 + 8; c2: 16·8·3·1 + 16; out: 1792·10
+    #expect(network.parameterCount == 224 + 400 + 17_920)
+  }
+
+  @Test func errorsAreThrown() {
+    #expect(throws: SpecError.self) {
+      try InferredNetwork(yaml: "input: [1, 2, 2]\nlayers: [{type: conv, filters: 1, kernel: 3}]\n")
+    }
+  }
+}

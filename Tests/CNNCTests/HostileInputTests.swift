@@ -1,0 +1,82 @@
+import Testing
+
+@testable import CNNC
+
+/// Hostile files end in an error, never a crash, a hang or a huge allocation.
+@Suite struct HostileInputTests {
+  @Test func deepFlowNesting() {
+    let text =
+      "input: [1, 2, 2]\nlayers: " + String(repeating: "[", count: 100_000)
+      + String(repeating: "]", count: 100_000)
+    let result = check(text)
+    #expect(result.diagnostics.errors.first?.message.contains("nested deeper than") == true)
+  }
+
+  @Test func aliasBomb() {
+    var text = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    for level in 1...9 {
+      let previous = level == 1 ? "a" : "a\(level - 1)"
+      text +=
+        "a\(level): &a\(level) ["
+        + Array(repeating: "*\(previous)", count: 10).joined(separator: ",") + "]\n"
+    }
+    let result = check(text)
+    #expect(result.diagnostics.errors.first?.message.contains("aliases") == true)
+  }
+
+  @Test func binaryGarbage() {
+    var generator = SystemRandomNumberGenerator()
+    let bytes = (0..<8192).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    #expect(!check(bytes: bytes).isValid)
+  }
+
+  @Test func emptyFile() {
+    let result = check(bytes: [])
+    #expect(result.diagnostics.errors.first?.message.contains("empty") == true)
+  }
+
+  @Test func nulInsideAString() {
+    let raw = check(
+      bytes: Array("name: \"a\u{0}b\"\ninput: [1, 2, 2]\nlayers: [{type: relu}]\n".utf8))
+    #expect(raw.diagnostics.errors.first?.message.contains("control characters") == true)
+    let escaped = check("name: \"a\\0b\"\ninput: [1, 2, 2]\nlayers: [{type: relu}]\n")
+    #expect(escaped.diagnostics.errors.first?.message.contains("control characters") == true)
+  }
+
+  @Test func sizesNear2To31() {
+    let result = check(
+      "input: [2147483647, 2147483647, 2147483647]\nlayers:\n  - {type: conv, filters: 2147483647, kernel: 1}\n"
+    )
+    #expect(!result.isValid)
+    #expect(result.diagnostics.errors.first?.message.contains("64-bit") == true)
+  }
+
+  @Test func flopsOverflow() {
+    let result = check(
+      "input: [3000, 2000, 2000]\nlayers:\n  - {type: conv, filters: 2147483647, kernel: 1}\n")
+    #expect(result.diagnostics.errors.first?.message.contains("FLOP count overflows") == true)
+  }
+
+  @Test func layerCountOverTheCap() {
+    let text =
+      "input: [1, 2, 2]\nlayers:\n"
+      + String(repeating: "  - {type: relu}\n", count: SpecParser.maximumLayerCount + 1)
+    let result = check(text)
+    #expect(result.diagnostics.errors.first?.message.contains("more than cnnc accepts") == true)
+  }
+
+  @Test func longStackUnderTheCap() {
+    let text =
+      "input: [1, 2, 2]\nlayers:\n" + String(repeating: "  - {type: relu}\n", count: 20_000)
+    let result = check(text)
+    #expect(result.isValid)
+    #expect(result.network?.layers.last?.name == "relu20000")
+  }
+
+  @Test func wideMappingIsLinear() {
+    // 200,000 distinct keys: duplicate-key detection must not be quadratic.
+    var text = "input: [1, 2, 2]\nlayers: [{type: relu}]\ntrain: {"
+    text += (0..<200_000).map { "k\($0): 1" }.joined(separator: ", ") + "}\n"
+    #expect(check(text).isValid)
+  }
+}
