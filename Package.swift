@@ -17,11 +17,25 @@ let package = Package(
       pkgConfig: "yaml-0.1",
       providers: [.apt(["libyaml-dev"]), .brew(["libyaml"])]
     ),
-    .target(name: "CNNC", dependencies: ["CYAML"]),
+    // OpenBLAS from the system (Debian: libopenblas-dev) for cblas_sgemm; Accelerate on Apple.
+    .systemLibrary(
+      name: "COpenBLAS",
+      pkgConfig: "openblas",
+      providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
+    ),
+    .target(
+      name: "CNNC",
+      dependencies: [
+        "CYAML",
+        .target(name: "COpenBLAS", condition: .when(platforms: [.linux, .windows, .android])),
+      ]
+    ),
     .executableTarget(
       name: "cnnc",
       dependencies: ["CNNC", .product(name: "ArgumentParser", package: "swift-argument-parser")]
     ),
-    .testTarget(name: "CNNCTests", dependencies: ["CNNC"], resources: []),
+    // Counts heap allocations in tests (wraps glibc's malloc family); never part of the library.
+    .target(name: "MallocCounter", path: "Tests/MallocCounter"),
+    .testTarget(name: "CNNCTests", dependencies: ["CNNC", "MallocCounter"]),
   ]
 )

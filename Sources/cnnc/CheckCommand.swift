@@ -16,23 +16,69 @@ struct CheckCommand: ParsableCommand {
   @Flag(help: "Print the graph in Graphviz DOT, shapes on the edges.")
   var dot = false
 
+  @Option(help: "Add the memory plan's figures for both modes at this batch size.")
+  var batch: Int?
+
+  @Flag(help: "Print the execution plan: its steps with operand offsets, and buffer lifetimes.")
+  var plan = false
+
+  @Option(help: "The mode --plan prints: inference or training.")
+  var mode: PlanMode = .training
+
   func validate() throws {
-    if json && dot { throw ValidationError("--json and --dot cannot be used together") }
+    if [json, dot, plan].filter({ $0 }).count > 1 {
+      throw ValidationError("choose one of --json, --dot and --plan")
+    }
+    if let batch, batch < 1 || batch > KeyReader.maximumSize {
+      throw ValidationError("--batch must be between 1 and \(KeyReader.maximumSize)")
+    }
   }
 
   func run() throws {
     let file = try SpecFile(path: spec)
     let result = SpecChecker.check(file.bytes, name: file.defaultName)
     let diagnostics = result.diagnostics.sorted
+    let plans = try result.isValid ? memoryPlans(result.network) : nil
     if json {
-      print(CheckReport.json(result, diagnostics: diagnostics).text)
+      var report = CheckReport.json(result, diagnostics: diagnostics)
+      if let plans, case .object(var pairs) = report {
+        pairs.append(("memory", CheckReport.memoryJSON(plans)))
+        report = .object(pairs)
+      }
+      print(report.text)
     } else {
       file.printDiagnostics(diagnostics)
       if result.isValid, let network = result.network {
-        print(dot ? DotGraph.text(network) : CheckReport.table(network))
+        if dot {
+          print(DotGraph.text(network))
+        } else if plan {
+          print(PlanReport.text(try makePlan(network, mode: mode, batch: batch ?? 1)))
+        } else {
+          print(CheckReport.table(network))
+          if let plans { print("\n" + CheckReport.memoryTable(plans)) }
+        }
       }
     }
     if !result.isValid { throw ExitCode(1) }
+  }
+}
+
+extension PlanMode: ExpressibleByArgument {}
+
+extension CheckCommand {
+  /// Both modes' plans at --batch, when it was given.
+  func memoryPlans(_ network: InferredNetwork?) throws -> [ExecutionPlan]? {
+    guard let batch, let network else { return nil }
+    return try PlanMode.allCases.map { try makePlan(network, mode: $0, batch: batch) }
+  }
+
+  func makePlan(_ network: InferredNetwork, mode: PlanMode, batch: Int) throws -> ExecutionPlan {
+    do {
+      return try Planner.plan(network, PlanOptions(mode: mode, batch: batch))
+    } catch {
+      printError("error: \(spec): cannot plan \(mode) at batch \(batch): \(error.message)")
+      throw ExitCode(1)
+    }
   }
 }
 

@@ -1,4 +1,5 @@
 import CNNC
+import Foundation
 
 /// The summary `cnnc check` prints: a table for people, JSON for programs.
 enum CheckReport {
@@ -47,6 +48,34 @@ enum CheckReport {
       ("warnings", located(.warning)),
       ("errors", located(.error)),
     ])
+  }
+
+  static func memoryTable(_ plans: [ExecutionPlan]) -> String {
+    let batch = plans.first?.options.batch ?? 0
+    var rows = [["memory, batch \(batch)", "arena bytes", "naive bytes", "lower bound", "arena/bound"]]
+    for plan in plans {
+      let ratio = plan.lowerBoundBytes > 0 ? Double(plan.arenaBytes) / Double(plan.lowerBoundBytes) : 1
+      rows.append([
+        plan.options.mode.rawValue, grouped(plan.arenaBytes), grouped(plan.naiveBytes),
+        grouped(plan.lowerBoundBytes), String(format: "%.3f", ratio),
+      ])
+    }
+    let parameters = plans.first?.parameterFloats ?? 0
+    return (aligned(rows, rightAligned: [1, 2, 3, 4])
+      + ["parameters: \(grouped(parameters * 4)) bytes (training keeps gradients and momentum too: ×3)"])
+      .joined(separator: "\n")
+  }
+
+  static func memoryJSON(_ plans: [ExecutionPlan]) -> JSON {
+    var pairs: [(String, JSON)] = [("batch", .integer(plans.first?.options.batch ?? 0))]
+    for plan in plans {
+      pairs.append((plan.options.mode.rawValue, .object([
+        ("arena_bytes", .integer(plan.arenaBytes)),
+        ("naive_bytes", .integer(plan.naiveBytes)),
+        ("lower_bound_bytes", .integer(plan.lowerBoundBytes)),
+      ])))
+    }
+    return .object(pairs)
   }
 
   /// 431080 → "431,080"; nil → "?".

@@ -21,3 +21,35 @@ public struct Activation: Layer {
 
   public func outputShape(for inputs: [Shape], check: inout ShapeCheck) -> Shape? { inputs[0] }
 }
+
+extension Activation {
+  public var backwardReads: BackwardReads {
+    if case .leakyReLU = function { return .input }
+    return .output
+  }
+
+  /// ReLU, sigmoid and tanh differentiate from their output, so they may overwrite the input.
+  public var isElementwise: Bool { backwardReads == .output }
+
+  public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
+    let (x, y, count) = (b.inputs[0], b.output, b.batch * b.inputCount)
+    switch function {
+    case .relu: return { reluForward(x, y, count: count) }
+    case .sigmoid: return { sigmoidForward(x, y, count: count) }
+    case .tanh: return { tanhForward(x, y, count: count) }
+    case .leakyReLU(let slope): return { leakyReLUForward(x, y, slope: slope, count: count) }
+    }
+  }
+
+  public func backwardKernel(_ b: LayerBinding) -> Kernel {
+    guard let dx = b.inputGradients[0], let dy = b.outputGradient else { return {} }
+    let (x, y, count, accumulate) = (b.inputs[0], b.output, b.batch * b.inputCount, b.accumulate[0])
+    switch function {
+    case .relu: return { reluBackward(y, dy, dx, count: count, accumulate: accumulate) }
+    case .sigmoid: return { sigmoidBackward(y, dy, dx, count: count, accumulate: accumulate) }
+    case .tanh: return { tanhBackward(y, dy, dx, count: count, accumulate: accumulate) }
+    case .leakyReLU(let slope):
+      return { leakyReLUBackward(x, dy, dx, slope: slope, count: count, accumulate: accumulate) }
+    }
+  }
+}

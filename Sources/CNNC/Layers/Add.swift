@@ -14,3 +14,26 @@ public struct Add: Layer {
     return inputs[0]
   }
 }
+
+extension Add {
+  public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
+    let (inputs, y, count) = (b.inputs, b.output, b.batch * b.outputCount)
+    return {
+      y.update(from: inputs[0], count: count)
+      for input in inputs.dropFirst() {
+        for i in 0..<count { y[i] += input[i] }
+      }
+    }
+  }
+
+  /// Every input receives the whole output gradient.
+  public func backwardKernel(_ b: LayerBinding) -> Kernel {
+    let (gradients, accumulate, count) = (b.inputGradients, b.accumulate, b.batch * b.outputCount)
+    let dy = b.outputGradient!
+    return {
+      for index in gradients.indices {
+        if let dx = gradients[index] { passGradient(dy, dx, count: count, accumulate: accumulate[index]) }
+      }
+    }
+  }
+}

@@ -24,3 +24,37 @@ public struct Concat: Layer {
     return Shape(channels: channels, height: first.height, width: first.width)
   }
 }
+
+// Each sample's output is its inputs' (c_i, h, w) blocks one after another.
+extension Concat {
+  public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
+    let sizes = b.inputShapes.map { $0.elementCount ?? 0 }
+    let (inputs, y, batch, outputCount) = (b.inputs, b.output, b.batch, b.outputCount)
+    return {
+      for n in 0..<batch {
+        var offset = n * outputCount
+        for (input, size) in zip(inputs, sizes) {
+          (y + offset).update(from: input + n * size, count: size)
+          offset += size
+        }
+      }
+    }
+  }
+
+  public func backwardKernel(_ b: LayerBinding) -> Kernel {
+    let sizes = b.inputShapes.map { $0.elementCount ?? 0 }
+    let (gradients, accumulate, batch, outputCount) = (b.inputGradients, b.accumulate, b.batch, b.outputCount)
+    let dy = b.outputGradient!
+    return {
+      for n in 0..<batch {
+        var offset = n * outputCount
+        for index in sizes.indices {
+          if let dx = gradients[index] {
+            passGradient(dy + offset, dx + n * sizes[index], count: sizes[index], accumulate: accumulate[index])
+          }
+          offset += sizes[index]
+        }
+      }
+    }
+  }
+}

@@ -109,3 +109,97 @@ struct Window {
     }
   }
 }
+
+// Forward: Y[n] (F, P) = W (F, C·kh·kw) · im2col(X[n]) (C·kh·kw, P) + b, one product per sample.
+// Backward: dW = Σ_n dY[n] · colsᵀ, db = Σ dY, dX[n] = col2im(Wᵀ · dY[n]).
+extension Convolution {
+  public var backwardReads: BackwardReads { .input }
+
+  func geometry(_ input: Shape, _ output: Shape) -> WindowGeometry {
+    Window(kernel: kernel, stride: stride, pad: pad).geometry(input: input, output: output)
+  }
+
+  public func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest] {
+    let g = geometry(inputs[0], output)
+    // A 1×1 window with stride 1 and no pad reads the image as its own column matrix.
+    guard !g.isPointwise else { return [] }
+    let columns = checkedProduct([g.patchSize, g.outputPlane])
+    return [
+      ScratchRequest(name: "columns", elements: columns, lifetime: .forward),
+      ScratchRequest(name: "columns", elements: columns, lifetime: .backward),
+      ScratchRequest(
+        name: "column gradient", elements: columns, lifetime: .backward, forInputGradient: true),
+    ]
+  }
+
+  public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
+    let g = geometry(b.inputShapes[0], b.outputShape)
+    let (x, y, weight) = (b.inputs[0], b.output, b.parameters[0])
+    let bias = hasBias ? b.parameters[1] : nil
+    let columns = b.scratch.first.flatMap { $0 }?.assumingMemoryBound(to: Float.self)
+    let (inputCount, outputCount, filters) = (b.inputCount, b.outputCount, self.filters)
+    return {
+      for n in 0..<b.batch {
+        let image = x + n * inputCount
+        let out = y + n * outputCount
+        if let bias { broadcastBias(bias, to: out, samples: 1, channels: filters, plane: g.outputPlane) }
+        let cols: UnsafePointer<Float>
+        if let columns {
+          im2col(image, columns, g)
+          cols = UnsafePointer(columns)
+        } else {
+          cols = UnsafePointer(image)
+        }
+        gemm(
+          transposeA: false, transposeB: false, m: filters, n: g.outputPlane, k: g.patchSize,
+          a: weight, lda: g.patchSize, b: cols, ldb: g.outputPlane, beta: bias == nil ? 0 : 1,
+          c: out, ldc: g.outputPlane)
+      }
+    }
+  }
+
+  public func backwardKernel(_ b: LayerBinding) -> Kernel {
+    let g = geometry(b.inputShapes[0], b.outputShape)
+    let (x, weight, weightGradient) = (b.inputs[0], b.parameters[0], b.parameterGradients[0])
+    let biasGradient = hasBias ? b.parameterGradients[1] : nil
+    let columns = b.scratch.count > 1 ? b.scratch[1]?.assumingMemoryBound(to: Float.self) : nil
+    let columnGradient = b.scratch.count > 2 ? b.scratch[2]?.assumingMemoryBound(to: Float.self) : nil
+    let (inputCount, outputCount, filters) = (b.inputCount, b.outputCount, self.filters)
+    let (dy, dx, accumulate) = (b.outputGradient!, b.inputGradients[0], b.accumulate[0])
+    return {
+      for n in 0..<b.batch {
+        let image = x + n * inputCount
+        let outGradient = dy + n * outputCount
+        let cols: UnsafePointer<Float>
+        if let columns {
+          im2col(image, columns, g)
+          cols = UnsafePointer(columns)
+        } else {
+          cols = UnsafePointer(image)
+        }
+        gemm(
+          transposeA: false, transposeB: true, m: filters, n: g.patchSize, k: g.outputPlane,
+          a: outGradient, lda: g.outputPlane, b: cols, ldb: g.outputPlane, beta: n == 0 ? 0 : 1,
+          c: weightGradient, ldc: g.patchSize)
+        guard let dx else { continue }
+        let imageGradient = dx + n * inputCount
+        if let columnGradient {
+          gemm(
+            transposeA: true, transposeB: false, m: g.patchSize, n: g.outputPlane, k: filters,
+            a: weight, lda: g.patchSize, b: outGradient, ldb: g.outputPlane, beta: 0,
+            c: columnGradient, ldc: g.outputPlane)
+          if !accumulate { imageGradient.update(repeating: 0, count: inputCount) }
+          col2imAdding(columnGradient, imageGradient, g)
+        } else {
+          gemm(
+            transposeA: true, transposeB: false, m: g.patchSize, n: g.outputPlane, k: filters,
+            a: weight, lda: g.patchSize, b: outGradient, ldb: g.outputPlane,
+            beta: accumulate ? 1 : 0, c: imageGradient, ldc: g.outputPlane)
+        }
+      }
+      if let biasGradient {
+        biasBackward(dy, biasGradient, samples: b.batch, channels: filters, plane: g.outputPlane)
+      }
+    }
+  }
+}

@@ -26,3 +26,41 @@ public struct Dense: Layer {
     inputs[0].elementCount.flatMap { checkedProduct([$0, units]) }
   }
 }
+
+// Forward: Y (N, U) = X (N, I) · Wᵀ + b, with W (U, I).
+// Backward: dW = dYᵀ · X, db = Σ_n dY[n], dX = dY · W.
+extension Dense {
+  public var backwardReads: BackwardReads { .input }
+
+  public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
+    let (x, y, weight) = (b.inputs[0], b.output, b.parameters[0])
+    let bias = hasBias ? b.parameters[1] : nil
+    let (batch, inputs, units) = (b.batch, b.inputCount, self.units)
+    return {
+      if let bias { broadcastBias(bias, to: y, samples: batch, channels: units, plane: 1) }
+      gemm(
+        transposeA: false, transposeB: true, m: batch, n: units, k: inputs, a: x, lda: inputs,
+        b: weight, ldb: inputs, beta: bias == nil ? 0 : 1, c: y, ldc: units)
+    }
+  }
+
+  public func backwardKernel(_ b: LayerBinding) -> Kernel {
+    let (x, weight, weightGradient) = (b.inputs[0], b.parameters[0], b.parameterGradients[0])
+    let biasGradient = hasBias ? b.parameterGradients[1] : nil
+    let (batch, inputs, units) = (b.batch, b.inputCount, self.units)
+    let (dy, dx, accumulate) = (b.outputGradient!, b.inputGradients[0], b.accumulate[0])
+    return {
+      gemm(
+        transposeA: true, transposeB: false, m: units, n: inputs, k: batch, a: dy, lda: units,
+        b: x, ldb: inputs, beta: 0, c: weightGradient, ldc: inputs)
+      if let biasGradient {
+        biasBackward(dy, biasGradient, samples: batch, channels: units, plane: 1)
+      }
+      if let dx {
+        gemm(
+          transposeA: false, transposeB: false, m: batch, n: inputs, k: units, a: dy, lda: units,
+          b: weight, ldb: inputs, beta: accumulate ? 1 : 0, c: dx, ldc: inputs)
+      }
+    }
+  }
+}

@@ -11,3 +11,27 @@ public struct Dropout: Layer {
 
   public func outputShape(for inputs: [Shape], check: inout ShapeCheck) -> Shape? { inputs[0] }
 }
+
+extension Dropout {
+  /// At inference dropout is the identity, so it needs neither a step nor a buffer.
+  public func isView(training: Bool) -> Bool { !training }
+  public var isElementwise: Bool { true }
+
+  public func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest] {
+    let mask = output.elementCount.flatMap { checkedProduct([batch, $0]) }
+    return [ScratchRequest(name: "mask", elements: mask, lifetime: .forwardToBackward)]
+  }
+
+  public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
+    let (x, y, count, rate, random) = (b.inputs[0], b.output, b.batch * b.inputCount, rate, b.random)
+    let mask = b.scratch[0]!.assumingMemoryBound(to: Float.self)
+    return { dropoutForward(x, y, mask, rate: rate, count: count, random: &random.pointee) }
+  }
+
+  public func backwardKernel(_ b: LayerBinding) -> Kernel {
+    guard let dx = b.inputGradients[0], let dy = b.outputGradient else { return {} }
+    let mask = b.scratch[0]!.assumingMemoryBound(to: Float.self)
+    let (count, accumulate) = (b.batch * b.inputCount, b.accumulate[0])
+    return { scaleBackward(mask, dy, dx, count: count, accumulate: accumulate) }
+  }
+}

@@ -1,7 +1,7 @@
 /// One layer type's behaviour: its shape rule, its learned tensors and its cost.
 ///
 /// Each layer type lives in its own file under Layers/ and joins `LayerRegistry.types`.
-public protocol Layer: Sendable {
+public protocol Layer: LayerLowering, Sendable {
   /// The output shape for these input shapes; mismatches are reported to `check`.
   func outputShape(for inputs: [Shape], check: inout ShapeCheck) -> Shape?
 

@@ -49,3 +49,42 @@ public struct Pooling: Layer {
     return Shape(channels: input.channels, height: height, width: width)
   }
 }
+
+extension Pooling {
+  func geometry(_ input: Shape, _ output: Shape) -> WindowGeometry {
+    Window(kernel: kernel, stride: stride, pad: pad).geometry(input: input, output: output)
+  }
+
+  public func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest] {
+    guard kind == .max else { return [] }
+    let winners = output.elementCount.flatMap { checkedProduct([batch, $0]) }
+    return [ScratchRequest(name: "argmax", elements: winners, lifetime: .forwardToBackward)]
+  }
+
+  public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
+    let g = geometry(b.inputShapes[0], b.outputShape)
+    let planes = b.batch * g.channels
+    let (x, y) = (b.inputs[0], b.output)
+    switch kind {
+    case .max:
+      let argmax = b.scratch[0]!.assumingMemoryBound(to: Int32.self)
+      return { maxPoolForward(x, y, argmax, planes: planes, g) }
+    case .average:
+      return { averagePoolForward(x, y, planes: planes, g) }
+    }
+  }
+
+  public func backwardKernel(_ b: LayerBinding) -> Kernel {
+    let g = geometry(b.inputShapes[0], b.outputShape)
+    let planes = b.batch * g.channels
+    guard let dx = b.inputGradients[0], let dy = b.outputGradient else { return {} }
+    let overwrite = !b.accumulate[0]
+    switch kind {
+    case .max:
+      let argmax = b.scratch[0]!.assumingMemoryBound(to: Int32.self)
+      return { maxPoolBackward(dy, argmax, dx, planes: planes, overwrite: overwrite, g) }
+    case .average:
+      return { averagePoolBackward(dy, dx, planes: planes, overwrite: overwrite, g) }
+    }
+  }
+}

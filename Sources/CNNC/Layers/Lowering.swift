@@ -1,0 +1,90 @@
+/// What a layer's backward pass reads besides its output gradient.
+public struct BackwardReads: OptionSet, Sendable {
+  public let rawValue: Int
+  public init(rawValue: Int) { self.rawValue = rawValue }
+
+  public static let input = BackwardReads(rawValue: 1)
+  public static let output = BackwardReads(rawValue: 2)
+}
+
+/// A transient buffer a layer needs besides its input and output.
+public struct ScratchRequest: Sendable {
+  public enum Lifetime: Sendable {
+    /// Only during the forward step (e.g. im2col columns).
+    case forward
+    /// Only during the backward step (training only).
+    case backward
+    /// Written forward, read backward (max-pool argmax, dropout mask); forward-only in inference.
+    case forwardToBackward
+  }
+
+  public var name: String
+  /// Number of 4-byte elements (floats or 32-bit indices); nil when it overflows.
+  public var elements: Int?
+  public var lifetime: Lifetime
+  /// Needed only to compute an input gradient; left out when no input wants one.
+  public var forInputGradient = false
+}
+
+/// A layer's operands once a plan has placed them: pointers into the arena and the parameters.
+/// Every pointer stays valid for the executor's lifetime; kernels capture the binding.
+public struct LayerBinding {
+  public var batch: Int
+  public var inputShapes: [Shape]
+  public var outputShape: Shape
+  /// Each input, (batch, c, h, w).
+  public var inputs: [UnsafeMutablePointer<Float>]
+  public var output: UnsafeMutablePointer<Float>
+  /// Training only: the gradient of the loss with respect to the output.
+  public var outputGradient: UnsafeMutablePointer<Float>?
+  /// Per input: where its gradient goes, or nil when nothing needs it.
+  public var inputGradients: [UnsafeMutablePointer<Float>?]
+  /// Per input: add to the gradient (another consumer wrote it first) instead of overwriting.
+  public var accumulate: [Bool]
+  /// In the order of `scratch(batch:inputs:output:)`; nil when the mode does not allocate it.
+  public var scratch: [UnsafeMutableRawPointer?]
+  /// In the order of `parameters(for:)`.
+  public var parameters: [UnsafeMutablePointer<Float>]
+  public var parameterGradients: [UnsafeMutablePointer<Float>]
+  /// Shared random state (dropout masks).
+  public var random: UnsafeMutablePointer<SplitMix64>
+
+  var inputCount: Int { inputShapes[0].elementCount ?? 0 }
+  var outputCount: Int { outputShape.elementCount ?? 0 }
+}
+
+/// A step's work, ready to run: it allocates nothing when called.
+public typealias Kernel = () -> Void
+
+/// How a layer lowers to kernels. Defaults fit a layer with no scratch whose backward reads
+/// only its output gradient.
+public protocol LayerLowering {
+  /// What the backward pass reads, so the planner keeps it alive until then.
+  var backwardReads: BackwardReads { get }
+  /// An element-wise layer may write its output over its input when the input dies there.
+  var isElementwise: Bool { get }
+  /// A view reuses its input's buffer and needs no step (flatten; dropout at inference).
+  func isView(training: Bool) -> Bool
+  func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest]
+  func forwardKernel(_ binding: LayerBinding, training: Bool) -> Kernel
+  /// Computes the parameter gradients (overwriting) and the input gradients that are wanted.
+  func backwardKernel(_ binding: LayerBinding) -> Kernel
+}
+
+extension LayerLowering {
+  public var backwardReads: BackwardReads { [] }
+  public var isElementwise: Bool { false }
+  public func isView(training: Bool) -> Bool { false }
+  public func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest] { [] }
+}
+
+extension Window {
+  /// The kernels' view of this window over `input` producing `output`.
+  func geometry(input: Shape, output: Shape) -> WindowGeometry {
+    WindowGeometry(
+      channels: input.channels, inputHeight: input.height, inputWidth: input.width,
+      kernelHeight: kernel.height, kernelWidth: kernel.width, strideHeight: stride.height,
+      strideWidth: stride.width, padHeight: pad.height, padWidth: pad.width,
+      outputHeight: output.height, outputWidth: output.width)
+  }
+}

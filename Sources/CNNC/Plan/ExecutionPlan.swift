@@ -1,0 +1,106 @@
+/// Inference runs forward only; training also keeps what backward needs and runs it.
+public enum PlanMode: String, Sendable, CaseIterable {
+  case inference
+  case training
+}
+
+/// Where training's backward pass starts.
+public enum LossKind: Sendable {
+  /// Mean softmax cross-entropy against integer labels; a final softmax layer is folded in.
+  case softmaxCrossEntropy
+  /// The caller writes the gradient of the final output (gradient checks, custom losses).
+  case outputGradient
+}
+
+public struct PlanOptions: Sendable {
+  public var mode: PlanMode
+  public var batch: Int
+  public var loss: LossKind
+  /// Also compute the gradient with respect to the network's input (training only).
+  public var inputGradient: Bool
+
+  public init(mode: PlanMode, batch: Int, loss: LossKind = .softmaxCrossEntropy, inputGradient: Bool = false) {
+    self.mode = mode
+    self.batch = batch
+    self.loss = loss
+    self.inputGradient = inputGradient
+  }
+}
+
+/// One transient buffer of a plan and its place in the arena.
+public struct PlanBuffer: Sendable {
+  public enum Kind: String, Sendable {
+    case input, labels, activation, gradient, scratch
+  }
+
+  public var name: String
+  public var kind: Kind
+  /// Rounded up to the arena's alignment.
+  public var bytes: Int
+  public var firstStep: Int
+  public var lastStep: Int
+  public var offset: Int
+
+  public var record: BufferRecord { BufferRecord(bytes: bytes, firstStep: firstStep, lastStep: lastStep) }
+}
+
+/// One kernel call: which layer, which phase, and the buffers it reads and writes.
+public struct PlanStep: Sendable {
+  public enum Phase: String, Sendable {
+    case forward, loss, backward
+  }
+
+  public var phase: Phase
+  /// Nil for the loss step.
+  public var layer: Int?
+  /// What runs, e.g. "conv forward (im2col + sgemm)".
+  public var kernel: String
+  public var reads: [Int]
+  public var writes: [Int]
+}
+
+/// A learned tensor's place in the parameter storage.
+public struct ParameterSlot: Sendable {
+  /// "<layer>.<tensor>", e.g. "conv1.weight".
+  public var name: String
+  public var layer: Int
+  public var dimensions: [Int]
+  /// In floats from the start of the storage.
+  public var offset: Int
+  public var count: Int
+}
+
+/// The operands of one layer, as buffer ids.
+struct LayerOperands: Sendable {
+  var inputs: [Int]
+  var output: Int
+  var outputGradient: Int?
+  var inputGradients: [Int?]
+  var accumulate: [Bool]
+  var scratch: [Int?]
+}
+
+/// A network lowered to an ordered list of kernel calls over one arena, every offset decided
+/// before anything runs.
+public struct ExecutionPlan: Sendable {
+  public var network: InferredNetwork
+  public var options: PlanOptions
+  public var steps: [PlanStep]
+  public var buffers: [PlanBuffer]
+  public var parameters: [ParameterSlot]
+  /// The arena this plan needs.
+  public var arenaBytes: Int
+  /// What the buffers would need with no reuse at all.
+  public var naiveBytes: Int
+  /// The most bytes alive at any one step.
+  public var lowerBoundBytes: Int
+  /// Floats of parameter storage (gradients and momentum take as much again in training).
+  public var parameterFloats: Int
+
+  public var inputBuffer: Int
+  public var outputBuffer: Int
+  public var labelsBuffer: Int?
+  /// Where the loss (or the caller) writes the gradient that backward starts from.
+  public var lossGradientBuffer: Int?
+  var operands: [LayerOperands?]
+}

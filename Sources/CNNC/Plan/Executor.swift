@@ -1,0 +1,192 @@
+/// A plan made real: one arena and the parameter storage, allocated once, and a kernel per step.
+/// Running a step allocates nothing.
+public final class Executor {
+  public let plan: ExecutionPlan
+  private let arena: UnsafeMutableRawPointer
+  /// Weights; in training also their gradients and the optimizer's momentum, same layout.
+  public let weights: UnsafeMutableBufferPointer<Float>
+  public let gradients: UnsafeMutableBufferPointer<Float>
+  public let momentum: UnsafeMutableBufferPointer<Float>
+  private let random: UnsafeMutablePointer<SplitMix64>
+  private var kernels: [Kernel] = []
+  private let forwardSteps: Range<Int>
+  private let backwardSteps: Range<Int>
+  /// The fused loss, when the plan has one.
+  private var lossKernel: (() -> (loss: Float, correct: Int))?
+
+  public init(plan: ExecutionPlan, seed: UInt64 = 1) {
+    self.plan = plan
+    arena = UnsafeMutableRawPointer.allocate(
+      byteCount: max(plan.arenaBytes, Planner.alignment), alignment: Planner.alignment)
+    arena.initializeMemory(as: UInt8.self, repeating: 0, count: max(plan.arenaBytes, Planner.alignment))
+    let training = plan.options.mode == .training
+    // At least one float each, so that every storage has a real base address.
+    func storage(_ floats: Int) -> UnsafeMutableBufferPointer<Float> {
+      let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(floats, 1))
+      buffer.initialize(repeating: 0)
+      return UnsafeMutableBufferPointer(rebasing: buffer[0..<floats])
+    }
+    weights = storage(plan.parameterFloats)
+    gradients = storage(training ? plan.parameterFloats : 0)
+    momentum = storage(training ? plan.parameterFloats : 0)
+    random = .allocate(capacity: 1)
+    random.initialize(to: SplitMix64(seed: seed))
+    forwardSteps = 0..<(plan.steps.firstIndex { $0.phase != .forward } ?? plan.steps.count)
+    backwardSteps = (plan.steps.firstIndex { $0.phase == .backward } ?? plan.steps.count)..<plan.steps.count
+    bindKernels()
+    initializeParameters(seed: seed)
+  }
+
+  deinit {
+    arena.deallocate()
+    for storage in [weights, gradients, momentum] { storage.baseAddress?.deallocate() }
+    random.deallocate()
+  }
+
+  /// The arena bytes of buffer `id` as `T`.
+  private func pointer<T>(_ id: Int, as type: T.Type = Float.self) -> UnsafeMutablePointer<T> {
+    (arena + plan.buffers[id].offset).assumingMemoryBound(to: T.self)
+  }
+
+  private func buffer(_ id: Int) -> UnsafeMutableBufferPointer<Float> {
+    UnsafeMutableBufferPointer(start: pointer(id), count: plan.buffers[id].bytes / 4)
+  }
+
+  /// The batch of inputs: (batch, c, h, w). Write it before `forward()`.
+  public var input: UnsafeMutableBufferPointer<Float> {
+    UnsafeMutableBufferPointer(
+      start: pointer(plan.inputBuffer), count: plan.options.batch * (plan.network.input.elementCount ?? 0))
+  }
+
+  /// The final layer's outputs (probabilities when training folds a softmax in): (batch, K).
+  public var output: UnsafeMutableBufferPointer<Float> {
+    let count = plan.network.layers.last?.output?.elementCount ?? 0
+    return UnsafeMutableBufferPointer(start: pointer(plan.outputBuffer), count: plan.options.batch * count)
+  }
+
+  /// One label per sample, for the cross-entropy loss.
+  public var labels: UnsafeMutableBufferPointer<Int32>? {
+    plan.labelsBuffer.map { UnsafeMutableBufferPointer(start: pointer($0, as: Int32.self), count: plan.options.batch) }
+  }
+
+  /// Where backward starts: with `LossKind.outputGradient`, write the gradient of the final
+  /// output here between `forward()` and `backward()`.
+  public var lossGradient: UnsafeMutableBufferPointer<Float>? {
+    plan.lossGradientBuffer.map { UnsafeMutableBufferPointer(start: pointer($0), count: output.count) }
+  }
+
+  /// The gradient with respect to the network's input, when the plan asked for it.
+  public var inputGradient: UnsafeMutableBufferPointer<Float>? {
+    guard let id = plan.operands.compactMap({ $0 }).flatMap({ ops in
+      zip(ops.inputs, ops.inputGradients).filter { $0.0 == plan.inputBuffer }.compactMap { $0.1 }
+    }).first else { return nil }
+    return UnsafeMutableBufferPointer(start: pointer(id), count: input.count)
+  }
+
+  /// A parameter tensor's weights, e.g. "conv1.weight".
+  public func parameter(_ name: String) -> UnsafeMutableBufferPointer<Float>? {
+    plan.parameters.first { $0.name == name }.map { slot in
+      UnsafeMutableBufferPointer(rebasing: weights[slot.offset..<slot.offset + slot.count])
+    }
+  }
+
+  public func parameterGradient(_ name: String) -> UnsafeMutableBufferPointer<Float>? {
+    plan.parameters.first { $0.name == name }.map { slot in
+      UnsafeMutableBufferPointer(rebasing: gradients[slot.offset..<slot.offset + slot.count])
+    }
+  }
+
+  /// Restarts the random stream (dropout masks), e.g. to repeat a forward pass exactly.
+  public func reseed(_ seed: UInt64) { random.pointee = SplitMix64(seed: seed) }
+
+  public var randomState: UInt64 {
+    get { random.pointee.state }
+    set { random.pointee.state = newValue }
+  }
+
+  public func forward() {
+    for step in forwardSteps { kernels[step]() }
+  }
+
+  /// The fused softmax cross-entropy: mean loss and correct predictions over the batch.
+  @discardableResult
+  public func loss() -> (loss: Float, correct: Int) {
+    lossKernel?() ?? (0, 0)
+  }
+
+  /// Fills the parameter gradients (and the input gradient, if planned) from the loss gradient.
+  public func backward() {
+    for step in backwardSteps { kernels[step]() }
+  }
+
+  /// forward, loss and backward: one training step's gradients, before the optimizer.
+  @discardableResult
+  public func trainStep() -> (loss: Float, correct: Int) {
+    forward()
+    let result = loss()
+    backward()
+    return result
+  }
+
+  /// Xavier/Glorot uniform for weights (PyTorch's fan-in and fan-out), zero biases.
+  public func initializeParameters(seed: UInt64) {
+    var generator = SplitMix64(seed: seed)
+    for slot in plan.parameters {
+      let values = UnsafeMutableBufferPointer(rebasing: weights[slot.offset..<slot.offset + slot.count])
+      guard slot.dimensions.count >= 2 else {
+        values.update(repeating: 0)
+        continue
+      }
+      let receptive = slot.dimensions.dropFirst(2).reduce(1, *)
+      let fanIn = slot.dimensions[1] * receptive
+      let fanOut = slot.dimensions[0] * receptive
+      let limit = (6 / Float(fanIn + fanOut)).squareRoot()
+      for index in values.indices {
+        values[index] = (generator.nextUnitFloat() * 2 - 1) * limit
+      }
+    }
+  }
+
+  private func bindKernels() {
+    let training = plan.options.mode == .training
+    let batch = plan.options.batch
+    // Storage always has a base address (see init); inference binds gradients to nothing real,
+    // and its plan has no backward steps to use them.
+    guard let weightBase = weights.baseAddress, let gradientBase = gradients.baseAddress else { return }
+    for step in plan.steps {
+      guard let index = step.layer, let ops = plan.operands[index] else {
+        kernels.append({})
+        continue
+      }
+      let layer = plan.network.layers[index]
+      let slots = plan.parameters.filter { $0.layer == index }
+      let binding = LayerBinding(
+        batch: batch, inputShapes: layer.inputShapes, outputShape: layer.output ?? Shape(channels: 0, height: 0, width: 0),
+        inputs: ops.inputs.map { pointer($0) }, output: pointer(ops.output),
+        outputGradient: ops.outputGradient.map { pointer($0) },
+        inputGradients: ops.inputGradients.map { $0.map { pointer($0) } }, accumulate: ops.accumulate,
+        scratch: ops.scratch.map { $0.map { UnsafeMutableRawPointer(pointer($0, as: UInt8.self)) } },
+        parameters: slots.map { weightBase + $0.offset },
+        parameterGradients: slots.map { gradientBase + $0.offset },
+        random: random)
+      guard let kind = layer.spec.layer else {
+        kernels.append({})
+        continue
+      }
+      kernels.append(
+        step.phase == .forward ? kind.forwardKernel(binding, training: training) : kind.backwardKernel(binding))
+    }
+    if let lossStep = plan.steps.first(where: { $0.phase == .loss }), let labels = plan.labelsBuffer {
+      let logits: UnsafePointer<Float> = UnsafePointer(pointer(lossStep.reads[0]))
+      let labelPointer: UnsafePointer<Int32> = UnsafePointer(pointer(labels, as: Int32.self))
+      let probabilities: UnsafeMutablePointer<Float> = pointer(plan.outputBuffer)
+      let gradient: UnsafeMutablePointer<Float> = pointer(plan.lossGradientBuffer ?? plan.outputBuffer)
+      let classes = plan.network.layers.last?.output?.elementCount ?? 0
+      lossKernel = {
+        softmaxCrossEntropy(
+          logits: logits, labels: labelPointer, probabilities: probabilities, gradient: gradient,
+          samples: batch, classes: classes)
+      }
+    }
+  }
+}

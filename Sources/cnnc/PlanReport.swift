@@ -1,0 +1,43 @@
+import CNNC
+
+/// `cnnc check --plan`: the steps with their operands, then each buffer's lifetime as a bar.
+enum PlanReport {
+  static func text(_ plan: ExecutionPlan) -> String {
+    let options = plan.options
+    var lines = [
+      "\(plan.network.name): \(options.mode.rawValue) plan, batch \(options.batch), "
+        + "\(plan.steps.count) steps, arena \(CheckReport.grouped(plan.arenaBytes)) bytes "
+        + "(lower bound \(CheckReport.grouped(plan.lowerBoundBytes)), "
+        + "naive \(CheckReport.grouped(plan.naiveBytes)))",
+      "",
+    ]
+    var rows = [["step", "kernel", "reads", "writes"]]
+    for (index, step) in plan.steps.enumerated() {
+      let layer = step.layer.map { plan.network.layers[$0].name + ": " } ?? ""
+      rows.append([
+        String(index), layer + step.kernel, operands(step.reads, plan), operands(step.writes, plan),
+      ])
+    }
+    lines += CheckReport.aligned(rows, rightAligned: [0])
+    lines += ["", "buffer lifetimes (one column per step; # live):"]
+    var lifetimes = [["buffer", "offset", "bytes", "steps"]]
+    for buffer in plan.buffers.sorted(by: { ($0.offset, $0.firstStep) < ($1.offset, $1.firstStep) }) {
+      let bar = (0..<plan.steps.count).map { step in
+        step >= buffer.firstStep && step <= buffer.lastStep ? "#" : "."
+      }.joined()
+      lifetimes.append([
+        buffer.name, CheckReport.grouped(buffer.offset), CheckReport.grouped(buffer.bytes), bar,
+      ])
+    }
+    lines += CheckReport.aligned(lifetimes, rightAligned: [1, 2])
+    return lines.joined(separator: "\n")
+  }
+
+  /// "conv1@0+73,728" for each buffer: its name, offset and size.
+  private static func operands(_ ids: [Int], _ plan: ExecutionPlan) -> String {
+    ids.map { id in
+      let buffer = plan.buffers[id]
+      return "\(buffer.name)@\(CheckReport.grouped(buffer.offset))+\(CheckReport.grouped(buffer.bytes))"
+    }.joined(separator: " ")
+  }
+}

@@ -1,0 +1,65 @@
+// Wraps glibc's allocators so a test can count heap allocations made by code under test.
+// Linked only into the test binary; every call goes on to glibc's own implementation.
+#define _GNU_SOURCE
+#include "MallocCounter.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+extern void *__libc_malloc(size_t size);
+extern void *__libc_calloc(size_t count, size_t size);
+extern void *__libc_realloc(void *pointer, size_t size);
+extern void *__libc_memalign(size_t alignment, size_t size);
+
+static atomic_int counting;
+static atomic_long calls;
+
+static void count_call(void) {
+  if (atomic_load_explicit(&counting, memory_order_relaxed)) {
+    atomic_fetch_add_explicit(&calls, 1, memory_order_relaxed);
+  }
+}
+
+void malloc_counter_start(void) {
+  atomic_store(&calls, 0);
+  atomic_store(&counting, 1);
+}
+
+long malloc_counter_stop(void) {
+  atomic_store(&counting, 0);
+  return atomic_load(&calls);
+}
+
+void *malloc(size_t size) {
+  count_call();
+  return __libc_malloc(size);
+}
+
+void *calloc(size_t count, size_t size) {
+  count_call();
+  return __libc_calloc(count, size);
+}
+
+void *realloc(void *pointer, size_t size) {
+  count_call();
+  return __libc_realloc(pointer, size);
+}
+
+void *memalign(size_t alignment, size_t size) {
+  count_call();
+  return __libc_memalign(alignment, size);
+}
+
+void *aligned_alloc(size_t alignment, size_t size) {
+  count_call();
+  return __libc_memalign(alignment, size);
+}
+
+int posix_memalign(void **result, size_t alignment, size_t size) {
+  count_call();
+  void *pointer = __libc_memalign(alignment, size);
+  if (pointer == NULL) return ENOMEM;
+  *result = pointer;
+  return 0;
+}
