@@ -52,28 +52,38 @@ enum CheckReport {
 
   static func memoryTable(_ plans: [ExecutionPlan]) -> String {
     let batch = plans.first?.options.batch ?? 0
-    var rows = [["memory, batch \(batch)", "arena bytes", "naive bytes", "lower bound", "arena/bound"]]
+    var rows = [
+      ["memory, batch \(batch)", "arena bytes", "naive bytes", "lower bound", "arena/bound"]
+    ]
     for plan in plans {
-      let ratio = plan.lowerBoundBytes > 0 ? Double(plan.arenaBytes) / Double(plan.lowerBoundBytes) : 1
+      let ratio =
+        plan.lowerBoundBytes > 0 ? Double(plan.arenaBytes) / Double(plan.lowerBoundBytes) : 1
       rows.append([
         plan.options.mode.rawValue, grouped(plan.arenaBytes), grouped(plan.naiveBytes),
         grouped(plan.lowerBoundBytes), String(format: "%.3f", ratio),
       ])
     }
     let parameters = plans.first?.parameterFloats ?? 0
-    return (aligned(rows, rightAligned: [1, 2, 3, 4])
-      + ["parameters: \(grouped(parameters * 4)) bytes (training keeps gradients and momentum too: ×3)"])
+    return
+      (aligned(rows, rightAligned: [1, 2, 3, 4])
+      + [
+        "parameters: \(grouped(parameters * 4)) bytes (training keeps gradients and momentum too: ×3)"
+      ])
       .joined(separator: "\n")
   }
 
   static func memoryJSON(_ plans: [ExecutionPlan]) -> JSON {
     var pairs: [(String, JSON)] = [("batch", .integer(plans.first?.options.batch ?? 0))]
     for plan in plans {
-      pairs.append((plan.options.mode.rawValue, .object([
-        ("arena_bytes", .integer(plan.arenaBytes)),
-        ("naive_bytes", .integer(plan.naiveBytes)),
-        ("lower_bound_bytes", .integer(plan.lowerBoundBytes)),
-      ])))
+      pairs.append(
+        (
+          plan.options.mode.rawValue,
+          .object([
+            ("arena_bytes", .integer(plan.arenaBytes)),
+            ("naive_bytes", .integer(plan.naiveBytes)),
+            ("lower_bound_bytes", .integer(plan.lowerBoundBytes)),
+          ])
+        ))
     }
     return .object(pairs)
   }

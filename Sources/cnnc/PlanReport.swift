@@ -21,7 +21,8 @@ enum PlanReport {
     lines += CheckReport.aligned(rows, rightAligned: [0])
     lines += ["", "buffer lifetimes (one column per step; # live):"]
     var lifetimes = [["buffer", "offset", "bytes", "steps"]]
-    for buffer in plan.buffers.sorted(by: { ($0.offset, $0.firstStep) < ($1.offset, $1.firstStep) }) {
+    for buffer in plan.buffers.sorted(by: { ($0.offset, $0.firstStep) < ($1.offset, $1.firstStep) })
+    {
       let bar = (0..<plan.steps.count).map { step in
         step >= buffer.firstStep && step <= buffer.lastStep ? "#" : "."
       }.joined()
@@ -37,7 +38,8 @@ enum PlanReport {
   private static func operands(_ ids: [Int], _ plan: ExecutionPlan) -> String {
     ids.map { id in
       let buffer = plan.buffers[id]
-      return "\(buffer.name)@\(CheckReport.grouped(buffer.offset))+\(CheckReport.grouped(buffer.bytes))"
+      return
+        "\(buffer.name)@\(CheckReport.grouped(buffer.offset))+\(CheckReport.grouped(buffer.bytes))"
     }.joined(separator: " ")
   }
 }

@@ -119,4 +119,39 @@ import Testing
     #expect(run.status == 1)
     #expect(run.stderr.contains("Models/nope.yaml: the file does not exist"))
   }
+
+  @Test func memoryFiguresAtABatch() throws {
+    let run = try Self.run(["check", "Models/lenet.yaml", "--batch", "64"])
+    #expect(run.status == 0)
+    #expect(run.stdout.contains("memory, batch 64"))
+    #expect(run.stdout.contains("inference"))
+    #expect(run.stdout.contains("training"))
+
+    let json = try Self.run(["check", "Models/lenet.yaml", "--batch", "64", "--json"])
+    let object = try #require(
+      try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+    let memory = try #require(object["memory"] as? [String: Any])
+    #expect(memory["batch"] as? Int == 64)
+    for mode in ["inference", "training"] {
+      let figures = try #require(memory[mode] as? [String: Int])
+      let (arena, naive, bound) = (
+        try #require(figures["arena_bytes"]), try #require(figures["naive_bytes"]),
+        try #require(figures["lower_bound_bytes"])
+      )
+      #expect(bound <= arena && arena <= naive)
+      #expect(Double(arena) <= 1.10 * Double(bound))
+    }
+  }
+
+  @Test func planListing() throws {
+    let run = try Self.run(["check", "Models/lenet.yaml", "--plan", "--batch", "2"])
+    #expect(run.status == 0)
+    #expect(run.stdout.contains("training plan, batch 2, 15 steps"))
+    #expect(run.stdout.contains("conv1: conv forward"))
+    #expect(run.stdout.contains("softmax cross-entropy"))
+    #expect(run.stdout.contains("buffer lifetimes"))
+    let inference = try Self.run(["check", "Models/lenet.yaml", "--plan", "--mode", "inference"])
+    #expect(inference.stdout.contains("inference plan, batch 1, 8 steps"))
+    #expect(try Self.run(["check", "Models/lenet.yaml", "--batch", "0"]).status == 64)
+  }
 }

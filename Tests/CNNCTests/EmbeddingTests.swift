@@ -1,4 +1,5 @@
 import CNNC
+import Foundation
 import Testing
 
 /// The library as an embedding program uses it: a spec string in, shapes out, no CLI.
@@ -30,6 +31,35 @@ import Testing
   @Test func errorsAreThrown() {
     #expect(throws: SpecError.self) {
       try InferredNetwork(yaml: "input: [1, 2, 2]\nlayers: [{type: conv, filters: 1, kernel: 3}]\n")
+    }
+  }
+
+  /// Parse, plan, run a forward pass on a batch, read the outputs: public API only.
+  @Test func planAndRunForward() throws {
+    let network = try InferredNetwork(
+      yaml: """
+        input: [1, 6, 6]
+        layers:
+          - {type: conv, name: c, filters: 2, kernel: 3}
+          - {type: global_avgpool}
+          - {type: softmax}
+        """)
+    let plan = try Planner.plan(network, PlanOptions(mode: .inference, batch: 4))
+    let executor = Executor(plan: plan)
+    let weight = try #require(executor.parameter("c.weight"))
+    // Filter 0 sums its window; filter 1 is zero. Bias 0 for both.
+    for index in weight.indices { weight[index] = index < 9 ? 1 : 0 }
+    for sample in 0..<4 {
+      for pixel in 0..<36 { executor.input[sample * 36 + pixel] = Float(sample) / 18 }
+    }
+    executor.forward()
+    #expect(executor.output.count == 8)
+    for sample in 0..<4 {
+      // Every window sums 9 · sample/18 = sample/2; the softmax of [sample/2, 0].
+      let first = executor.output[sample * 2]
+      let expected = 1 / (1 + exp(-Float(sample) / 2))
+      #expect(abs(first - expected) < 1e-5)
+      #expect(abs(first + executor.output[sample * 2 + 1] - 1) < 1e-6)
     }
   }
 }

@@ -76,7 +76,9 @@ import Testing
 }
 
 @Suite struct PlannerTests {
-  static let models = ["lenet.yaml", "allconv.yaml", "inception.yaml", "residual.yaml", "alexnet.yaml", "vgg16.yaml"]
+  static let models = [
+    "lenet.yaml", "allconv.yaml", "inception.yaml", "residual.yaml", "alexnet.yaml", "vgg16.yaml",
+  ]
 
   static func network(_ name: String) throws -> InferredNetwork {
     let text = try String(contentsOfFile: modelPath(name), encoding: .utf8)
@@ -112,16 +114,19 @@ import Testing
   }
 
   @Test func lenetSteps() throws {
-    let inference = try Planner.plan(try Self.network("lenet.yaml"), PlanOptions(mode: .inference, batch: 64))
-    #expect(inference.steps.map(\.kernel) == [
-      "conv forward", "maxpool forward", "conv forward", "maxpool forward", "dense forward",
-      "relu forward", "dense forward", "softmax forward",
-    ])
+    let inference = try Planner.plan(
+      try Self.network("lenet.yaml"), PlanOptions(mode: .inference, batch: 64))
+    #expect(
+      inference.steps.map(\.kernel) == [
+        "conv forward", "maxpool forward", "conv forward", "maxpool forward", "dense forward",
+        "relu forward", "dense forward", "softmax forward",
+      ])
     // relu1 runs in place over fc1, which dies there.
     let relu = try #require(inference.steps.first { $0.kernel == "relu forward" })
     #expect(relu.reads == relu.writes)
 
-    let training = try Planner.plan(try Self.network("lenet.yaml"), PlanOptions(mode: .training, batch: 64))
+    let training = try Planner.plan(
+      try Self.network("lenet.yaml"), PlanOptions(mode: .training, batch: 64))
     // The softmax is folded into the loss: 7 forward, the loss, 7 backward.
     #expect(training.steps.count == 15)
     #expect(training.steps[7].kernel == "softmax cross-entropy")
@@ -134,15 +139,16 @@ import Testing
   }
 
   @Test func fanInGradientAccumulates() throws {
-    let network = try InferredNetwork(yaml: """
-      input: [2, 4, 4]
-      layers:
-        - {type: conv, name: a, filters: 2, kernel: 1}
-        - {type: relu, name: r}
-        - {type: add, name: sum, input: [a, r]}
-        - {type: flatten}
-        - {type: dense, units: 3}
-      """)
+    let network = try InferredNetwork(
+      yaml: """
+        input: [2, 4, 4]
+        layers:
+          - {type: conv, name: a, filters: 2, kernel: 1}
+          - {type: relu, name: r}
+          - {type: add, name: sum, input: [a, r]}
+          - {type: flatten}
+          - {type: dense, units: 3}
+        """)
     let plan = try Planner.plan(network, PlanOptions(mode: .training, batch: 2))
     // Backward runs sum, then r: sum writes a's gradient first, r adds to it.
     let sum = try #require(plan.operands[2])
@@ -155,15 +161,23 @@ import Testing
   }
 
   @Test func rejectsWhatCannotTrain() throws {
-    let dangling = try InferredNetwork(yaml: """
-      input: [1, 4, 4]
-      layers:
-        - {type: conv, name: side, filters: 2, kernel: 1}
-        - {type: dense, units: 3, input: input}
-      """)
-    #expect(throws: PlanError.self) { try Planner.plan(dangling, PlanOptions(mode: .training, batch: 1)) }
-    #expect(throws: Never.self) { try Planner.plan(dangling, PlanOptions(mode: .inference, batch: 1)) }
-    let spatial = try InferredNetwork(yaml: "input: [1, 4, 4]\nlayers: [{type: conv, filters: 2, kernel: 1}]\n")
-    #expect(throws: PlanError.self) { try Planner.plan(spatial, PlanOptions(mode: .training, batch: 1)) }
+    let dangling = try InferredNetwork(
+      yaml: """
+        input: [1, 4, 4]
+        layers:
+          - {type: conv, name: side, filters: 2, kernel: 1}
+          - {type: dense, units: 3, input: input}
+        """)
+    #expect(throws: PlanError.self) {
+      try Planner.plan(dangling, PlanOptions(mode: .training, batch: 1))
+    }
+    #expect(throws: Never.self) {
+      try Planner.plan(dangling, PlanOptions(mode: .inference, batch: 1))
+    }
+    let spatial = try InferredNetwork(
+      yaml: "input: [1, 4, 4]\nlayers: [{type: conv, filters: 2, kernel: 1}]\n")
+    #expect(throws: PlanError.self) {
+      try Planner.plan(spatial, PlanOptions(mode: .training, batch: 1))
+    }
   }
 }

@@ -4,7 +4,6 @@
 #include "MallocCounter.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <stddef.h>
 
 extern void *__libc_malloc(size_t size);
@@ -12,23 +11,23 @@ extern void *__libc_calloc(size_t count, size_t size);
 extern void *__libc_realloc(void *pointer, size_t size);
 extern void *__libc_memalign(size_t alignment, size_t size);
 
-static atomic_int counting;
-static atomic_long calls;
+// Per thread: tests run in parallel, and only the thread under test should be counted. The
+// executor runs every kernel on the calling thread.
+static _Thread_local int counting;
+static _Thread_local long calls;
 
 static void count_call(void) {
-  if (atomic_load_explicit(&counting, memory_order_relaxed)) {
-    atomic_fetch_add_explicit(&calls, 1, memory_order_relaxed);
-  }
+  if (counting) calls += 1;
 }
 
 void malloc_counter_start(void) {
-  atomic_store(&calls, 0);
-  atomic_store(&counting, 1);
+  calls = 0;
+  counting = 1;
 }
 
 long malloc_counter_stop(void) {
-  atomic_store(&counting, 0);
-  return atomic_load(&calls);
+  counting = 0;
+  return calls;
 }
 
 void *malloc(size_t size) {

@@ -4,7 +4,9 @@ import Foundation
 // gradient when `accumulate` is set (the input feeds several layers) and overwrite it otherwise.
 
 @inline(__always)
-private func store(_ target: UnsafeMutablePointer<Float>, _ index: Int, _ value: Float, _ accumulate: Bool) {
+private func store(
+  _ target: UnsafeMutablePointer<Float>, _ index: Int, _ value: Float, _ accumulate: Bool
+) {
   if accumulate { target[index] += value } else { target[index] = value }
 }
 
@@ -20,7 +22,9 @@ func reluBackward(
   for i in 0..<count { store(dx, i, y[i] > 0 ? dy[i] : 0, accumulate) }
 }
 
-func leakyReLUForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, slope: Float, count: Int) {
+func leakyReLUForward(
+  _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, slope: Float, count: Int
+) {
   for i in 0..<count { y[i] = x[i] > 0 ? x[i] : slope * x[i] }
 }
 
@@ -110,7 +114,8 @@ func broadcastBias(
 ) {
   for sample in 0..<samples {
     for channel in 0..<channels {
-      (values + (sample * channels + channel) * plane).update(repeating: bias[channel], count: plane)
+      (values + (sample * channels + channel) * plane).update(
+        repeating: bias[channel], count: plane)
     }
   }
 }

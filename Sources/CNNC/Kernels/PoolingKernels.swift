@@ -21,9 +21,11 @@ func maxPoolForward(
     let target = output + plane * g.outputPlane
     let winners = argmax + plane * g.outputPlane
     for oy in 0..<g.outputHeight {
-      let rows = windowSpan(oy, stride: g.strideHeight, pad: g.padHeight, kernel: g.kernelHeight, input: g.inputHeight)
+      let rows = windowSpan(
+        oy, stride: g.strideHeight, pad: g.padHeight, kernel: g.kernelHeight, input: g.inputHeight)
       for ox in 0..<g.outputWidth {
-        let columns = windowSpan(ox, stride: g.strideWidth, pad: g.padWidth, kernel: g.kernelWidth, input: g.inputWidth)
+        let columns = windowSpan(
+          ox, stride: g.strideWidth, pad: g.padWidth, kernel: g.kernelWidth, input: g.inputWidth)
         var best = -Float.infinity
         var bestIndex = rows.start * g.inputWidth + columns.start
         for iy in rows.start..<rows.end {
@@ -66,9 +68,11 @@ func averagePoolForward(
     let source = input + plane * g.inputPlane
     let target = output + plane * g.outputPlane
     for oy in 0..<g.outputHeight {
-      let rows = windowSpan(oy, stride: g.strideHeight, pad: g.padHeight, kernel: g.kernelHeight, input: g.inputHeight)
+      let rows = windowSpan(
+        oy, stride: g.strideHeight, pad: g.padHeight, kernel: g.kernelHeight, input: g.inputHeight)
       for ox in 0..<g.outputWidth {
-        let columns = windowSpan(ox, stride: g.strideWidth, pad: g.padWidth, kernel: g.kernelWidth, input: g.inputWidth)
+        let columns = windowSpan(
+          ox, stride: g.strideWidth, pad: g.padWidth, kernel: g.kernelWidth, input: g.inputWidth)
         var sum: Float = 0
         for iy in rows.start..<rows.end {
           for ix in columns.start..<columns.end { sum += source[iy * g.inputWidth + ix] }
@@ -90,9 +94,11 @@ func averagePoolBackward(
     let source = outputGradient + plane * g.outputPlane
     let target = inputGradient + plane * g.inputPlane
     for oy in 0..<g.outputHeight {
-      let rows = windowSpan(oy, stride: g.strideHeight, pad: g.padHeight, kernel: g.kernelHeight, input: g.inputHeight)
+      let rows = windowSpan(
+        oy, stride: g.strideHeight, pad: g.padHeight, kernel: g.kernelHeight, input: g.inputHeight)
       for ox in 0..<g.outputWidth {
-        let columns = windowSpan(ox, stride: g.strideWidth, pad: g.padWidth, kernel: g.kernelWidth, input: g.inputWidth)
+        let columns = windowSpan(
+          ox, stride: g.strideWidth, pad: g.padWidth, kernel: g.kernelWidth, input: g.inputWidth)
         let share = source[oy * g.outputWidth + ox] / Float(rows.padded * columns.padded)
         for iy in rows.start..<rows.end {
           for ix in columns.start..<columns.end { target[iy * g.inputWidth + ix] += share }

@@ -58,6 +58,11 @@ func softmaxCrossEntropy(
   for sample in 0..<samples {
     let p = probabilities + sample * classes
     let label = Int(labels[sample])
+    guard label >= 0, label < classes else {
+      // A label outside the classes has no probability: the loss says so by being NaN.
+      loss = .nan
+      continue
+    }
     var best = 0
     for k in 0..<classes {
       if p[k] > p[best] { best = k }

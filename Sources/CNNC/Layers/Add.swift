@@ -32,7 +32,9 @@ extension Add {
     let dy = b.outputGradient!
     return {
       for index in gradients.indices {
-        if let dx = gradients[index] { passGradient(dy, dx, count: count, accumulate: accumulate[index]) }
+        if let dx = gradients[index] {
+          passGradient(dy, dx, count: count, accumulate: accumulate[index])
+        }
       }
     }
   }

@@ -43,14 +43,18 @@ extension Concat {
 
   public func backwardKernel(_ b: LayerBinding) -> Kernel {
     let sizes = b.inputShapes.map { $0.elementCount ?? 0 }
-    let (gradients, accumulate, batch, outputCount) = (b.inputGradients, b.accumulate, b.batch, b.outputCount)
+    let (gradients, accumulate, batch, outputCount) = (
+      b.inputGradients, b.accumulate, b.batch, b.outputCount
+    )
     let dy = b.outputGradient!
     return {
       for n in 0..<batch {
         var offset = n * outputCount
         for index in sizes.indices {
           if let dx = gradients[index] {
-            passGradient(dy + offset, dx + n * sizes[index], count: sizes[index], accumulate: accumulate[index])
+            passGradient(
+              dy + offset, dx + n * sizes[index], count: sizes[index], accumulate: accumulate[index]
+            )
           }
           offset += sizes[index]
         }

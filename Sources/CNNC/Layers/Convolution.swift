@@ -142,7 +142,9 @@ extension Convolution {
       for n in 0..<b.batch {
         let image = x + n * inputCount
         let out = y + n * outputCount
-        if let bias { broadcastBias(bias, to: out, samples: 1, channels: filters, plane: g.outputPlane) }
+        if let bias {
+          broadcastBias(bias, to: out, samples: 1, channels: filters, plane: g.outputPlane)
+        }
         let cols: UnsafePointer<Float>
         if let columns {
           im2col(image, columns, g)
@@ -163,7 +165,8 @@ extension Convolution {
     let (x, weight, weightGradient) = (b.inputs[0], b.parameters[0], b.parameterGradients[0])
     let biasGradient = hasBias ? b.parameterGradients[1] : nil
     let columns = b.scratch.count > 1 ? b.scratch[1]?.assumingMemoryBound(to: Float.self) : nil
-    let columnGradient = b.scratch.count > 2 ? b.scratch[2]?.assumingMemoryBound(to: Float.self) : nil
+    let columnGradient =
+      b.scratch.count > 2 ? b.scratch[2]?.assumingMemoryBound(to: Float.self) : nil
     let (inputCount, outputCount, filters) = (b.inputCount, b.outputCount, self.filters)
     let (dy, dx, accumulate) = (b.outputGradient!, b.inputGradients[0], b.accumulate[0])
     return {

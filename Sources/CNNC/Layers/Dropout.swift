@@ -23,7 +23,9 @@ extension Dropout {
   }
 
   public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
-    let (x, y, count, rate, random) = (b.inputs[0], b.output, b.batch * b.inputCount, rate, b.random)
+    let (x, y, count, rate, random) = (
+      b.inputs[0], b.output, b.batch * b.inputCount, rate, b.random
+    )
     let mask = b.scratch[0]!.assumingMemoryBound(to: Float.self)
     return { dropoutForward(x, y, mask, rate: rate, count: count, random: &random.pointee) }
   }

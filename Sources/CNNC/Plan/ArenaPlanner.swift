@@ -54,10 +54,11 @@ public enum ArenaPlanner {
       if bytes < bestBytes { (best, bestBytes) = (candidate, bytes) }
     }
     guard bestBytes > bound else { return best }
-    consider(records.indices.sorted { a, b in
-      let (x, y) = (records[a].area, records[b].area)
-      return x != y ? x > y : a < b
-    })
+    consider(
+      records.indices.sorted { a, b in
+        let (x, y) = (records[a].area, records[b].area)
+        return x != y ? x > y : a < b
+      })
     var generator = SplitMix64(seed: 0x5EED)
     var attempt = 0
     while bestBytes > bound, attempt < retries, records.count <= 4_096 {

@@ -19,7 +19,9 @@ public struct PlanOptions: Sendable {
   /// Also compute the gradient with respect to the network's input (training only).
   public var inputGradient: Bool
 
-  public init(mode: PlanMode, batch: Int, loss: LossKind = .softmaxCrossEntropy, inputGradient: Bool = false) {
+  public init(
+    mode: PlanMode, batch: Int, loss: LossKind = .softmaxCrossEntropy, inputGradient: Bool = false
+  ) {
     self.mode = mode
     self.batch = batch
     self.loss = loss
@@ -41,7 +43,9 @@ public struct PlanBuffer: Sendable {
   public var lastStep: Int
   public var offset: Int
 
-  public var record: BufferRecord { BufferRecord(bytes: bytes, firstStep: firstStep, lastStep: lastStep) }
+  public var record: BufferRecord {
+    BufferRecord(bytes: bytes, firstStep: firstStep, lastStep: lastStep)
+  }
 }
 
 /// One kernel call: which layer, which phase, and the buffers it reads and writes.

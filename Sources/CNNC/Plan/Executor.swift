@@ -15,10 +15,15 @@ public final class Executor {
   private var lossKernel: (() -> (loss: Float, correct: Int))?
 
   public init(plan: ExecutionPlan, seed: UInt64 = 1) {
+    // OpenBLAS's threaded path allocates on every product (measured: one malloc per sgemm
+    // above its threading threshold), and a step must not allocate, so BLAS runs on the
+    // calling thread.
+    BLAS.setThreads(1)
     self.plan = plan
     arena = UnsafeMutableRawPointer.allocate(
       byteCount: max(plan.arenaBytes, Planner.alignment), alignment: Planner.alignment)
-    arena.initializeMemory(as: UInt8.self, repeating: 0, count: max(plan.arenaBytes, Planner.alignment))
+    arena.initializeMemory(
+      as: UInt8.self, repeating: 0, count: max(plan.arenaBytes, Planner.alignment))
     let training = plan.options.mode == .training
     // At least one float each, so that every storage has a real base address.
     func storage(_ floats: Int) -> UnsafeMutableBufferPointer<Float> {
@@ -32,7 +37,8 @@ public final class Executor {
     random = .allocate(capacity: 1)
     random.initialize(to: SplitMix64(seed: seed))
     forwardSteps = 0..<(plan.steps.firstIndex { $0.phase != .forward } ?? plan.steps.count)
-    backwardSteps = (plan.steps.firstIndex { $0.phase == .backward } ?? plan.steps.count)..<plan.steps.count
+    backwardSteps =
+      (plan.steps.firstIndex { $0.phase == .backward } ?? plan.steps.count)..<plan.steps.count
     bindKernels()
     initializeParameters(seed: seed)
   }
@@ -55,31 +61,39 @@ public final class Executor {
   /// The batch of inputs: (batch, c, h, w). Write it before `forward()`.
   public var input: UnsafeMutableBufferPointer<Float> {
     UnsafeMutableBufferPointer(
-      start: pointer(plan.inputBuffer), count: plan.options.batch * (plan.network.input.elementCount ?? 0))
+      start: pointer(plan.inputBuffer),
+      count: plan.options.batch * (plan.network.input.elementCount ?? 0))
   }
 
   /// The final layer's outputs (probabilities when training folds a softmax in): (batch, K).
   public var output: UnsafeMutableBufferPointer<Float> {
     let count = plan.network.layers.last?.output?.elementCount ?? 0
-    return UnsafeMutableBufferPointer(start: pointer(plan.outputBuffer), count: plan.options.batch * count)
+    return UnsafeMutableBufferPointer(
+      start: pointer(plan.outputBuffer), count: plan.options.batch * count)
   }
 
   /// One label per sample, for the cross-entropy loss.
   public var labels: UnsafeMutableBufferPointer<Int32>? {
-    plan.labelsBuffer.map { UnsafeMutableBufferPointer(start: pointer($0, as: Int32.self), count: plan.options.batch) }
+    plan.labelsBuffer.map {
+      UnsafeMutableBufferPointer(start: pointer($0, as: Int32.self), count: plan.options.batch)
+    }
   }
 
   /// Where backward starts: with `LossKind.outputGradient`, write the gradient of the final
   /// output here between `forward()` and `backward()`.
   public var lossGradient: UnsafeMutableBufferPointer<Float>? {
-    plan.lossGradientBuffer.map { UnsafeMutableBufferPointer(start: pointer($0), count: output.count) }
+    plan.lossGradientBuffer.map {
+      UnsafeMutableBufferPointer(start: pointer($0), count: output.count)
+    }
   }
 
   /// The gradient with respect to the network's input, when the plan asked for it.
   public var inputGradient: UnsafeMutableBufferPointer<Float>? {
-    guard let id = plan.operands.compactMap({ $0 }).flatMap({ ops in
-      zip(ops.inputs, ops.inputGradients).filter { $0.0 == plan.inputBuffer }.compactMap { $0.1 }
-    }).first else { return nil }
+    guard
+      let id = plan.operands.compactMap({ $0 }).flatMap({ ops in
+        zip(ops.inputs, ops.inputGradients).filter { $0.0 == plan.inputBuffer }.compactMap { $0.1 }
+      }).first
+    else { return nil }
     return UnsafeMutableBufferPointer(start: pointer(id), count: input.count)
   }
 
@@ -132,7 +146,8 @@ public final class Executor {
   public func initializeParameters(seed: UInt64) {
     var generator = SplitMix64(seed: seed)
     for slot in plan.parameters {
-      let values = UnsafeMutableBufferPointer(rebasing: weights[slot.offset..<slot.offset + slot.count])
+      let values = UnsafeMutableBufferPointer(
+        rebasing: weights[slot.offset..<slot.offset + slot.count])
       guard slot.dimensions.count >= 2 else {
         values.update(repeating: 0)
         continue
@@ -152,7 +167,9 @@ public final class Executor {
     let batch = plan.options.batch
     // Storage always has a base address (see init); inference binds gradients to nothing real,
     // and its plan has no backward steps to use them.
-    guard let weightBase = weights.baseAddress, let gradientBase = gradients.baseAddress else { return }
+    guard let weightBase = weights.baseAddress, let gradientBase = gradients.baseAddress else {
+      return
+    }
     for step in plan.steps {
       guard let index = step.layer, let ops = plan.operands[index] else {
         kernels.append({})
@@ -161,11 +178,15 @@ public final class Executor {
       let layer = plan.network.layers[index]
       let slots = plan.parameters.filter { $0.layer == index }
       let binding = LayerBinding(
-        batch: batch, inputShapes: layer.inputShapes, outputShape: layer.output ?? Shape(channels: 0, height: 0, width: 0),
+        batch: batch, inputShapes: layer.inputShapes,
+        outputShape: layer.output ?? Shape(channels: 0, height: 0, width: 0),
         inputs: ops.inputs.map { pointer($0) }, output: pointer(ops.output),
         outputGradient: ops.outputGradient.map { pointer($0) },
-        inputGradients: ops.inputGradients.map { $0.map { pointer($0) } }, accumulate: ops.accumulate,
-        scratch: ops.scratch.map { $0.map { UnsafeMutableRawPointer(pointer($0, as: UInt8.self)) } },
+        inputGradients: ops.inputGradients.map { $0.map { pointer($0) } },
+        accumulate: ops.accumulate,
+        scratch: ops.scratch.map {
+          $0.map { UnsafeMutableRawPointer(pointer($0, as: UInt8.self)) }
+        },
         parameters: slots.map { weightBase + $0.offset },
         parameterGradients: slots.map { gradientBase + $0.offset },
         random: random)
@@ -174,13 +195,16 @@ public final class Executor {
         continue
       }
       kernels.append(
-        step.phase == .forward ? kind.forwardKernel(binding, training: training) : kind.backwardKernel(binding))
+        step.phase == .forward
+          ? kind.forwardKernel(binding, training: training) : kind.backwardKernel(binding))
     }
-    if let lossStep = plan.steps.first(where: { $0.phase == .loss }), let labels = plan.labelsBuffer {
+    if let lossStep = plan.steps.first(where: { $0.phase == .loss }), let labels = plan.labelsBuffer
+    {
       let logits: UnsafePointer<Float> = UnsafePointer(pointer(lossStep.reads[0]))
       let labelPointer: UnsafePointer<Int32> = UnsafePointer(pointer(labels, as: Int32.self))
       let probabilities: UnsafeMutablePointer<Float> = pointer(plan.outputBuffer)
-      let gradient: UnsafeMutablePointer<Float> = pointer(plan.lossGradientBuffer ?? plan.outputBuffer)
+      let gradient: UnsafeMutablePointer<Float> = pointer(
+        plan.lossGradientBuffer ?? plan.outputBuffer)
       let classes = plan.network.layers.last?.output?.elementCount ?? 0
       lossKernel = {
         softmaxCrossEntropy(

@@ -34,7 +34,8 @@ private struct Lowering {
 
   init(_ network: InferredNetwork, _ options: PlanOptions) throws(PlanError) {
     guard options.batch >= 1, options.batch <= KeyReader.maximumSize else {
-      throw PlanError(message: "batch must be between 1 and \(KeyReader.maximumSize), not \(options.batch)")
+      throw PlanError(
+        message: "batch must be between 1 and \(KeyReader.maximumSize), not \(options.batch)")
     }
     var outputs: [Shape] = []
     for layer in network.layers {
@@ -64,12 +65,13 @@ private struct Lowering {
     for (index, layer) in layers.enumerated() {
       let view = self.layer(index).isView(training: training)
       isView.append(view)
-      inputValues.append(layer.inputs.map { input in
-        switch input {
-        case .networkInput: return owner[0]
-        case .layer(let source): return owner[source + 1]
-        }
-      })
+      inputValues.append(
+        layer.inputs.map { input in
+          switch input {
+          case .networkInput: return owner[0]
+          case .layer(let source): return owner[source + 1]
+          }
+        })
       if view { owner[index + 1] = inputValues[index][0] }
     }
 
@@ -106,7 +108,9 @@ private struct Lowering {
         read(value, at: forwardStep[index])
         if layer(index).backwardReads.contains(.input) { read(value, at: backwardStep[index]) }
       }
-      if layer(index).backwardReads.contains(.output) { read(owner[index + 1], at: backwardStep[index]) }
+      if layer(index).backwardReads.contains(.output) {
+        read(owner[index + 1], at: backwardStep[index])
+      }
     }
     read(logits, at: lossStep)
     read(owner[finalValue], at: stepCount - 1)
@@ -127,7 +131,8 @@ private struct Lowering {
     var activation = [Int](repeating: -1, count: layers.count + 1)
     activation[0] = try builder.add("input", .input, shape(ofValue: 0))
     for value in 1...layers.count where bufferOwner[value] == value {
-      activation[value] = try builder.add(layers[value - 1].name, .activation, shape(ofValue: value))
+      activation[value] = try builder.add(
+        layers[value - 1].name, .activation, shape(ofValue: value))
     }
     for value in 1...layers.count where bufferOwner[value] != value {
       activation[value] = activation[bufferOwner[value]]
@@ -160,14 +165,18 @@ private struct Lowering {
       var scratch: [Int?] = []
       for request in requests {
         let wantsInputGradient = training && inputValues[index].contains(where: needsGradient)
-        if !training && request.lifetime == .backward || request.forInputGradient && !wantsInputGradient {
+        if !training && request.lifetime == .backward
+          || request.forInputGradient && !wantsInputGradient
+        {
           scratch.append(nil)
           continue
         }
         guard let elements = request.elements else {
-          throw PlanError(message: "\(layers[index].spec.subject): its \(request.name) buffer overflows")
+          throw PlanError(
+            message: "\(layers[index].spec.subject): its \(request.name) buffer overflows")
         }
-        scratch.append(try builder.add("\(layers[index].name) \(request.name)", .scratch, elements: elements))
+        scratch.append(
+          try builder.add("\(layers[index].name) \(request.name)", .scratch, elements: elements))
       }
       operands[index] = LayerOperands(
         inputs: inputValues[index].map { activation[$0] }, output: activation[index + 1],
@@ -178,8 +187,12 @@ private struct Lowering {
 
     for index in layers.indices {
       guard let step = forwardStep[index], let ops = operands[index] else { continue }
-      let forwardScratch = zip(layer(index).scratch(batch: options.batch, inputs: layers[index].inputShapes, output: outputs[index]), ops.scratch)
-        .filter { $0.0.lifetime != .backward }.compactMap { $0.1 }
+      let forwardScratch = zip(
+        layer(index).scratch(
+          batch: options.batch, inputs: layers[index].inputShapes, output: outputs[index]),
+        ops.scratch
+      )
+      .filter { $0.0.lifetime != .backward }.compactMap { $0.1 }
       steps[step] = PlanStep(
         phase: .forward, layer: index, kernel: "\(layers[index].typeName) forward",
         reads: ops.inputs, writes: [ops.output] + forwardScratch)
@@ -187,14 +200,16 @@ private struct Lowering {
     if let lossStep, let labels {
       steps[lossStep] = PlanStep(
         phase: .loss, layer: nil, kernel: "softmax cross-entropy",
-        reads: [activation[logits], labels], writes: [probabilities, gradient[logits]].compactMap { $0 })
+        reads: [activation[logits], labels],
+        writes: [probabilities, gradient[logits]].compactMap { $0 })
     }
     for index in layers.indices.reversed() {
       guard let step = backwardStep[index], var ops = operands[index] else { continue }
       var reads = ops.outputGradient.map { [$0] } ?? []
       if layer(index).backwardReads.contains(.input) { reads += ops.inputs }
       if layer(index).backwardReads.contains(.output) { reads.append(ops.output) }
-      let requests = layer(index).scratch(batch: options.batch, inputs: layers[index].inputShapes, output: outputs[index])
+      let requests = layer(index).scratch(
+        batch: options.batch, inputs: layers[index].inputShapes, output: outputs[index])
       var writes: [Int] = []
       for (request, buffer) in zip(requests, ops.scratch) {
         guard let buffer else { continue }
@@ -213,14 +228,17 @@ private struct Lowering {
     }
     let orderedSteps = steps.compactMap { $0 }
 
-    // Liveness from the steps; the caller's buffers are live from the first step, and what the
-    // caller reads afterwards lives to the last.
+    // Liveness from the steps. The caller's buffers live through the whole plan: the input
+    // stays as written (a second forward pass sees the same batch), and the caller reads the
+    // output and the loss gradient afterwards.
     builder.markLiveness(orderedSteps)
-    builder.extend(activation[0], from: 0, to: nil)
-    if let labels { builder.extend(labels, from: 0, to: nil) }
+    builder.extend(activation[0], from: 0, to: orderedSteps.count - 1)
+    if let labels { builder.extend(labels, from: 0, to: orderedSteps.count - 1) }
     builder.extend(probabilities, from: nil, to: orderedSteps.count - 1)
     let lossGradient: Int? =
-      training ? (options.loss == .softmaxCrossEntropy ? gradient[logits] : gradient[owner[finalValue]]) : nil
+      training
+      ? (options.loss == .softmaxCrossEntropy ? gradient[logits] : gradient[owner[finalValue]])
+      : nil
 
     let records = builder.buffers.map(\.record)
     let offsets = ArenaPlanner.offsets(for: records, alignment: Planner.alignment)
@@ -229,7 +247,8 @@ private struct Lowering {
     return ExecutionPlan(
       network: network, options: options, steps: orderedSteps, buffers: builder.buffers,
       parameters: parameters, arenaBytes: ArenaPlanner.arenaBytes(records, offsets: offsets),
-      naiveBytes: records.reduce(0) { $0 + $1.bytes }, lowerBoundBytes: ArenaPlanner.lowerBound(records),
+      naiveBytes: records.reduce(0) { $0 + $1.bytes },
+      lowerBoundBytes: ArenaPlanner.lowerBound(records),
       parameterFloats: parameterFloats, inputBuffer: activation[0], outputBuffer: probabilities,
       labelsBuffer: labels, lossGradientBuffer: lossGradient, operands: operands)
   }
@@ -260,9 +279,10 @@ private struct Lowering {
         guard let count = tensor.elementCount, count <= Int(Int32.max) else {
           throw PlanError(message: "\(layer.spec.subject): its \(tensor.name) is too large to run")
         }
-        slots.append(ParameterSlot(
-          name: "\(layer.name).\(tensor.name)", layer: index, dimensions: tensor.dimensions,
-          offset: offset, count: count))
+        slots.append(
+          ParameterSlot(
+            name: "\(layer.name).\(tensor.name)", layer: index, dimensions: tensor.dimensions,
+            offset: offset, count: count))
         offset += ArenaPlanner.roundUp(count, to: 16)
       }
     }
@@ -276,7 +296,9 @@ private struct PlanBuilder {
   var buffers: [PlanBuffer] = []
 
   /// A buffer of one `shape` per sample.
-  mutating func add(_ name: String, _ kind: PlanBuffer.Kind, _ shape: Shape) throws(PlanError) -> Int {
+  mutating func add(_ name: String, _ kind: PlanBuffer.Kind, _ shape: Shape) throws(PlanError)
+    -> Int
+  {
     guard let perSample = shape.elementCount, perSample <= Int(Int32.max) else {
       throw PlanError(message: "'\(name)': \(shape) per sample is too large to run")
     }
@@ -284,13 +306,15 @@ private struct PlanBuilder {
   }
 
   /// A buffer of `elements` 4-byte values.
-  mutating func add(_ name: String, _ kind: PlanBuffer.Kind, elements: Int) throws(PlanError) -> Int {
+  mutating func add(_ name: String, _ kind: PlanBuffer.Kind, elements: Int) throws(PlanError) -> Int
+  {
     guard let bytes = checkedProduct([elements, 4]), bytes < Int.max / 2 else {
       throw PlanError(message: "'\(name)': its byte count overflows a 64-bit integer")
     }
-    buffers.append(PlanBuffer(
-      name: name, kind: kind, bytes: ArenaPlanner.roundUp(bytes, to: Planner.alignment),
-      firstStep: Int.max, lastStep: -1, offset: 0))
+    buffers.append(
+      PlanBuffer(
+        name: name, kind: kind, bytes: ArenaPlanner.roundUp(bytes, to: Planner.alignment),
+        firstStep: Int.max, lastStep: -1, offset: 0))
     return buffers.count - 1
   }
 

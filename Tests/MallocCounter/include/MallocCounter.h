@@ -1,7 +1,7 @@
 #ifndef MALLOC_COUNTER_H
 #define MALLOC_COUNTER_H
 
-/// Starts counting calls to malloc, calloc, realloc and the aligned allocators, from zero.
+/// Starts counting, on the calling thread, calls to malloc, calloc, realloc and the aligned allocators, from zero.
 void malloc_counter_start(void);
 /// Stops counting and returns how many calls there were since the start.
 long malloc_counter_stop(void);

@@ -1,0 +1,47 @@
+import MallocCounter
+import Testing
+
+@testable import CNNC
+
+/// Debug builds allocate in places release builds do not (unspecialised generics, exclusivity
+/// checks), so the count is only meaningful in an optimised build: the README's test command
+/// builds the tests in release mode.
+#if DEBUG
+  let isOptimizedBuild = false
+#else
+  let isOptimizedBuild = true
+#endif
+
+@Suite struct AllocationTests {
+  @Test(
+    .enabled(if: isOptimizedBuild, "heap counts are only meaningful in release builds"),
+    arguments: ["lenet.yaml", "inception.yaml", "residual.yaml"])
+  func trainingAndInferenceStepsAllocateNothing(_ model: String) throws {
+    let text = try String(contentsOfFile: modelPath(model), encoding: .utf8)
+    let network = try InferredNetwork(yaml: text)
+    for mode in PlanMode.allCases {
+      let executor = Executor(plan: try Planner.plan(network, PlanOptions(mode: mode, batch: 8)))
+      _ = executor.input.update(fromContentsOf: randomValues(executor.input.count, seed: 1))
+      if let labels = executor.labels {
+        _ = labels.update(fromContentsOf: (0..<8).map { Int32($0 % 10) })
+      }
+      // The first step may let the BLAS library set up its own buffers.
+      mode == .training ? _ = executor.trainStep() : executor.forward()
+      malloc_counter_start()
+      for _ in 0..<3 {
+        if mode == .training { executor.trainStep() } else { executor.forward() }
+      }
+      let calls = malloc_counter_stop()
+      #expect(calls == 0, "\(model) \(mode): \(calls) heap allocations in 3 steps")
+    }
+  }
+
+  /// The counter itself works: an allocation between start and stop is seen.
+  @Test func counterSeesAnAllocation() {
+    malloc_counter_start()
+    let pointer = UnsafeMutablePointer<Float>.allocate(capacity: 1000)
+    let calls = malloc_counter_stop()
+    pointer.deallocate()
+    #expect(calls >= 1)
+  }
+}

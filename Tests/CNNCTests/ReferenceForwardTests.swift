@@ -1,0 +1,133 @@
+import Testing
+
+@testable import CNNC
+
+/// Plain, obviously-correct loops in Double, written independently of the kernels.
+enum Reference {
+  /// x: (C, H, W) → (F, oh, ow), direct convolution (cross-correlation, as frameworks define it).
+  static func convolution(
+    _ x: [Double], c: Int, h: Int, w: Int, weight: [Double], bias: [Double], filters: Int,
+    kernel: (Int, Int), stride: (Int, Int), pad: (Int, Int)
+  ) -> (values: [Double], h: Int, w: Int) {
+    let oh = (h + 2 * pad.0 - kernel.0) / stride.0 + 1
+    let ow = (w + 2 * pad.1 - kernel.1) / stride.1 + 1
+    var y = [Double](repeating: 0, count: filters * oh * ow)
+    for f in 0..<filters {
+      for oy in 0..<oh {
+        for ox in 0..<ow {
+          var sum = bias.isEmpty ? 0 : bias[f]
+          for ch in 0..<c {
+            for i in 0..<kernel.0 {
+              for j in 0..<kernel.1 {
+                let iy = oy * stride.0 - pad.0 + i
+                let ix = ox * stride.1 - pad.1 + j
+                guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                sum +=
+                  weight[((f * c + ch) * kernel.0 + i) * kernel.1 + j] * x[(ch * h + iy) * w + ix]
+              }
+            }
+          }
+          y[(f * oh + oy) * ow + ox] = sum
+        }
+      }
+    }
+    return (y, oh, ow)
+  }
+
+  /// Caffe's pooling: ceil-mode size with the padding-drop rule, windows clipped to the input,
+  /// averages over the window's span inside the padded input.
+  static func pool(
+    _ x: [Double], c: Int, h: Int, w: Int, kernel: Int, stride: Int, pad: Int, max isMax: Bool
+  ) -> (values: [Double], h: Int, w: Int) {
+    func size(_ i: Int) -> Int {
+      var o = (i + 2 * pad - kernel + stride - 1) / stride + 1
+      if pad > 0 && (o - 1) * stride >= i + pad { o -= 1 }
+      return o
+    }
+    let (oh, ow) = (size(h), size(w))
+    var y = [Double](repeating: 0, count: c * oh * ow)
+    for ch in 0..<c {
+      for oy in 0..<oh {
+        for ox in 0..<ow {
+          let (y0, x0) = (oy * stride - pad, ox * stride - pad)
+          let (y1, x1) = (min(y0 + kernel, h + pad), min(x0 + kernel, w + pad))
+          let area = Double((y1 - y0) * (x1 - x0))
+          var best = -Double.infinity
+          var sum = 0.0
+          for iy in max(y0, 0)..<min(y1, h) {
+            for ix in max(x0, 0)..<min(x1, w) {
+              best = Swift.max(best, x[(ch * h + iy) * w + ix])
+              sum += x[(ch * h + iy) * w + ix]
+            }
+          }
+          y[(ch * oh + oy) * ow + ox] = isMax ? best : sum / area
+        }
+      }
+    }
+    return (y, oh, ow)
+  }
+
+  /// y = W·x + b with W (units, n).
+  static func dense(_ x: [Double], weight: [Double], bias: [Double], units: Int) -> [Double] {
+    (0..<units).map { u in
+      bias[u] + x.indices.reduce(0) { $0 + weight[u * x.count + $1] * x[$1] }
+    }
+  }
+}
+
+@Suite struct ReferenceForwardTests {
+  /// Random small nets: conv (random kernel, stride, pad) → relu → pool → dense.
+  @Test(arguments: 1...8)
+  func randomNetMatchesDirectConvolution(seed: Int) throws {
+    var generator = SplitMix64(seed: UInt64(seed))
+    func pick(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
+    let (c, h, w) = (pick(1...3), pick(6...10), pick(6...10))
+    let (filters, kh, kw) = (pick(1...4), pick(1...3), pick(1...3))
+    let (sh, sw, ph, pw) = (pick(1...2), pick(1...2), pick(0...1), pick(0...1))
+    let (poolKernel, poolStride) = (pick(2...3), pick(1...2))
+    let poolPad = pick(0...(poolKernel - 1))
+    let isMax = pick(0...1) == 1
+    let units = pick(2...5)
+    let batch = 3
+    let yaml = """
+      input: [\(c), \(h), \(w)]
+      layers:
+        - {type: conv, name: conv, filters: \(filters), kernel: [\(kh), \(kw)], stride: [\(sh), \(sw)], pad: [\(ph), \(pw)]}
+        - {type: relu}
+        - {type: \(isMax ? "maxpool" : "avgpool"), kernel: \(poolKernel), stride: \(poolStride), pad: \(poolPad)}
+        - {type: dense, name: fc, units: \(units)}
+      """
+    let executor = try makeExecutor(
+      yaml, PlanOptions(mode: .inference, batch: batch), seed: UInt64(seed))
+    let input = randomValues(executor.input.count, seed: UInt64(seed) + 100)
+    _ = executor.input.update(fromContentsOf: input)
+    executor.forward()
+
+    func double(_ buffer: UnsafeMutableBufferPointer<Float>?) -> [Double] {
+      (buffer.map { Array($0) } ?? []).map { Double($0) }
+    }
+    let (convWeight, convBias) = (
+      double(executor.parameter("conv.weight")), double(executor.parameter("conv.bias"))
+    )
+    let (fcWeight, fcBias) = (
+      double(executor.parameter("fc.weight")), double(executor.parameter("fc.bias"))
+    )
+    let perSample = c * h * w
+    for sample in 0..<batch {
+      let x = input[(sample * perSample)..<((sample + 1) * perSample)].map(Double.init)
+      let conv = Reference.convolution(
+        x, c: c, h: h, w: w, weight: convWeight, bias: convBias, filters: filters, kernel: (kh, kw),
+        stride: (sh, sw), pad: (ph, pw))
+      let relu = conv.values.map { max($0, 0) }
+      let pooled = Reference.pool(
+        relu, c: filters, h: conv.h, w: conv.w, kernel: poolKernel, stride: poolStride,
+        pad: poolPad,
+        max: isMax)
+      let expected = Reference.dense(pooled.values, weight: fcWeight, bias: fcBias, units: units)
+      let actual = executor.output[(sample * units)..<((sample + 1) * units)]
+      for (a, e) in zip(actual, expected) {
+        #expect(abs(Double(a) - e) <= 1e-4 * max(1, abs(e)), "seed \(seed): \(yaml)")
+      }
+    }
+  }
+}
