@@ -23,10 +23,13 @@ let package = Package(
       pkgConfig: "openblas",
       providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
     ),
+    // zlib from the system (Debian: zlib1g-dev), for the gzipped MNIST files.
+    .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
     .target(
       name: "CNNC",
       dependencies: [
         "CYAML",
+        "CZlib",
         .target(name: "COpenBLAS", condition: .when(platforms: [.linux, .windows, .android])),
       ]
     ),

@@ -74,9 +74,11 @@ import Testing
   }
 
   @Test func wideMappingIsLinear() {
-    // 200,000 distinct keys: duplicate-key detection must not be quadratic.
-    var text = "input: [1, 2, 2]\nlayers: [{type: relu}]\ntrain: {"
+    // 200,000 distinct keys: duplicate-key detection and key checks must not be quadratic.
+    var text = "input: [1, 2, 2]\nlayers: [{type: relu}]\ntrain: {data: {format: mnist, path: d}, "
     text += (0..<200_000).map { "k\($0): 1" }.joined(separator: ", ") + "}\n"
-    #expect(check(text).isValid)
+    let result = check(text)
+    #expect(result.diagnostics.errors.count == 200_000)
+    #expect(result.diagnostics.errors.last?.message.hasPrefix("train: unknown key 'k199999'") == true)
   }
 }

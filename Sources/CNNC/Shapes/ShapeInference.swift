@@ -25,7 +25,7 @@ public struct InferredNetwork: Sendable {
   public var name: String
   public var input: Shape
   public var layers: [InferredLayer]
-  public var train: YAMLNode?
+  public var train: TrainSpec?
 
   public var parameterCount: Int? { checkedSum(layers.compactMap(\.parameterCount)) }
   public var flops: Int? { checkedSum(layers.compactMap(\.flops)) }

@@ -18,10 +18,8 @@ public struct Diagnostic: Hashable, Sendable {
   /// The compiler form: `file:line:column: error: message`, then the source line and a caret.
   public func rendered(fileName: String, source: SourceText) -> String {
     var text = "\(fileName):\(location.line):\(location.column): \(severity.rawValue): \(message)"
-    if let line = source.line(location.line) {
-      // Tabs stay tabs so that the caret lines up under them in a terminal.
-      let prefix = line.prefix(max(0, location.column - 1)).map { $0 == "\t" ? "\t" : " " }
-      text += "\n" + line + "\n" + prefix.joined() + "^"
+    if let (line, caret) = source.excerpt(line: location.line, column: location.column) {
+      text += "\n" + line + "\n" + caret + "^"
     }
     return text
   }
@@ -29,24 +27,36 @@ public struct Diagnostic: Hashable, Sendable {
 
 /// The lines of a spec file, for showing the line a diagnostic points at.
 public struct SourceText: Sendable {
-  private let lines: [Substring]
+  /// Each line as Unicode scalars (libyaml counts columns in characters), for O(1) slicing.
+  private let lines: [[Unicode.Scalar]]
+  /// Longer lines are shown as a window around the column.
+  static let window = 100
 
   public init(_ bytes: [UInt8]) {
     let text = String(decoding: bytes, as: UTF8.self)
-    lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+    lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
+      .map { Array($0) }
   }
 
-  public func line(_ number: Int) -> String? {
+  /// The part of line `number` around `column`, and the white space that puts a caret under it.
+  public func excerpt(line number: Int, column: Int) -> (line: String, caret: String)? {
     guard number >= 1, number <= lines.count else { return nil }
     let line = lines[number - 1]
-    // Garbage or huge lines are not worth echoing in full.
-    let shown = line.count > 200 ? String(line.prefix(200)) + "…" : String(line)
-    // Control characters would garble a terminal; show a stand-in of the same width.
-    return String(
-      shown.unicodeScalars.filter { $0 != "\r" }.map { scalar -> Character in
-        scalar.value < 0x20 && scalar != "\t" || scalar.value == 0x7F
-          ? "\u{FFFD}" : Character(scalar)
-      })
+    let target = min(max(column - 1, 0), line.count)
+    let start = max(0, target - Self.window)
+    let end = min(line.count, target + Self.window)
+    var shown = ""
+    var caret = start > 0 ? " " : ""
+    if start > 0 { shown += "…" }
+    for (offset, scalar) in line[start..<end].enumerated() where scalar != "\r" {
+      // Control characters would garble a terminal; show a stand-in of the same width.
+      let isControl = scalar.value < 0x20 && scalar != "\t" || scalar.value == 0x7F
+      shown.unicodeScalars.append(isControl ? "\u{FFFD}" : scalar)
+      // Tabs stay tabs so that the caret lines up under them.
+      if start + offset < target { caret += scalar == "\t" ? "\t" : " " }
+    }
+    if end < line.count { shown += "…" }
+    return (shown, caret)
   }
 }
 

@@ -171,7 +171,7 @@ public struct KeyReader {
   }
 
   /// Reports every key that is not in `known`, suggesting the closest known one.
-  public mutating func rejectUnknownKeys(_ known: [String]) {
+  public mutating func rejectUnknownKeys(keys known: [String]) {
     guard case .mapping(let pairs) = node.content else { return }
     for (key, _) in pairs {
       guard let text = key.scalarText else {

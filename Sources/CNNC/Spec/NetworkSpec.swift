@@ -3,8 +3,8 @@ public struct NetworkSpec: Sendable {
   public var name: String
   public var input: Shape
   public var layers: [LayerSpec]
-  /// The `train:` section, read by the training code; `check` accepts it unread.
-  public var train: YAMLNode?
+  /// The `train:` section, when the spec has one.
+  public var train: TrainSpec?
 }
 
 /// One entry of `layers:`.

@@ -28,7 +28,7 @@ public enum SpecParser {
     }
 
     var top = KeyReader(node: root, subject: "spec")
-    top.rejectUnknownKeys(topLevelKeys)
+    top.rejectUnknownKeys(keys: topLevelKeys)
     let name = top.name("name") ?? defaultName
     let input = readInput(root, &top)
     diagnostics.append(contentsOf: top.diagnostics)
@@ -65,10 +65,9 @@ public enum SpecParser {
         layers.append(layer)
       }
     }
+    let train = root["train"].flatMap { TrainSpec.read($0, &diagnostics) }
     guard let input else { return (nil, diagnostics) }
-    return (
-      NetworkSpec(name: name, input: input, layers: layers, train: root["train"]), diagnostics
-    )
+    return (NetworkSpec(name: name, input: input, layers: layers, train: train), diagnostics)
   }
 
   /// `input: {channels, height, width}` or `input: [c, h, w]`.
@@ -82,7 +81,7 @@ public enum SpecParser {
     var shape: Shape?
     switch node.content {
     case .mapping:
-      reader.rejectUnknownKeys(["channels", "height", "width"])
+      reader.rejectUnknownKeys(keys: ["channels", "height", "width"])
       shape = Shape(
         channels: reader.integer("channels", in: sizes),
         height: reader.integer("height", in: sizes),
@@ -141,7 +140,7 @@ public enum SpecParser {
       return spec
     }
     var keys = KeyReader(node: item, subject: spec.subject)
-    keys.rejectUnknownKeys(["type", "name", "input"] + type.keys)
+    keys.rejectUnknownKeys(keys: ["type", "name", "input"] + type.keys)
     let layer = type.read(&keys)
     checkArity(type, &spec, &keys)
     keys.diagnostics.append(contentsOf: reader.diagnostics)

@@ -1,0 +1,67 @@
+import Foundation
+
+/// An IDX file of unsigned bytes (the format of the MNIST files): its dimensions and values.
+public struct IDXArray: Sendable {
+  public var dimensions: [Int]
+  public var values: [UInt8]
+}
+
+/// Reads IDX files, gzipped or raw, trusting nothing in them until it has been checked.
+public enum IDXReader {
+  /// Files larger than this (after inflating) are refused; MNIST's largest is 47 MB.
+  public static let maximumBytes = 512 << 20
+
+  /// Reads `path`, which must hold unsigned bytes in `dimensionCount` dimensions.
+  public static func read(_ path: String, dimensionCount: Int) throws(DataError) -> IDXArray {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+      throw DataError(file: path, "the file \(reason)")
+    }
+    var bytes = [UInt8](data)
+    if bytes.starts(with: [0x1F, 0x8B]) {
+      bytes = try gunzip(bytes, limit: maximumBytes, file: path)
+    }
+    return try parse(bytes, dimensionCount: dimensionCount, file: path)
+  }
+
+  /// Checks the magic number, the dimensions and that they account for every byte.
+  static func parse(_ bytes: [UInt8], dimensionCount: Int, file: String) throws(DataError)
+    -> IDXArray
+  {
+    guard bytes.count >= 4 else {
+      throw DataError(file: file, "too short for an IDX header (\(bytes.count) bytes)")
+    }
+    guard bytes[0] == 0, bytes[1] == 0 else {
+      throw DataError(file: file, "not an IDX file: its magic number does not start with two zero bytes")
+    }
+    guard bytes[2] == 0x08 else {
+      throw DataError(
+        file: file, "IDX element type 0x\(String(bytes[2], radix: 16)) is not unsigned bytes (0x08)")
+    }
+    guard Int(bytes[3]) == dimensionCount else {
+      throw DataError(file: file, "has \(bytes[3]) dimensions; expected \(dimensionCount)")
+    }
+    let headerBytes = 4 + 4 * dimensionCount
+    guard bytes.count >= headerBytes else {
+      throw DataError(file: file, "truncated inside its header (\(bytes.count) of \(headerBytes) bytes)")
+    }
+    var dimensions: [Int] = []
+    for index in 0..<dimensionCount {
+      let offset = 4 + 4 * index
+      let size = bytes[offset..<offset + 4].reduce(0) { $0 << 8 | Int($1) }
+      guard size > 0 else { throw DataError(file: file, "dimension \(index + 1) is zero") }
+      dimensions.append(size)
+    }
+    guard let count = checkedProduct(dimensions), count <= maximumBytes else {
+      throw DataError(file: file, "dimensions \(dimensions) describe more data than cnnc reads")
+    }
+    let expected = headerBytes + count
+    guard bytes.count == expected else {
+      let what = bytes.count < expected ? "truncated" : "longer than its header says"
+      throw DataError(
+        file: file, "\(what): dimensions \(dimensions.map(String.init).joined(separator: "×")) need "
+          + "\(expected) bytes, the file has \(bytes.count)")
+    }
+    return IDXArray(dimensions: dimensions, values: Array(bytes[headerBytes...]))
+  }
+}

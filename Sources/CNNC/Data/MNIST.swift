@@ -1,0 +1,56 @@
+import Foundation
+
+/// One split of MNIST: images as bytes (count, rows, columns) and their labels.
+public struct LabelledImages: Sendable {
+  public var images: [UInt8]
+  public var labels: [UInt8]
+  public var rows: Int
+  public var columns: Int
+
+  public var count: Int { labels.count }
+  public var pixelsPerImage: Int { rows * columns }
+}
+
+/// The MNIST files (LeCun and Cortes's IDX files, gzipped or raw) in one folder.
+public struct MNIST: Sendable {
+  public var train: LabelledImages
+  public var test: LabelledImages
+
+  /// Reads the four files under `folder`, checking that images and labels agree and that every
+  /// label is below `classes`.
+  public init(folder: String, classes: Int = 10) throws(DataError) {
+    train = try Self.split(folder, "train", classes: classes)
+    test = try Self.split(folder, "t10k", classes: classes)
+  }
+
+  static func split(_ folder: String, _ prefix: String, classes: Int) throws(DataError)
+    -> LabelledImages
+  {
+    let imagesPath = try locate(folder, "\(prefix)-images-idx3-ubyte")
+    let labelsPath = try locate(folder, "\(prefix)-labels-idx1-ubyte")
+    let images = try IDXReader.read(imagesPath, dimensionCount: 3)
+    let labels = try IDXReader.read(labelsPath, dimensionCount: 1)
+    guard images.dimensions[0] == labels.dimensions[0] else {
+      throw DataError(
+        file: labelsPath,
+        "has \(labels.dimensions[0]) labels but \(imagesPath) has \(images.dimensions[0]) images")
+    }
+    if let index = labels.values.firstIndex(where: { Int($0) >= classes }) {
+      throw DataError(
+        file: labelsPath,
+        "label \(labels.values[index]) of image \(index) is not below the \(classes) classes")
+    }
+    return LabelledImages(
+      images: images.values, labels: labels.values, rows: images.dimensions[1],
+      columns: images.dimensions[2])
+  }
+
+  /// `name.gz` if present, else `name`.
+  static func locate(_ folder: String, _ name: String) throws(DataError) -> String {
+    let base = (folder as NSString).appendingPathComponent(name)
+    for candidate in [base + ".gz", base] where FileManager.default.fileExists(atPath: candidate) {
+      return candidate
+    }
+    throw DataError(file: base + ".gz", "MNIST file not found (looked for \(name).gz and \(name))")
+  }
+}

@@ -1,0 +1,106 @@
+/// The `train:` section of a spec.
+public struct TrainSpec: Sendable, Equatable {
+  public struct DataSource: Sendable, Equatable {
+    public var format: String
+    /// As written: relative paths are relative to the spec's folder.
+    public var path: String
+    /// Each pixel byte is multiplied by this.
+    public var scale: Float
+  }
+
+  public var data: DataSource
+  public var batch: Int
+  public var epochs: Int
+  public var shuffle: Bool
+  public var seed: Int
+  public var optimizer: SGD
+  public var learningRatePolicy: LearningRatePolicy
+
+  static let keys = ["data", "batch", "epochs", "shuffle", "seed", "optimizer", "lr_policy"]
+
+  /// Reads the section, reporting every problem with its place; nil when it has errors.
+  static func read(_ node: YAMLNode, _ diagnostics: inout DiagnosticList) -> TrainSpec? {
+    guard case .mapping = node.content else {
+      diagnostics.error("train: must be a mapping, found \(node.kindDescription)", at: node.location)
+      return nil
+    }
+    var keys = KeyReader(node: node, subject: "train")
+    keys.rejectUnknownKeys(keys: Self.keys)
+    let batch = keys.positive("batch", default: 64)
+    let epochs = keys.positive("epochs", default: 1)
+    let shuffle = keys.boolean("shuffle", default: true)
+    let seed = keys.integer("seed", default: 1, in: 0...KeyReader.maximumSize)
+    diagnostics.append(contentsOf: keys.diagnostics)
+
+    var data: DataSource?
+    if let dataNode = node["data"] {
+      data = readData(dataNode, &diagnostics)
+    } else {
+      diagnostics.error("train: missing required key 'data'", at: node.location)
+    }
+    let optimizer = node["optimizer"].map { readOptimizer($0, &diagnostics) } ?? SGD(learningRate: 0.01)
+    let policy = node["lr_policy"].map { readPolicy($0, &diagnostics) } ?? .fixed
+    guard let data, let optimizer, let policy, !diagnostics.hasErrors else { return nil }
+    return TrainSpec(
+      data: data, batch: batch, epochs: epochs, shuffle: shuffle, seed: seed,
+      optimizer: optimizer, learningRatePolicy: policy)
+  }
+
+  private static func mapping(_ node: YAMLNode, _ subject: String, _ diagnostics: inout DiagnosticList)
+    -> KeyReader?
+  {
+    guard case .mapping = node.content else {
+      diagnostics.error("\(subject): must be a mapping, found \(node.kindDescription)", at: node.location)
+      return nil
+    }
+    return KeyReader(node: node, subject: subject)
+  }
+
+  private static func readData(_ node: YAMLNode, _ diagnostics: inout DiagnosticList) -> DataSource? {
+    guard var keys = mapping(node, "train.data", &diagnostics) else { return nil }
+    keys.rejectUnknownKeys(keys: ["format", "path", "scale"])
+    let format = keys.choice("format", among: ["mnist"], default: nil)
+    let path = keys.name("path")
+    if path == nil, !keys.has("path") { keys.report("missing required key 'path'", at: "path") }
+    let scale = keys.number("scale", default: 1, requirement: "a positive number") { $0 > 0 }
+    diagnostics.append(contentsOf: keys.diagnostics)
+    guard let path, !keys.diagnostics.hasErrors else { return nil }
+    return DataSource(format: format, path: path, scale: Float(scale))
+  }
+
+  private static func readOptimizer(_ node: YAMLNode, _ diagnostics: inout DiagnosticList) -> SGD? {
+    guard var keys = mapping(node, "train.optimizer", &diagnostics) else { return nil }
+    keys.rejectUnknownKeys(keys: ["type", "lr", "momentum", "weight_decay"])
+    _ = keys.choice("type", among: ["sgd"], default: "sgd")
+    let rate = keys.number("lr", requirement: "a positive number") { $0 > 0 }
+    let momentum = keys.number("momentum", default: 0, requirement: "in [0, 1)") { $0 >= 0 && $0 < 1 }
+    let decay = keys.number("weight_decay", default: 0, requirement: "non-negative") { $0 >= 0 }
+    diagnostics.append(contentsOf: keys.diagnostics)
+    return keys.diagnostics.hasErrors ? nil : SGD(learningRate: rate, momentum: momentum, weightDecay: decay)
+  }
+
+  private static func readPolicy(_ node: YAMLNode, _ diagnostics: inout DiagnosticList)
+    -> LearningRatePolicy?
+  {
+    guard var keys = mapping(node, "train.lr_policy", &diagnostics) else { return nil }
+    let type = keys.choice("type", among: ["fixed", "inv", "step"], default: nil)
+    let policy: LearningRatePolicy
+    switch type {
+    case "inv":
+      keys.rejectUnknownKeys(keys: ["type", "gamma", "power"])
+      policy = .inverse(
+        gamma: keys.number("gamma", requirement: "non-negative") { $0 >= 0 },
+        power: keys.number("power", requirement: "non-negative") { $0 >= 0 })
+    case "step":
+      keys.rejectUnknownKeys(keys: ["type", "step", "gamma"])
+      policy = .step(
+        every: keys.positive("step"),
+        gamma: keys.number("gamma", requirement: "a positive number") { $0 > 0 })
+    default:
+      keys.rejectUnknownKeys(keys: ["type"])
+      policy = .fixed
+    }
+    diagnostics.append(contentsOf: keys.diagnostics)
+    return keys.diagnostics.hasErrors ? nil : policy
+  }
+}
