@@ -79,6 +79,7 @@ import Testing
     text += (0..<200_000).map { "k\($0): 1" }.joined(separator: ", ") + "}\n"
     let result = check(text)
     #expect(result.diagnostics.errors.count == 200_000)
-    #expect(result.diagnostics.errors.last?.message.hasPrefix("train: unknown key 'k199999'") == true)
+    #expect(
+      result.diagnostics.errors.last?.message.hasPrefix("train: unknown key 'k199999'") == true)
   }
 }

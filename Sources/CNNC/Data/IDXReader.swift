@@ -14,7 +14,8 @@ public enum IDXReader {
   /// Reads `path`, which must hold unsigned bytes in `dimensionCount` dimensions.
   public static func read(_ path: String, dimensionCount: Int) throws(DataError) -> IDXArray {
     guard let data = FileManager.default.contents(atPath: path) else {
-      let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+      let reason =
+        FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
       throw DataError(file: path, "the file \(reason)")
     }
     var bytes = [UInt8](data)
@@ -32,18 +33,21 @@ public enum IDXReader {
       throw DataError(file: file, "too short for an IDX header (\(bytes.count) bytes)")
     }
     guard bytes[0] == 0, bytes[1] == 0 else {
-      throw DataError(file: file, "not an IDX file: its magic number does not start with two zero bytes")
+      throw DataError(
+        file: file, "not an IDX file: its magic number does not start with two zero bytes")
     }
     guard bytes[2] == 0x08 else {
       throw DataError(
-        file: file, "IDX element type 0x\(String(bytes[2], radix: 16)) is not unsigned bytes (0x08)")
+        file: file, "IDX element type 0x\(String(bytes[2], radix: 16)) is not unsigned bytes (0x08)"
+      )
     }
     guard Int(bytes[3]) == dimensionCount else {
       throw DataError(file: file, "has \(bytes[3]) dimensions; expected \(dimensionCount)")
     }
     let headerBytes = 4 + 4 * dimensionCount
     guard bytes.count >= headerBytes else {
-      throw DataError(file: file, "truncated inside its header (\(bytes.count) of \(headerBytes) bytes)")
+      throw DataError(
+        file: file, "truncated inside its header (\(bytes.count) of \(headerBytes) bytes)")
     }
     var dimensions: [Int] = []
     for index in 0..<dimensionCount {
@@ -59,7 +63,8 @@ public enum IDXReader {
     guard bytes.count == expected else {
       let what = bytes.count < expected ? "truncated" : "longer than its header says"
       throw DataError(
-        file: file, "\(what): dimensions \(dimensions.map(String.init).joined(separator: "×")) need "
+        file: file,
+        "\(what): dimensions \(dimensions.map(String.init).joined(separator: "×")) need "
           + "\(expected) bytes, the file has \(bytes.count)")
     }
     return IDXArray(dimensions: dimensions, values: Array(bytes[headerBytes...]))

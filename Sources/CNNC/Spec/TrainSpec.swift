@@ -21,7 +21,8 @@ public struct TrainSpec: Sendable, Equatable {
   /// Reads the section, reporting every problem with its place; nil when it has errors.
   static func read(_ node: YAMLNode, _ diagnostics: inout DiagnosticList) -> TrainSpec? {
     guard case .mapping = node.content else {
-      diagnostics.error("train: must be a mapping, found \(node.kindDescription)", at: node.location)
+      diagnostics.error(
+        "train: must be a mapping, found \(node.kindDescription)", at: node.location)
       return nil
     }
     var keys = KeyReader(node: node, subject: "train")
@@ -38,7 +39,8 @@ public struct TrainSpec: Sendable, Equatable {
     } else {
       diagnostics.error("train: missing required key 'data'", at: node.location)
     }
-    let optimizer = node["optimizer"].map { readOptimizer($0, &diagnostics) } ?? SGD(learningRate: 0.01)
+    let optimizer =
+      node["optimizer"].map { readOptimizer($0, &diagnostics) } ?? SGD(learningRate: 0.01)
     let policy = node["lr_policy"].map { readPolicy($0, &diagnostics) } ?? .fixed
     guard let data, let optimizer, let policy, !diagnostics.hasErrors else { return nil }
     return TrainSpec(
@@ -46,17 +48,21 @@ public struct TrainSpec: Sendable, Equatable {
       optimizer: optimizer, learningRatePolicy: policy)
   }
 
-  private static func mapping(_ node: YAMLNode, _ subject: String, _ diagnostics: inout DiagnosticList)
+  private static func mapping(
+    _ node: YAMLNode, _ subject: String, _ diagnostics: inout DiagnosticList
+  )
     -> KeyReader?
   {
     guard case .mapping = node.content else {
-      diagnostics.error("\(subject): must be a mapping, found \(node.kindDescription)", at: node.location)
+      diagnostics.error(
+        "\(subject): must be a mapping, found \(node.kindDescription)", at: node.location)
       return nil
     }
     return KeyReader(node: node, subject: subject)
   }
 
-  private static func readData(_ node: YAMLNode, _ diagnostics: inout DiagnosticList) -> DataSource? {
+  private static func readData(_ node: YAMLNode, _ diagnostics: inout DiagnosticList) -> DataSource?
+  {
     guard var keys = mapping(node, "train.data", &diagnostics) else { return nil }
     keys.rejectUnknownKeys(keys: ["format", "path", "scale"])
     let format = keys.choice("format", among: ["mnist"], default: nil)
@@ -73,10 +79,13 @@ public struct TrainSpec: Sendable, Equatable {
     keys.rejectUnknownKeys(keys: ["type", "lr", "momentum", "weight_decay"])
     _ = keys.choice("type", among: ["sgd"], default: "sgd")
     let rate = keys.number("lr", requirement: "a positive number") { $0 > 0 }
-    let momentum = keys.number("momentum", default: 0, requirement: "in [0, 1)") { $0 >= 0 && $0 < 1 }
+    let momentum = keys.number("momentum", default: 0, requirement: "in [0, 1)") {
+      $0 >= 0 && $0 < 1
+    }
     let decay = keys.number("weight_decay", default: 0, requirement: "non-negative") { $0 >= 0 }
     diagnostics.append(contentsOf: keys.diagnostics)
-    return keys.diagnostics.hasErrors ? nil : SGD(learningRate: rate, momentum: momentum, weightDecay: decay)
+    return keys.diagnostics.hasErrors
+      ? nil : SGD(learningRate: rate, momentum: momentum, weightDecay: decay)
   }
 
   private static func readPolicy(_ node: YAMLNode, _ diagnostics: inout DiagnosticList)

@@ -1,0 +1,47 @@
+/// Runs a network's inference plan over a whole set of labelled images.
+public final class Evaluator {
+  private let executor: Executor
+  public let batch: Int
+
+  public init(network: InferredNetwork, batch: Int = 100) throws {
+    self.batch = batch
+    executor = Executor(
+      plan: try Planner.plan(network, PlanOptions(mode: .inference, batch: batch)))
+  }
+
+  public var parameters: [ParameterSlot] { executor.plan.parameters }
+  public var parameterFloats: Int { executor.plan.parameterFloats }
+
+  /// Correct predictions (the largest output against the label) and, when asked, the final
+  /// layer's outputs for every image, (count, K). A last short batch is padded with zeros.
+  public func run(weights: [Float], data: LabelledImages, scale: Float, keepOutputs: Bool = false)
+    -> (correct: Int, outputs: [Float])
+  {
+    _ = executor.weights.update(fromContentsOf: weights)
+    let pixels = data.pixelsPerImage
+    let classes = executor.output.count / batch
+    var outputs: [Float] = []
+    if keepOutputs { outputs.reserveCapacity(data.count * classes) }
+    var correct = 0
+    for start in stride(from: 0, to: data.count, by: batch) {
+      let count = min(batch, data.count - start)
+      let input = executor.input
+      for index in 0..<(batch * pixels) {
+        input[index] =
+          index < count * pixels ? Float(data.images[start * pixels + index]) * scale : 0
+      }
+      executor.forward()
+      let output = executor.output
+      for row in 0..<count {
+        let scores = output[(row * classes)..<((row + 1) * classes)]
+        if let best = scores.indices.max(by: { scores[$0] < scores[$1] }),
+          best - row * classes == Int(data.labels[start + row])
+        {
+          correct += 1
+        }
+      }
+      if keepOutputs { outputs.append(contentsOf: output[0..<(count * classes)]) }
+    }
+    return (correct, outputs)
+  }
+}

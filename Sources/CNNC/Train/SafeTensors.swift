@@ -1,0 +1,239 @@
+import Foundation
+
+/// A problem with a checkpoint file, naming the file and, where it is about one, the tensor.
+public struct CheckpointError: Error, CustomStringConvertible, Sendable {
+  public var file: String
+  public var tensor: String?
+  public var problem: String
+
+  public var description: String {
+    "\(file): " + (tensor.map { "tensor '\($0)': " } ?? "") + problem
+  }
+}
+
+/// A safetensors file of F32 tensors: `[u64 little-endian header length][JSON header][data]`,
+/// the header mapping each name to its dtype, shape and byte range within the data.
+public struct SafeTensors: Sendable {
+  public struct Tensor: Sendable {
+    public var name: String
+    public var shape: [Int]
+    public var values: [Float]
+  }
+
+  public var tensors: [Tensor]
+  public var metadata: [String: String]
+
+  public init(tensors: [Tensor], metadata: [String: String] = [:]) {
+    self.tensors = tensors
+    self.metadata = metadata
+  }
+
+  public subscript(name: String) -> Tensor? { tensors.first { $0.name == name } }
+
+  /// Headers larger than this are refused (the reference implementation's limit).
+  public static let maximumHeaderBytes = 100 << 20
+
+  // MARK: Writing
+
+  /// The file's bytes: tensors in the order given, back to back, header padded to 8 bytes.
+  public func encoded() -> [UInt8] {
+    var entries: [String] = []
+    if !metadata.isEmpty {
+      let pairs = metadata.keys.sorted().map {
+        "\(jsonString($0)):\(jsonString(metadata[$0] ?? ""))"
+      }
+      entries.append("\"__metadata__\":{\(pairs.joined(separator: ","))}")
+    }
+    var offset = 0
+    for tensor in tensors {
+      let end = offset + tensor.values.count * 4
+      let shape = tensor.shape.map(String.init).joined(separator: ",")
+      entries.append(
+        "\(jsonString(tensor.name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}"
+      )
+      offset = end
+    }
+    var header = Array("{\(entries.joined(separator: ","))}".utf8)
+    while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(8 + header.count + offset)
+    withUnsafeBytes(of: UInt64(header.count).littleEndian) { bytes.append(contentsOf: $0) }
+    bytes.append(contentsOf: header)
+    for tensor in tensors {
+      for value in tensor.values {
+        withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
+      }
+    }
+    return bytes
+  }
+
+  /// Writes atomically: a temporary file in the same folder, fsync, then rename over `path`,
+  /// so an interrupted write never leaves a broken file where a good one was.
+  public func write(to path: String) throws(CheckpointError) {
+    try writeAtomically(encoded(), to: path)
+  }
+
+  // MARK: Reading
+
+  public static func read(_ path: String) throws(CheckpointError) -> SafeTensors {
+    guard let data = FileManager.default.contents(atPath: path) else {
+      let reason =
+        FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+      throw CheckpointError(file: path, problem: "the file \(reason)")
+    }
+    return try decode([UInt8](data), file: path)
+  }
+
+  /// Checks everything before trusting it: header length and JSON, dtype, that each shape
+  /// matches its byte range, offsets inside the data, no overlaps and no gaps.
+  public static func decode(_ bytes: [UInt8], file: String) throws(CheckpointError) -> SafeTensors {
+    func fail(_ problem: String, _ tensor: String? = nil) -> CheckpointError {
+      CheckpointError(file: file, tensor: tensor, problem: problem)
+    }
+    guard bytes.count >= 8 else {
+      throw fail("too short for a safetensors header length (\(bytes.count) bytes)")
+    }
+    let declared = bytes[0..<8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+    guard declared <= UInt64(min(maximumHeaderBytes, bytes.count - 8)) else {
+      throw fail("header length \(declared) runs past the end of the file (\(bytes.count) bytes)")
+    }
+    let headerEnd = 8 + Int(declared)
+    let json: Any
+    do {
+      json = try JSONSerialization.jsonObject(with: Data(bytes[8..<headerEnd]))
+    } catch {
+      throw fail("the header is not valid JSON")
+    }
+    guard let header = json as? [String: Any] else { throw fail("the header is not a JSON object") }
+    let dataBytes = bytes.count - headerEnd
+
+    var metadata: [String: String] = [:]
+    var entries: [(name: String, shape: [Int], range: Range<Int>)] = []
+    for (name, value) in header {
+      if name == "__metadata__" {
+        guard let map = value as? [String: Any] else { throw fail("__metadata__ is not an object") }
+        for (key, item) in map {
+          guard let text = item as? String else { throw fail("metadata '\(key)' is not a string") }
+          metadata[key] = text
+        }
+        continue
+      }
+      guard let info = value as? [String: Any] else {
+        throw fail("its entry is not an object", name)
+      }
+      guard let dtype = info["dtype"] as? String else { throw fail("has no dtype", name) }
+      guard dtype == "F32" else { throw fail("dtype \(dtype) is not F32", name) }
+      guard let shape = integers(info["shape"]), shape.allSatisfy({ $0 >= 0 }) else {
+        throw fail("its shape is not a list of non-negative integers", name)
+      }
+      guard let offsets = integers(info["data_offsets"]), offsets.count == 2,
+        offsets[0] >= 0, offsets[0] <= offsets[1]
+      else { throw fail("its data_offsets are not [begin, end]", name) }
+      guard offsets[1] <= dataBytes else {
+        throw fail(
+          "its bytes \(offsets[0])..<\(offsets[1]) run past the data (\(dataBytes) bytes)", name)
+      }
+      guard let count = checkedProduct(shape), let size = checkedProduct([count, 4]),
+        size == offsets[1] - offsets[0]
+      else {
+        throw fail("shape \(shape) does not match its \(offsets[1] - offsets[0]) bytes", name)
+      }
+      entries.append((name, shape, offsets[0]..<offsets[1]))
+    }
+    entries.sort {
+      ($0.range.lowerBound, $0.range.upperBound) < ($1.range.lowerBound, $1.range.upperBound)
+    }
+    var cursor = 0
+    for entry in entries {
+      guard entry.range.lowerBound >= cursor else {
+        throw fail("its bytes overlap another tensor's", entry.name)
+      }
+      guard entry.range.lowerBound == cursor else {
+        throw fail("a gap in the data precedes it", entry.name)
+      }
+      cursor = entry.range.upperBound
+    }
+    guard cursor == dataBytes else {
+      throw fail("\(dataBytes - cursor) bytes at the end belong to no tensor")
+    }
+    let tensors = entries.map { entry in
+      let values = (0..<(entry.range.count / 4)).map { index -> Float in
+        let at = headerEnd + entry.range.lowerBound + 4 * index
+        let bits =
+          UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16
+          | UInt32(bytes[at + 3]) << 24
+        return Float(bitPattern: bits)
+      }
+      return Tensor(name: entry.name, shape: entry.shape, values: values)
+    }
+    return SafeTensors(tensors: tensors, metadata: metadata)
+  }
+
+  /// A JSON array of integers, or nil. Booleans ("c") and numbers written with a fraction or
+  /// exponent ("d", "f") are not integers, as in the reference implementation.
+  private static func integers(_ value: Any?) -> [Int]? {
+    guard let array = value as? [Any] else { return nil }
+    var result: [Int] = []
+    for item in array {
+      guard let number = item as? NSNumber,
+        !["c", "d", "f"].contains(String(cString: number.objCType))
+      else { return nil }
+      result.append(number.intValue)
+    }
+    return result
+  }
+}
+
+private func jsonString(_ text: String) -> String {
+  var out = "\""
+  for scalar in text.unicodeScalars {
+    switch scalar {
+    case "\"": out += "\\\""
+    case "\\": out += "\\\\"
+    case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+    default: out.unicodeScalars.append(scalar)
+    }
+  }
+  return out + "\""
+}
+
+/// Writes `bytes` to a temporary file beside `path`, flushes it to disk, renames it over `path`
+/// and flushes the folder, so readers see the old file or the new one, never half of one.
+func writeAtomically(_ bytes: [UInt8], to path: String) throws(CheckpointError) {
+  let url = URL(fileURLWithPath: path)
+  let folder = url.deletingLastPathComponent().path
+  let temporary = folder + "/.\(url.lastPathComponent).\(getpid()).tmp"
+  func fail(_ what: String) -> CheckpointError {
+    CheckpointError(file: path, problem: "\(what): \(String(cString: strerror(errno)))")
+  }
+  let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+  guard descriptor >= 0 else { throw fail("cannot create \(temporary)") }
+  var written = 0
+  let ok = bytes.withUnsafeBytes { raw -> Bool in
+    while written < raw.count {
+      let result = Foundation.write(descriptor, raw.baseAddress! + written, raw.count - written)
+      if result < 0 {
+        if errno == EINTR { continue }
+        return false
+      }
+      written += result
+    }
+    return fsync(descriptor) == 0
+  }
+  let closed = close(descriptor) == 0
+  guard ok, closed else {
+    let error = fail("cannot write \(temporary)")
+    unlink(temporary)
+    throw error
+  }
+  guard rename(temporary, path) == 0 else {
+    let error = fail("cannot rename \(temporary) into place")
+    unlink(temporary)
+    throw error
+  }
+  let folderDescriptor = open(folder.isEmpty ? "." : folder, O_RDONLY)
+  if folderDescriptor >= 0 {
+    fsync(folderDescriptor)
+    close(folderDescriptor)
+  }
+}

@@ -1,0 +1,220 @@
+import Dispatch
+
+/// Why training stopped with an error.
+public struct TrainingError: Error, CustomStringConvertible, Sendable {
+  public var message: String
+  public var description: String { message }
+}
+
+/// Settings of one training run: the spec's `train:` section, with command-line overrides.
+public struct TrainingOptions: Sendable {
+  public var batch: Int
+  public var epochs: Int
+  /// Stop once the step count reaches this (counted from the very first step, across resumes).
+  public var maximumSteps: Int?
+  public var shuffle: Bool
+  public var seed: Int
+  /// Samples of a batch are split across this many workers, each with its own plan.
+  public var threads: Int
+  public var optimizer: SGD
+  public var learningRatePolicy: LearningRatePolicy
+  /// Each pixel byte is multiplied by this.
+  public var scale: Float
+
+  public init(_ spec: TrainSpec) {
+    batch = spec.batch
+    epochs = spec.epochs
+    shuffle = spec.shuffle
+    seed = spec.seed
+    threads = 1
+    optimizer = spec.optimizer
+    learningRatePolicy = spec.learningRatePolicy
+    scale = spec.data.scale
+  }
+}
+
+/// What one optimizer step measured.
+public struct StepReport: Sendable {
+  public var step: Int
+  public var epoch: Int
+  public var batchInEpoch: Int
+  public var batchesPerEpoch: Int
+  public var loss: Float
+  public var correct: Int
+  public var samples: Int
+}
+
+/// Trains a network on labelled images with mini-batch SGD: data-parallel over `threads`
+/// executors, each running its slice of every batch; their gradients are averaged in a fixed
+/// order, so a run is bit-for-bit repeatable for a given seed and thread count.
+public final class Trainer {
+  public let network: InferredNetwork
+  public let options: TrainingOptions
+  public let data: LabelledImages
+  /// The master copy of the parameters and the optimizer's velocity, laid out as the plans'.
+  public private(set) var weights: [Float]
+  public private(set) var velocity: [Float]
+  public let parameters: [ParameterSlot]
+  /// Optimizer steps taken so far, and where in the data the next batch starts.
+  public private(set) var step = 0
+  public private(set) var epoch = 0
+  public private(set) var batchInEpoch = 0
+
+  private var workers: [Executor] = []
+  /// Each worker's first sample within the batch, and how many it takes.
+  private var slices: [(start: Int, count: Int)] = []
+  private var order: [Int] = []
+  private var gradient: [Float]
+
+  public var batchesPerEpoch: Int { data.count / options.batch }
+
+  public init(network: InferredNetwork, data: LabelledImages, options: TrainingOptions) throws {
+    guard options.batch <= data.count else {
+      throw TrainingError(
+        message: "batch \(options.batch) is larger than the \(data.count) training images")
+    }
+    guard data.pixelsPerImage == network.input.elementCount, network.input.channels == 1 else {
+      throw TrainingError(
+        message:
+          "the network's input \(network.input) does not fit \(data.rows)×\(data.columns) images")
+    }
+    self.network = network
+    self.options = options
+    self.data = data
+    let workerCount = max(1, min(options.threads, options.batch))
+    var start = 0
+    for worker in 0..<workerCount {
+      let count = options.batch / workerCount + (worker < options.batch % workerCount ? 1 : 0)
+      slices.append((start, count))
+      start += count
+      let plan = try Planner.plan(network, PlanOptions(mode: .training, batch: count))
+      workers.append(
+        Executor(plan: plan, seed: UInt64(options.seed) &+ UInt64(worker) &* 0x9E37_79B9))
+    }
+    parameters = workers[0].plan.parameters
+    weights = Array(workers[0].weights)
+    velocity = [Float](repeating: 0, count: weights.count)
+    gradient = velocity
+    order = epochOrder(0)
+  }
+
+  /// The sample order of epoch `epoch`: a seeded shuffle (a function of the seed and the epoch
+  /// alone, so a resumed run sees the same batches), or file order.
+  private func epochOrder(_ epoch: Int) -> [Int] {
+    var order = Array(0..<data.count)
+    if options.shuffle {
+      var generator = SplitMix64(
+        seed: UInt64(options.seed) &* 0x2545_F491_4F6C_DD1D &+ UInt64(epoch))
+      order.shuffle(using: &generator)
+    }
+    return order
+  }
+
+  /// One optimizer step on the next batch; throws, leaving the weights as they were, when the
+  /// loss is not finite.
+  @discardableResult
+  public func trainStep() throws -> StepReport {
+    let batchStart = batchInEpoch * options.batch
+    for (worker, slice) in zip(workers, slices) {
+      load(
+        worker,
+        samples: order[(batchStart + slice.start)..<(batchStart + slice.start + slice.count)])
+      _ = worker.weights.update(fromContentsOf: weights)
+    }
+    var results = [(loss: Float, correct: Int)](repeating: (0, 0), count: workers.count)
+    if workers.count == 1 {
+      results[0] = workers[0].trainStep()
+    } else {
+      results.withUnsafeMutableBufferPointer { results in
+        // Each iteration touches only its own executor and result slot.
+        let shared = Disjoint(value: (workers, results))
+        DispatchQueue.concurrentPerform(iterations: workers.count) { index in
+          shared.value.1[index] = shared.value.0[index].trainStep()
+        }
+      }
+    }
+    // The batch's mean loss and gradient: each worker's mean weighted by its share.
+    var loss: Float = 0
+    var correct = 0
+    for (index, worker) in workers.enumerated() {
+      let share = Float(slices[index].count) / Float(options.batch)
+      loss += share * results[index].loss
+      correct += results[index].correct
+      for i in gradient.indices {
+        gradient[i] =
+          index == 0 ? share * worker.gradients[i] : gradient[i] + share * worker.gradients[i]
+      }
+    }
+    guard loss.isFinite else {
+      throw TrainingError(message: "the loss is \(loss) at step \(step + 1); training stopped")
+    }
+    let rate = options.learningRatePolicy.rate(base: options.optimizer.learningRate, step: step)
+    weights.withUnsafeMutableBufferPointer { weights in
+      velocity.withUnsafeMutableBufferPointer { velocity in
+        gradient.withUnsafeBufferPointer { gradient in
+          options.optimizer.update(
+            weights: weights, gradients: gradient, velocity: velocity, rate: rate)
+        }
+      }
+    }
+    step += 1
+    let report = StepReport(
+      step: step, epoch: epoch, batchInEpoch: batchInEpoch, batchesPerEpoch: batchesPerEpoch,
+      loss: loss, correct: correct, samples: options.batch)
+    batchInEpoch += 1
+    if batchInEpoch == batchesPerEpoch {
+      batchInEpoch = 0
+      epoch += 1
+      order = epochOrder(epoch)
+    }
+    return report
+  }
+
+  /// Writes the images `samples` (scaled) and their labels into a worker's buffers.
+  private func load(_ worker: Executor, samples: ArraySlice<Int>) {
+    let input = worker.input
+    let pixels = data.pixelsPerImage
+    let scale = options.scale
+    for (row, sample) in samples.enumerated() {
+      let source = sample * pixels
+      for pixel in 0..<pixels {
+        input[row * pixels + pixel] = Float(data.images[source + pixel]) * scale
+      }
+      worker.labels?[row] = Int32(data.labels[sample])
+    }
+  }
+
+  /// Replaces the weights, e.g. from a checkpoint (same layout as `parameters`).
+  public func setWeights(_ values: [Float]) {
+    precondition(values.count == weights.count)
+    weights = values
+  }
+
+  /// Continues from a saved position.
+  public func restore(
+    step: Int, epoch: Int, batchInEpoch: Int, velocity: [Float], randomStates: [UInt64]
+  )
+    throws
+  {
+    guard velocity.count == weights.count, randomStates.count == workers.count,
+      batchInEpoch >= 0, batchInEpoch < batchesPerEpoch, epoch >= 0, step >= 0
+    else {
+      throw TrainingError(
+        message: "the resume state does not fit this run (batch, threads or network differ)")
+    }
+    self.step = step
+    self.epoch = epoch
+    self.batchInEpoch = batchInEpoch
+    self.velocity = velocity
+    order = epochOrder(epoch)
+    for (worker, state) in zip(workers, randomStates) { worker.randomState = state }
+  }
+
+  /// The workers' dropout random states, for resuming.
+  public var randomStates: [UInt64] { workers.map(\.randomState) }
+}
+
+/// Lets concurrent iterations reach state they each use a disjoint part of.
+private struct Disjoint<Value>: @unchecked Sendable {
+  let value: Value
+}

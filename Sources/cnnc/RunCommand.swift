@@ -1,0 +1,147 @@
+import ArgumentParser
+import CNNC
+import Foundation
+
+struct RunCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "run",
+    abstract: "Train a network (--train), or run a checkpoint over the test set (--weights).")
+
+  @Argument(help: "The spec file (YAML), with a train: section naming the data.")
+  var spec: String
+
+  @Flag(help: "Train with the spec's train: settings.")
+  var train = false
+
+  @Option(help: "Train until this many epochs in all (default: the spec's).")
+  var epochs: Int?
+
+  @Option(help: "Stop once this many optimizer steps have been taken in all.")
+  var steps: Int?
+
+  @Option(help: "Batch size (default: the spec's).")
+  var batch: Int?
+
+  @Option(help: "Random seed for initialisation, shuffling and dropout (default: the spec's).")
+  var seed: Int?
+
+  @Option(help: "Worker threads; each runs its slice of every batch.")
+  var threads: Int = 1
+
+  @Option(help: "Start from this checkpoint's weights (and, without --train, evaluate it).")
+  var weights: String?
+
+  @Option(help: "Where to write the checkpoint (default: <name>.safetensors here).")
+  var out: String?
+
+  @Option(help: "Continue an interrupted run from this checkpoint and its .resume state.")
+  var resume: String?
+
+  @Option(
+    help:
+      "Without --train: write the final layer's outputs for every test image (N×K float32 .npy).")
+  var output: String?
+
+  @Flag(help: "Print one JSON object on stdout; progress goes to stderr.")
+  var json = false
+
+  func validate() throws {
+    for (name, value) in [("--epochs", epochs), ("--steps", steps), ("--batch", batch)] {
+      if let value, value < 1 || value > KeyReader.maximumSize {
+        throw ValidationError("\(name) must be between 1 and \(KeyReader.maximumSize)")
+      }
+    }
+    if let seed, seed < 0 { throw ValidationError("--seed must be non-negative") }
+    if threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
+    if train && output != nil { throw ValidationError("--output goes with inference, not --train") }
+    if !train && weights == nil {
+      throw ValidationError("give --train to train, or --weights FILE to evaluate")
+    }
+    if !train && resume != nil { throw ValidationError("--resume goes with --train") }
+    if weights != nil && resume != nil {
+      throw ValidationError("--resume already restores the weights; drop --weights")
+    }
+  }
+
+  func run() throws {
+    let file = try SpecFile(path: spec)
+    let result = SpecChecker.check(file.bytes, name: file.defaultName)
+    file.printDiagnostics(result.diagnostics.sorted)
+    guard result.isValid, let network = result.network else { throw ExitCode(1) }
+    guard let trainSpec = network.train else {
+      fail("\(spec): the spec has no train: section, which names the data to run on")
+    }
+    let folder = URL(fileURLWithPath: spec).deletingLastPathComponent().path
+    let dataPath =
+      trainSpec.data.path.hasPrefix("/") ? trainSpec.data.path : folder + "/" + trainSpec.data.path
+    let classes = network.layers.last?.output?.elementCount ?? 0
+    let mnist: MNIST
+    do {
+      mnist = try MNIST(folder: dataPath, classes: classes)
+    } catch {
+      fail(error.description)
+    }
+    var options = TrainingOptions(trainSpec)
+    options.batch = batch ?? options.batch
+    options.epochs = epochs ?? options.epochs
+    options.seed = seed ?? options.seed
+    options.threads = threads
+    options.maximumSteps = steps
+    if train {
+      try TrainingRun(network: network, data: mnist, options: options, command: self).run()
+    } else {
+      try evaluate(network, mnist.test, scale: options.scale)
+    }
+  }
+
+  /// Inference over the test set with --weights.
+  private func evaluate(_ network: InferredNetwork, _ data: LabelledImages, scale: Float) throws {
+    let evaluator = try Evaluator(network: network)
+    let values = try loadWeights(
+      weights ?? "", evaluator.parameters, floats: evaluator.parameterFloats)
+    let start = Date()
+    let (correct, outputs) = evaluator.run(
+      weights: values, data: data, scale: scale, keepOutputs: output != nil)
+    let seconds = Date().timeIntervalSince(start)
+    let accuracy = Double(correct) / Double(data.count)
+    if let output {
+      do {
+        try NumPyFile.write(
+          rows: data.count, columns: outputs.count / data.count, values: outputs, to: output)
+      } catch {
+        fail(error.description)
+      }
+    }
+    if json {
+      print(
+        JSON.object([
+          ("images", .integer(data.count)), ("test_accuracy", .number(accuracy)),
+          ("images_per_second", .number(Double(data.count) / seconds)),
+          ("seconds", .number(seconds)),
+          ("output", output.map(JSON.string) ?? .null),
+        ]).text)
+    } else {
+      print(
+        String(
+          format: "test accuracy %.2f%% (%d of %d)  %.0f images/s", 100 * accuracy, correct,
+          data.count, Double(data.count) / seconds))
+      if let output { print("outputs written to \(output)") }
+    }
+  }
+}
+
+/// Prints `message` as an error and exits 1.
+func fail(_ message: String) -> Never {
+  printError("error: \(message)")
+  RunCommand.exit(withError: ExitCode(1))
+}
+
+/// A checkpoint's weights laid out as `parameters`, or exit 1 with what is wrong.
+func loadWeights(_ path: String, _ parameters: [ParameterSlot], floats: Int) throws -> [Float] {
+  do {
+    return try Checkpoints.values(
+      of: try SafeTensors.read(path), path: path, parameters, floats: floats)
+  } catch {
+    fail(error.description)
+  }
+}

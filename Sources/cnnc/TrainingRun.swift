@@ -1,0 +1,134 @@
+import ArgumentParser
+import CNNC
+import Foundation
+
+/// `cnnc run --train`: the loop around the library's `Trainer` that a person watches.
+struct TrainingRun {
+  let network: InferredNetwork
+  let data: MNIST
+  let options: TrainingOptions
+  let command: RunCommand
+
+  func run() throws {
+    let trainer: Trainer
+    let evaluator: Evaluator
+    do {
+      trainer = try Trainer(network: network, data: data.train, options: options)
+      evaluator = try Evaluator(network: network)
+    } catch {
+      fail("\(error)")
+    }
+    let checkpoint = command.out ?? "\(network.name).safetensors"
+    let floats = trainer.weights.count
+    if let weights = command.weights {
+      trainer.setWeights(try loadWeights(weights, trainer.parameters, floats: floats))
+    }
+    if let resume = command.resume {
+      try restore(trainer, from: resume, floats: floats)
+    }
+    Interrupt.install()
+    let progress = Progress()
+    let start = Date()
+    let firstStep = trainer.step
+    var testAccuracy: Double?
+    var trainLoss = Double.nan
+    progress.startEpoch()
+    while trainer.epoch < options.epochs, trainer.step < (options.maximumSteps ?? .max) {
+      if Interrupt.requested {
+        save(trainer, to: checkpoint)
+        printError("interrupted at step \(trainer.step); saved \(checkpoint) and its resume state")
+        throw ExitCode(130)
+      }
+      let report: StepReport
+      do {
+        report = try trainer.trainStep()
+      } catch {
+        let kept =
+          FileManager.default.fileExists(atPath: checkpoint)
+          ? "\(checkpoint) is left as it was" : "no checkpoint was written"
+        fail("\(error) (\(kept))")
+      }
+      testAccuracy = nil
+      progress.record(
+        StepReportView(
+          epoch: report.epoch, epochs: options.epochs, batchInEpoch: report.batchInEpoch,
+          batchesPerEpoch: report.batchesPerEpoch, loss: report.loss, correct: report.correct,
+          samples: report.samples))
+      trainLoss = progress.epochLoss
+      if trainer.batchInEpoch == 0 {
+        testAccuracy = evaluate(trainer, evaluator)
+        printError(
+          String(format: "epoch %d: test accuracy %.2f%%", trainer.epoch, 100 * (testAccuracy ?? 0))
+        )
+        save(trainer, to: checkpoint)
+        progress.startEpoch()
+      }
+    }
+    let accuracy = testAccuracy ?? evaluate(trainer, evaluator)
+    save(trainer, to: checkpoint)
+    let seconds = Date().timeIntervalSince(start)
+    let images = Double((trainer.step - firstStep) * options.batch)
+    if command.json {
+      print(
+        JSON.object([
+          ("epochs", .number(Double(trainer.step) / Double(trainer.batchesPerEpoch))),
+          ("steps", .integer(trainer.step)), ("train_loss", .number(trainLoss)),
+          ("test_accuracy", .number(accuracy)), ("images_per_second", .number(images / seconds)),
+          ("seconds", .number(seconds)), ("checkpoint", .string(checkpoint)),
+        ]).text)
+    } else {
+      print(
+        String(
+          format:
+            "%d steps, train loss %.4f, test accuracy %.2f%%, %.0f images/s, %.1f s; wrote %@",
+          trainer.step, trainLoss, 100 * accuracy, images / seconds, seconds, checkpoint))
+    }
+  }
+
+  private func evaluate(_ trainer: Trainer, _ evaluator: Evaluator) -> Double {
+    let (correct, _) = evaluator.run(
+      weights: trainer.weights, data: data.test, scale: options.scale)
+    return Double(correct) / Double(data.test.count)
+  }
+
+  /// The resume state first, then the checkpoint: each atomically, and both name the step, so a
+  /// crash between the two is caught on resume rather than silently mixing runs.
+  private func save(_ trainer: Trainer, to path: String) {
+    let state = ResumeState(
+      step: trainer.step, epoch: trainer.epoch, batchInEpoch: trainer.batchInEpoch,
+      randomStates: trainer.randomStates, velocity: trainer.velocity)
+    do {
+      try state.encoded(trainer.parameters, seed: options.seed, batch: options.batch)
+        .write(to: Checkpoints.resumePath(for: path))
+      try Checkpoints.tensors(
+        trainer.weights, trainer.parameters,
+        metadata: ["format": "pt", "network": network.name, "step": String(trainer.step)]
+      ).write(to: path)
+    } catch {
+      fail("\(error)")
+    }
+  }
+
+  private func restore(_ trainer: Trainer, from path: String, floats: Int) throws {
+    do {
+      let file = try SafeTensors.read(path)
+      let weights = try Checkpoints.values(of: file, path: path, trainer.parameters, floats: floats)
+      let state = try ResumeState.read(
+        Checkpoints.resumePath(for: path), trainer.parameters, floats: floats, seed: options.seed,
+        batch: options.batch)
+      guard file.metadata["step"] == String(state.step) else {
+        fail(
+          "\(path): its step (\(file.metadata["step"] ?? "none")) is not its resume state's (\(state.step))"
+        )
+      }
+      trainer.setWeights(weights)
+      try trainer.restore(
+        step: state.step, epoch: state.epoch, batchInEpoch: state.batchInEpoch,
+        velocity: state.velocity, randomStates: state.randomStates)
+    } catch let error as CheckpointError {
+      fail(error.description)
+    } catch {
+      fail("\(path): \(error)")
+    }
+  }
+}
