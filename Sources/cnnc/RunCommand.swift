@@ -100,8 +100,14 @@ struct RunCommand: ParsableCommand {
     let values = try loadWeights(
       weights ?? "", evaluator.parameters, floats: evaluator.parameterFloats)
     let start = Date()
-    let (correct, outputs) = evaluator.run(
-      weights: values, data: data, scale: scale, keepOutputs: output != nil)
+    let correct: Int
+    let outputs: [Float]
+    do {
+      (correct, outputs) = try evaluator.run(
+        weights: values, data: data, scale: scale, keepOutputs: output != nil)
+    } catch {
+      fail("\(spec): \(error)")
+    }
     let seconds = Date().timeIntervalSince(start)
     let accuracy = Double(correct) / Double(data.count)
     if let output {

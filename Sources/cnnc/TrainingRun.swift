@@ -86,9 +86,13 @@ struct TrainingRun {
   }
 
   private func evaluate(_ trainer: Trainer, _ evaluator: Evaluator) -> Double {
-    let (correct, _) = evaluator.run(
-      weights: trainer.weights, data: data.test, scale: options.scale)
-    return Double(correct) / Double(data.test.count)
+    do {
+      let (correct, _) = try evaluator.run(
+        weights: trainer.weights, data: data.test, scale: options.scale)
+      return Double(correct) / Double(data.test.count)
+    } catch {
+      fail("\(error)")
+    }
   }
 
   /// The resume state first, then the checkpoint: each atomically, and both name the step, so a

@@ -104,9 +104,9 @@ func makeTrainer(threads: Int = 1, images: Int = 640) throws -> Trainer {
     #expect(loaded == trainer.weights)
     let evaluator = try Evaluator(network: trainer.network, batch: 50)
     let test = try #require(shippedMNIST).test
-    let before = evaluator.run(
+    let before = try evaluator.run(
       weights: trainer.weights, data: test, scale: 1 / 256, keepOutputs: true)
-    let after = evaluator.run(weights: loaded, data: test, scale: 1 / 256, keepOutputs: true)
+    let after = try evaluator.run(weights: loaded, data: test, scale: 1 / 256, keepOutputs: true)
     #expect(before.outputs == after.outputs)
     #expect(before.outputs.count == 10_000 * 10)
   }

@@ -1,14 +1,23 @@
 import Foundation
 
-/// One split of MNIST: images as bytes (count, rows, columns) and their labels.
+/// Labelled images as bytes (count, channels, rows, columns), e.g. one split of MNIST.
 public struct LabelledImages: Sendable {
   public var images: [UInt8]
   public var labels: [UInt8]
+  public var channels: Int
   public var rows: Int
   public var columns: Int
 
+  public init(images: [UInt8], labels: [UInt8], channels: Int = 1, rows: Int, columns: Int) {
+    self.images = images
+    self.labels = labels
+    self.channels = channels
+    self.rows = rows
+    self.columns = columns
+  }
+
   public var count: Int { labels.count }
-  public var pixelsPerImage: Int { rows * columns }
+  public var pixelsPerImage: Int { channels * rows * columns }
 }
 
 /// The MNIST files (LeCun and Cortes's IDX files, gzipped or raw) in one folder.

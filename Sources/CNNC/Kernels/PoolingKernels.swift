@@ -10,32 +10,67 @@ private func windowSpan(_ index: Int, stride: Int, pad: Int, kernel: Int, input:
 }
 
 /// Max pooling; records each output's winning input position for the backward pass.
+///
+/// A running max is a chain of dependent compares, so one window at a time runs at that chain's
+/// latency. Windows wholly inside the input (all but the edges) are therefore taken four at a
+/// time, in four independent chains. Ties keep the first maximum in row-major window order in
+/// both paths.
 // input:  (planes = N·C, H, W)
 // output: (planes, oh, ow); argmax: (planes, oh, ow), an index into the input plane
 func maxPoolForward(
   _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
   _ argmax: UnsafeMutablePointer<Int32>, planes: Int, _ g: WindowGeometry
 ) {
+  // Outputs whose column window lies inside 0..<W: start = ox·s − p ≥ 0 and start + k ≤ W.
+  let firstInside = (g.padWidth + g.strideWidth - 1) / g.strideWidth
+  let lastInside = min(g.outputWidth - 1, (g.inputWidth - g.kernelWidth + g.padWidth) / g.strideWidth)
+  let inside = firstInside <= lastInside ? firstInside..<(lastInside + 1) : 0..<0
+  let (s, k) = (g.strideWidth, g.kernelWidth)
   for plane in 0..<planes {
     let source = input + plane * g.inputPlane
-    let target = output + plane * g.outputPlane
-    let winners = argmax + plane * g.outputPlane
     for oy in 0..<g.outputHeight {
-      let rows = windowSpan(
-        oy, stride: g.strideHeight, pad: g.padHeight, kernel: g.kernelHeight, input: g.inputHeight)
-      for ox in 0..<g.outputWidth {
-        let columns = windowSpan(
-          ox, stride: g.strideWidth, pad: g.padWidth, kernel: g.kernelWidth, input: g.inputWidth)
-        var best = -Float.infinity
+      let target = output + plane * g.outputPlane + oy * g.outputWidth
+      let winners = argmax + plane * g.outputPlane + oy * g.outputWidth
+      let rows = windowSpan(oy, stride: g.strideHeight, pad: g.padHeight, kernel: g.kernelHeight, input: g.inputHeight)
+      var ox = inside.lowerBound
+      while ox + 4 <= inside.upperBound {
+        let first = rows.start * g.inputWidth + ox * s - g.padWidth
+        var (i0, i1, i2, i3) = (first, first + s, first + 2 * s, first + 3 * s)
+        var (b0, b1, b2, b3) = (source[i0], source[i1], source[i2], source[i3])
+        for iy in rows.start..<rows.end {
+          let line = iy * g.inputWidth + ox * s - g.padWidth
+          for dx in 0..<k {
+            let j0 = line + dx
+            let (j1, j2, j3) = (j0 + s, j0 + 2 * s, j0 + 3 * s)
+            let (v0, v1, v2, v3) = (source[j0], source[j1], source[j2], source[j3])
+            if v0 > b0 { (b0, i0) = (v0, j0) }
+            if v1 > b1 { (b1, i1) = (v1, j1) }
+            if v2 > b2 { (b2, i2) = (v2, j2) }
+            if v3 > b3 { (b3, i3) = (v3, j3) }
+          }
+        }
+        (target[ox], target[ox + 1], target[ox + 2], target[ox + 3]) = (b0, b1, b2, b3)
+        winners[ox] = Int32(truncatingIfNeeded: i0)
+        winners[ox + 1] = Int32(truncatingIfNeeded: i1)
+        winners[ox + 2] = Int32(truncatingIfNeeded: i2)
+        winners[ox + 3] = Int32(truncatingIfNeeded: i3)
+        ox += 4
+      }
+      let groupsEnd = inside.lowerBound + inside.count / 4 * 4
+      for ox in 0..<g.outputWidth where ox < inside.lowerBound || ox >= groupsEnd {
+        let columns = windowSpan(ox, stride: g.strideWidth, pad: g.padWidth, kernel: g.kernelWidth, input: g.inputWidth)
+        // Every window holds at least one real pixel (windows that would start in the
+        // padding are dropped by the output-size rule), so its first pixel is a valid start.
         var bestIndex = rows.start * g.inputWidth + columns.start
+        var best = source[bestIndex]
         for iy in rows.start..<rows.end {
           for ix in columns.start..<columns.end where source[iy * g.inputWidth + ix] > best {
             best = source[iy * g.inputWidth + ix]
             bestIndex = iy * g.inputWidth + ix
           }
         }
-        target[oy * g.outputWidth + ox] = best
-        winners[oy * g.outputWidth + ox] = Int32(bestIndex)
+        target[ox] = best
+        winners[ox] = Int32(truncatingIfNeeded: bestIndex)
       }
     }
   }

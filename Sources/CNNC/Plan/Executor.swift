@@ -1,3 +1,12 @@
+import Foundation
+
+/// Nanoseconds on the monotonic clock (no allocation, unlike Date).
+public func monotonicNanoseconds() -> UInt64 {
+  var time = timespec()
+  clock_gettime(CLOCK_MONOTONIC, &time)
+  return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+}
+
 /// A plan made real: one arena and the parameter storage, allocated once, and a kernel per step.
 /// Running a step allocates nothing.
 public final class Executor {
@@ -131,6 +140,16 @@ public final class Executor {
   /// Fills the parameter gradients (and the input gradient, if planned) from the loss gradient.
   public func backward() {
     for step in backwardSteps { kernels[step]() }
+  }
+
+  /// Runs every step once (forward, loss, backward in training), adding each step's
+  /// wall-clock nanoseconds to `nanoseconds[step]`: the per-layer profile `cnnc bench` prints.
+  public func profileSteps(into nanoseconds: UnsafeMutableBufferPointer<UInt64>) {
+    for step in plan.steps.indices {
+      let start = monotonicNanoseconds()
+      if plan.steps[step].phase == .loss { _ = loss() } else { kernels[step]() }
+      nanoseconds[step] += monotonicNanoseconds() - start
+    }
   }
 
   /// forward, loss and backward: one training step's gradients, before the optimizer.

@@ -16,6 +16,12 @@ public struct TrainSpec: Sendable, Equatable {
   public var optimizer: SGD
   public var learningRatePolicy: LearningRatePolicy
 
+  /// The settings a net without a `train:` section trains with in benchmarks: batch 64, SGD at
+  /// lr 0.01, no data.
+  public static let defaults = TrainSpec(
+    data: DataSource(format: "mnist", path: "", scale: 1 / 256), batch: 64, epochs: 1,
+    shuffle: true, seed: 1, optimizer: SGD(learningRate: 0.01), learningRatePolicy: .fixed)
+
   static let keys = ["data", "batch", "epochs", "shuffle", "seed", "optimizer", "lr_policy"]
 
   /// Reads the section, reporting every problem with its place; nil when it has errors.

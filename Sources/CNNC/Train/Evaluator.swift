@@ -15,8 +15,13 @@ public final class Evaluator {
   /// Correct predictions (the largest output against the label) and, when asked, the final
   /// layer's outputs for every image, (count, K). A last short batch is padded with zeros.
   public func run(weights: [Float], data: LabelledImages, scale: Float, keepOutputs: Bool = false)
-    -> (correct: Int, outputs: [Float])
+    throws(TrainingError) -> (correct: Int, outputs: [Float])
   {
+    let imageShape = Shape(channels: data.channels, height: data.rows, width: data.columns)
+    guard imageShape == executor.plan.network.input, weights.count == executor.weights.count else {
+      throw TrainingError(
+        message: "the network's input \(executor.plan.network.input) does not fit \(imageShape) images")
+    }
     _ = executor.weights.update(fromContentsOf: weights)
     let pixels = data.pixelsPerImage
     let classes = executor.output.count / batch

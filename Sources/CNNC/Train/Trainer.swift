@@ -73,10 +73,9 @@ public final class Trainer {
       throw TrainingError(
         message: "batch \(options.batch) is larger than the \(data.count) training images")
     }
-    guard data.pixelsPerImage == network.input.elementCount, network.input.channels == 1 else {
-      throw TrainingError(
-        message:
-          "the network's input \(network.input) does not fit \(data.rows)×\(data.columns) images")
+    let imageShape = Shape(channels: data.channels, height: data.rows, width: data.columns)
+    guard imageShape == network.input else {
+      throw TrainingError(message: "the network's input \(network.input) does not fit \(imageShape) images")
     }
     self.network = network
     self.options = options

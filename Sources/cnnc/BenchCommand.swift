@@ -1,0 +1,244 @@
+import ArgumentParser
+import CNNC
+import Dispatch
+import Foundation
+
+/// `cnnc bench`: like `caffe time`, with warm-up excluded, medians of repeated runs, and a
+/// per-layer table measured inside the same steps it is compared with.
+struct BenchCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "bench",
+    abstract: "Measure training and inference speed, batch-1 latency and a per-layer profile.")
+
+  @Argument(help: "The spec file (YAML).")
+  var spec: String
+
+  @Option(help: "Batch size for training and inference throughput.")
+  var batch: Int = 64
+
+  @Option(help: "Worker threads (each runs its slice of every batch).")
+  var threads: Int = 1
+
+  @Option(help: "Timed repetitions; medians are reported.")
+  var repeats: Int = 7
+
+  @Flag(help: "Print one JSON object.")
+  var json = false
+
+  func validate() throws {
+    if batch < 1 || batch > 65_536 { throw ValidationError("--batch must be between 1 and 65536") }
+    if threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
+    if repeats < 1 || repeats > 1000 { throw ValidationError("--repeats must be between 1 and 1000") }
+  }
+
+  func run() throws {
+    let file = try SpecFile(path: spec)
+    let result = SpecChecker.check(file.bytes, name: file.defaultName)
+    file.printDiagnostics(result.diagnostics.errors)
+    guard result.isValid, let network = result.network else { throw ExitCode(1) }
+    do {
+      let report = try Benchmark(network: network, batch: batch, threads: threads, repeats: repeats).run()
+      print(json ? report.json.text : report.text)
+    } catch {
+      fail("\(spec): \(error)")
+    }
+  }
+}
+
+/// The measurements behind `cnnc bench`.
+struct Benchmark {
+  let network: InferredNetwork
+  let batch: Int
+  let threads: Int
+  let repeats: Int
+
+  struct LayerTime {
+    var name: String
+    var type: String
+    var forwardMilliseconds: Double
+    var backwardMilliseconds: Double
+  }
+
+  struct Report {
+    var benchmark: Benchmark
+    var trainImagesPerSecond: Double
+    var inferImagesPerSecond: Double
+    var batch1LatencyMicroseconds: Double
+    var gflops: Double
+    var layers: [LayerTime]
+    var lossMilliseconds: Double
+    var stepMilliseconds: Double
+
+    var layersSumMilliseconds: Double {
+      layers.reduce(lossMilliseconds) { $0 + $1.forwardMilliseconds + $1.backwardMilliseconds }
+    }
+
+    var json: JSON {
+      .object([
+        ("batch", .integer(benchmark.batch)), ("threads", .integer(benchmark.threads)),
+        ("train_images_per_second", .number(trainImagesPerSecond)),
+        ("infer_images_per_second", .number(inferImagesPerSecond)),
+        ("batch1_latency_us", .number(batch1LatencyMicroseconds)), ("gflops", .number(gflops)),
+        ("step_ms", .number(stepMilliseconds)), ("layers_sum_ms", .number(layersSumMilliseconds)),
+        ("loss_ms", .number(lossMilliseconds)),
+        ("layers", .array(layers.map { layer in
+          .object([
+            ("name", .string(layer.name)), ("type", .string(layer.type)),
+            ("forward_ms", .number(layer.forwardMilliseconds)),
+            ("backward_ms", .number(layer.backwardMilliseconds)),
+          ])
+        })),
+      ])
+    }
+
+    var text: String {
+      var lines = [
+        "\(benchmark.network.name): batch \(benchmark.batch), \(benchmark.threads) thread(s), medians of \(benchmark.repeats)",
+        String(format: "training   %10.0f images/s  (%.1f GFLOP/s)", trainImagesPerSecond, gflops),
+        String(format: "inference  %10.0f images/s", inferImagesPerSecond),
+        String(format: "batch 1    %10.1f µs", batch1LatencyMicroseconds),
+        "",
+        "per layer, one training step at batch \(benchmark.batch) on one thread (ms):",
+      ]
+      var rows = [["layer", "type", "forward", "backward"]]
+      for layer in layers {
+        rows.append([layer.name, layer.type, String(format: "%.3f", layer.forwardMilliseconds), String(format: "%.3f", layer.backwardMilliseconds)])
+      }
+      rows.append(["loss", "", String(format: "%.3f", lossMilliseconds), ""])
+      lines += CheckReport.aligned(rows, rightAligned: [2, 3])
+      lines.append(String(
+        format: "layers add up to %.3f ms; the whole step measured %.3f ms (%+.1f%%)",
+        layersSumMilliseconds, stepMilliseconds, 100 * (layersSumMilliseconds / stepMilliseconds - 1)))
+      return lines.joined(separator: "\n")
+    }
+  }
+
+  func run() throws -> Report {
+    let images = syntheticImages(count: batch * 4)
+    let training = try trainingThroughput(images)
+    let inference = try inferenceThroughput()
+    let latency = try batchOneLatency()
+    let (layers, loss, step) = try profile()
+    let plan = try Planner.plan(network, PlanOptions(mode: .training, batch: batch))
+    return Report(
+      benchmark: self, trainImagesPerSecond: training.imagesPerSecond,
+      inferImagesPerSecond: inference, batch1LatencyMicroseconds: latency,
+      gflops: Double(plan.flopsPerSample) * training.imagesPerSecond / 1e9, layers: layers,
+      lossMilliseconds: loss, stepMilliseconds: step)
+  }
+
+  /// Random images and labels of the network's input shape (no data loading is timed).
+  func syntheticImages(count: Int) -> LabelledImages {
+    var generator = SplitMix64(seed: 1)
+    let input = network.input
+    let classes = max(1, network.layers.last?.output?.elementCount ?? 1)
+    return LabelledImages(
+      images: (0..<(count * (input.elementCount ?? 0))).map { _ in UInt8.random(in: 0...255, using: &generator) },
+      labels: (0..<count).map { _ in UInt8(Int.random(in: 0..<min(classes, 256), using: &generator)) },
+      channels: input.channels, rows: input.height, columns: input.width)
+  }
+
+  /// Whole optimizer steps (batch copy, forward, loss, backward, gradient averaging, SGD).
+  func trainingThroughput(_ images: LabelledImages) throws -> (imagesPerSecond: Double, stepNanoseconds: Double) {
+    var options = TrainingOptions(network.train ?? TrainSpec.defaults)
+    options.batch = batch
+    options.threads = threads
+    options.epochs = .max
+    let trainer = try Trainer(network: network, data: images, options: options)
+    for _ in 0..<3 { try trainer.trainStep() }
+    let stepsPerRound = max(1, 2048 / batch)
+    let rounds = try (0..<repeats).map { _ -> Double in
+      let start = monotonicNanoseconds()
+      for _ in 0..<stepsPerRound { try trainer.trainStep() }
+      return Double(monotonicNanoseconds() - start) / Double(stepsPerRound)
+    }
+    let step = median(rounds)
+    return (Double(batch) / (step / 1e9), step)
+  }
+
+  /// Forward passes at `batch`, split across the threads like training.
+  func inferenceThroughput() throws -> Double {
+    let workers = max(1, min(threads, batch))
+    let executors = try (0..<workers).map { worker -> Executor in
+      let count = batch / workers + (worker < batch % workers ? 1 : 0)
+      return Executor(plan: try Planner.plan(network, PlanOptions(mode: .inference, batch: count)))
+    }
+    let shared = SharedExecutors(executors: executors)
+    func pass() {
+      if workers == 1 {
+        executors[0].forward()
+      } else {
+        DispatchQueue.concurrentPerform(iterations: workers) { shared.executors[$0].forward() }
+      }
+    }
+    for _ in 0..<3 { pass() }
+    let passesPerRound = max(1, 4096 / batch)
+    let rounds = (0..<repeats).map { _ -> Double in
+      let start = monotonicNanoseconds()
+      for _ in 0..<passesPerRound { pass() }
+      return Double(monotonicNanoseconds() - start) / Double(passesPerRound)
+    }
+    return Double(batch) / (median(rounds) / 1e9)
+  }
+
+  /// One image at a time on one thread: the median time of a forward pass.
+  func batchOneLatency() throws -> Double {
+    let executor = Executor(plan: try Planner.plan(network, PlanOptions(mode: .inference, batch: 1)))
+    for _ in 0..<20 { executor.forward() }
+    let samples = (0..<max(repeats * 30, 100)).map { _ -> Double in
+      let start = monotonicNanoseconds()
+      executor.forward()
+      return Double(monotonicNanoseconds() - start)
+    }
+    return median(samples) / 1e3
+  }
+
+  /// Per-layer times from the steps of one executor at `batch`, and the whole step measured
+  /// without the timers around the same executor.
+  func profile() throws -> ([LayerTime], loss: Double, step: Double) {
+    let plan = try Planner.plan(network, PlanOptions(mode: .training, batch: batch))
+    let executor = Executor(plan: plan)
+    let images = syntheticImages(count: batch)
+    for index in executor.input.indices { executor.input[index] = Float(images.images[index]) / 256 }
+    if let labels = executor.labels {
+      for index in labels.indices { labels[index] = Int32(images.labels[index]) }
+    }
+    for _ in 0..<3 { executor.trainStep() }
+    var perStep = [[Double]](repeating: [], count: plan.steps.count)
+    var wholeSteps: [Double] = []
+    var buffer = [UInt64](repeating: 0, count: plan.steps.count)
+    for _ in 0..<repeats {
+      buffer.withUnsafeMutableBufferPointer { times in
+        times.update(repeating: 0)
+        executor.profileSteps(into: times)
+      }
+      for (index, time) in buffer.enumerated() { perStep[index].append(Double(time)) }
+      let start = monotonicNanoseconds()
+      executor.trainStep()
+      wholeSteps.append(Double(monotonicNanoseconds() - start))
+    }
+    var layers = network.layers.map { LayerTime(name: $0.name, type: $0.typeName, forwardMilliseconds: 0, backwardMilliseconds: 0) }
+    var loss = 0.0
+    for (index, step) in plan.steps.enumerated() {
+      let milliseconds = median(perStep[index]) / 1e6
+      switch (step.phase, step.layer) {
+      case (.forward, let layer?): layers[layer].forwardMilliseconds += milliseconds
+      case (.backward, let layer?): layers[layer].backwardMilliseconds += milliseconds
+      default: loss += milliseconds
+      }
+    }
+    return (layers, loss, median(wholeSteps) / 1e6)
+  }
+}
+
+/// Executors handed to concurrent iterations, each of which uses only its own.
+private struct SharedExecutors: @unchecked Sendable {
+  let executors: [Executor]
+}
+
+func median(_ values: [Double]) -> Double {
+  let sorted = values.sorted()
+  guard !sorted.isEmpty else { return .nan }
+  let middle = sorted.count / 2
+  return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
