@@ -12,10 +12,11 @@ public func monotonicNanoseconds() -> UInt64 {
 public final class Executor {
   public let plan: ExecutionPlan
   private let arena: UnsafeMutableRawPointer
-  /// Weights; in training also their gradients and the optimizer's momentum, same layout.
+  /// Weights, and in training their gradients, laid out as `plan.parameters`.
   public let weights: UnsafeMutableBufferPointer<Float>
   public let gradients: UnsafeMutableBufferPointer<Float>
-  public let momentum: UnsafeMutableBufferPointer<Float>
+  /// The executor whose weights these are, kept alive while this one uses them.
+  private let weightOwner: Executor?
   private let random: UnsafeMutablePointer<SplitMix64>
   private var kernels: [Kernel] = []
   private let forwardSteps: Range<Int>
@@ -23,7 +24,9 @@ public final class Executor {
   /// The fused loss, when the plan has one.
   private var lossKernel: (() -> (loss: Float, correct: Int))?
 
-  public init(plan: ExecutionPlan, seed: UInt64 = 1) {
+  /// With `sharingWeightsOf`, this executor reads and its owner updates one set of weights
+  /// (data-parallel workers); the plans must have the same parameters.
+  public init(plan: ExecutionPlan, seed: UInt64 = 1, sharingWeightsOf owner: Executor? = nil) {
     // OpenBLAS's threaded path allocates on every product (measured: one malloc per sgemm
     // above its threading threshold), and a step must not allocate, so BLAS runs on the
     // calling thread.
@@ -40,21 +43,27 @@ public final class Executor {
       buffer.initialize(repeating: 0)
       return UnsafeMutableBufferPointer(rebasing: buffer[0..<floats])
     }
-    weights = storage(plan.parameterFloats)
+    if let owner {
+      precondition(owner.plan.parameterFloats == plan.parameterFloats, "plans of different networks")
+      weights = owner.weights
+    } else {
+      weights = storage(plan.parameterFloats)
+    }
+    weightOwner = owner
     gradients = storage(training ? plan.parameterFloats : 0)
-    momentum = storage(training ? plan.parameterFloats : 0)
     random = .allocate(capacity: 1)
     random.initialize(to: SplitMix64(seed: seed))
     forwardSteps = 0..<(plan.steps.firstIndex { $0.phase != .forward } ?? plan.steps.count)
     backwardSteps =
       (plan.steps.firstIndex { $0.phase == .backward } ?? plan.steps.count)..<plan.steps.count
     bindKernels()
-    initializeParameters(seed: seed)
+    if owner == nil { initializeParameters(seed: seed) }
   }
 
   deinit {
     arena.deallocate()
-    for storage in [weights, gradients, momentum] { storage.baseAddress?.deallocate() }
+    gradients.baseAddress?.deallocate()
+    if weightOwner == nil { weights.baseAddress?.deallocate() }
     random.deallocate()
   }
 

@@ -37,9 +37,24 @@ public struct SGD: Sendable, Equatable {
     weights: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>,
     velocity: UnsafeMutableBufferPointer<Float>, rate: Double
   ) {
+    guard let gradient = gradients.baseAddress else { return }
+    update(
+      weights: weights, gradients: [gradient], shares: [1], velocity: velocity, rate: rate,
+      range: weights.indices)
+  }
+
+  /// The update for elements `range` from the weighted sum of several gradients (the workers
+  /// of a data-parallel step, each the mean over its share of the batch), summed in order.
+  // weights, velocity, each gradient: (count)
+  public func update(
+    weights: UnsafeMutableBufferPointer<Float>, gradients: [UnsafePointer<Float>], shares: [Float],
+    velocity: UnsafeMutableBufferPointer<Float>, rate: Double, range: Range<Int>
+  ) {
     let (m, lr, wd) = (Float(momentum), Float(rate), Float(weightDecay))
-    for i in weights.indices {
-      velocity[i] = m * velocity[i] + lr * (gradients[i] + wd * weights[i])
+    for i in range {
+      var g = shares[0] * gradients[0][i]
+      for source in 1..<gradients.count { g += shares[source] * gradients[source][i] }
+      velocity[i] = m * velocity[i] + lr * (g + wd * weights[i])
       weights[i] -= velocity[i]
     }
   }

@@ -1,5 +1,3 @@
-import Dispatch
-
 /// Why training stopped with an error.
 public struct TrainingError: Error, CustomStringConvertible, Sendable {
   public var message: String
@@ -51,8 +49,7 @@ public final class Trainer {
   public let network: InferredNetwork
   public let options: TrainingOptions
   public let data: LabelledImages
-  /// The master copy of the parameters and the optimizer's velocity, laid out as the plans'.
-  public private(set) var weights: [Float]
+  /// The optimizer's velocity, laid out as `parameters`.
   public private(set) var velocity: [Float]
   public let parameters: [ParameterSlot]
   /// Optimizer steps taken so far, and where in the data the next batch starts.
@@ -64,7 +61,6 @@ public final class Trainer {
   /// Each worker's first sample within the batch, and how many it takes.
   private var slices: [(start: Int, count: Int)] = []
   private var order: [Int] = []
-  private var gradient: [Float]
 
   public var batchesPerEpoch: Int { data.count / options.batch }
 
@@ -87,13 +83,14 @@ public final class Trainer {
       slices.append((start, count))
       start += count
       let plan = try Planner.plan(network, PlanOptions(mode: .training, batch: count))
+      // Worker 0 owns the weights (seeded Xavier); the others read the same storage.
       workers.append(
-        Executor(plan: plan, seed: UInt64(options.seed) &+ UInt64(worker) &* 0x9E37_79B9))
+        Executor(
+          plan: plan, seed: UInt64(options.seed) &+ UInt64(worker) &* 0x9E37_79B9,
+          sharingWeightsOf: workers.first))
     }
     parameters = workers[0].plan.parameters
-    weights = Array(workers[0].weights)
-    velocity = [Float](repeating: 0, count: weights.count)
-    gradient = velocity
+    velocity = [Float](repeating: 0, count: workers[0].weights.count)
     order = epochOrder(0)
   }
 
@@ -109,57 +106,47 @@ public final class Trainer {
     return order
   }
 
+  /// The parameters, laid out as `parameters`.
+  public var weights: [Float] { Array(workers[0].weights) }
+
   /// One optimizer step on the next batch; throws, leaving the weights as they were, when the
   /// loss is not finite.
   @discardableResult
   public func trainStep() throws -> StepReport {
     let batchStart = batchInEpoch * options.batch
-    for (worker, slice) in zip(workers, slices) {
-      load(
-        worker,
-        samples: order[(batchStart + slice.start)..<(batchStart + slice.start + slice.count)])
-      _ = worker.weights.update(fromContentsOf: weights)
-    }
     var results = [(loss: Float, correct: Int)](repeating: (0, 0), count: workers.count)
-    if workers.count == 1 {
-      results[0] = workers[0].trainStep()
-    } else {
-      results.withUnsafeMutableBufferPointer { results in
-        // Each iteration touches only its own executor and result slot.
-        let shared = Disjoint(value: (workers, results))
-        DispatchQueue.concurrentPerform(iterations: workers.count) { index in
-          shared.value.1[index] = shared.value.0[index].trainStep()
-        }
+    results.withUnsafeMutableBufferPointer { results in
+      parallelFor(workers.count) { index in
+        let slice = slices[index]
+        let first = batchStart + slice.start
+        load(workers[index], samples: order[first..<(first + slice.count)])
+        results[index] = workers[index].trainStep()
       }
     }
-    // The batch's mean loss and gradient: each worker's mean weighted by its share.
+    // The batch's mean loss: each worker's mean weighted by its share of the batch.
+    let shares = slices.map { Float($0.count) / Float(options.batch) }
     var loss: Float = 0
-    var correct = 0
-    for (index, worker) in workers.enumerated() {
-      let share = Float(slices[index].count) / Float(options.batch)
-      loss += share * results[index].loss
-      correct += results[index].correct
-      for i in gradient.indices {
-        gradient[i] =
-          index == 0 ? share * worker.gradients[i] : gradient[i] + share * worker.gradients[i]
-      }
-    }
+    for (share, result) in zip(shares, results) { loss += share * result.loss }
     guard loss.isFinite else {
       throw TrainingError(message: "the loss is \(loss) at step \(step + 1); training stopped")
     }
+    // The averaged gradient and the SGD update in one pass, split across the threads.
     let rate = options.learningRatePolicy.rate(base: options.optimizer.learningRate, step: step)
-    weights.withUnsafeMutableBufferPointer { weights in
-      velocity.withUnsafeMutableBufferPointer { velocity in
-        gradient.withUnsafeBufferPointer { gradient in
-          options.optimizer.update(
-            weights: weights, gradients: gradient, velocity: velocity, rate: rate)
-        }
+    let sources = workers.map { UnsafePointer($0.gradients.baseAddress!) }
+    let weights = workers[0].weights
+    velocity.withUnsafeMutableBufferPointer { velocity in
+      let chunk = (weights.count + workers.count - 1) / workers.count
+      parallelFor(workers.count) { part in
+        let range = min(part * chunk, weights.count)..<min((part + 1) * chunk, weights.count)
+        options.optimizer.update(
+          weights: weights, gradients: sources, shares: shares, velocity: velocity, rate: rate,
+          range: range)
       }
     }
     step += 1
     let report = StepReport(
       step: step, epoch: epoch, batchInEpoch: batchInEpoch, batchesPerEpoch: batchesPerEpoch,
-      loss: loss, correct: correct, samples: options.batch)
+      loss: loss, correct: results.reduce(0) { $0 + $1.correct }, samples: options.batch)
     batchInEpoch += 1
     if batchInEpoch == batchesPerEpoch {
       batchInEpoch = 0
@@ -185,8 +172,8 @@ public final class Trainer {
 
   /// Replaces the weights, e.g. from a checkpoint (same layout as `parameters`).
   public func setWeights(_ values: [Float]) {
-    precondition(values.count == weights.count)
-    weights = values
+    precondition(values.count == workers[0].weights.count)
+    _ = workers[0].weights.update(fromContentsOf: values)
   }
 
   /// Continues from a saved position.
@@ -195,7 +182,7 @@ public final class Trainer {
   )
     throws
   {
-    guard velocity.count == weights.count, randomStates.count == workers.count,
+    guard velocity.count == self.velocity.count, randomStates.count == workers.count,
       batchInEpoch >= 0, batchInEpoch < batchesPerEpoch, epoch >= 0, step >= 0
     else {
       throw TrainingError(
@@ -211,9 +198,4 @@ public final class Trainer {
 
   /// The workers' dropout random states, for resuming.
   public var randomStates: [UInt64] { workers.map(\.randomState) }
-}
-
-/// Lets concurrent iterations reach state they each use a disjoint part of.
-private struct Disjoint<Value>: @unchecked Sendable {
-  let value: Value
 }
