@@ -97,12 +97,28 @@ func biasBackward(
   biasGradient.update(repeating: 0, count: channels)
   for sample in 0..<samples {
     for channel in 0..<channels {
-      let row = outputGradient + (sample * channels + channel) * plane
-      var sum: Float = 0
-      for i in 0..<plane { sum += row[i] }
-      biasGradient[channel] += sum
+      biasGradient[channel] += sum(outputGradient + (sample * channels + channel) * plane, count: plane)
     }
   }
+}
+
+/// The sum of `count` floats in eight interleaved partial sums: one running sum is a chain of
+/// dependent adds, eight let them overlap (and the order stays fixed, so results repeat).
+@inline(__always)
+func sum(_ values: UnsafePointer<Float>, count: Int) -> Float {
+  var partial = SIMD8<Float>()
+  var index = 0
+  let raw = UnsafeRawPointer(values)
+  while index &+ 8 <= count {
+    partial += raw.loadUnaligned(fromByteOffset: index &* 4, as: SIMD8<Float>.self)
+    index &+= 8
+  }
+  var total = partial.sum()
+  while index < count {
+    total += values[index]
+    index &+= 1
+  }
+  return total
 }
 
 /// Sets every element of channel c to `bias[c]`, for each sample: the start of a layer whose
