@@ -138,6 +138,16 @@ struct Benchmark {
       channels: input.channels, rows: input.height, columns: input.width)
   }
 
+  /// Random pixels (and labels), as real data would be: on an all-zero input every branch in a
+  /// kernel predicts perfectly and the figures flatter.
+  func fill(_ executor: Executor) {
+    let images = syntheticImages(count: executor.plan.options.batch)
+    for index in executor.input.indices { executor.input[index] = Float(images.images[index]) / 256 }
+    if let labels = executor.labels {
+      for index in labels.indices { labels[index] = Int32(images.labels[index]) }
+    }
+  }
+
   /// Whole optimizer steps (batch copy, forward, loss, backward, gradient averaging, SGD).
   func trainingThroughput(_ images: LabelledImages) throws -> (imagesPerSecond: Double, stepNanoseconds: Double) {
     var options = TrainingOptions(network.train ?? TrainSpec.defaults)
@@ -163,6 +173,7 @@ struct Benchmark {
       let count = batch / workers + (worker < batch % workers ? 1 : 0)
       return Executor(plan: try Planner.plan(network, PlanOptions(mode: .inference, batch: count)))
     }
+    for executor in executors { fill(executor) }
     let shared = SharedExecutors(executors: executors)
     func pass() {
       if workers == 1 {
@@ -184,6 +195,7 @@ struct Benchmark {
   /// One image at a time on one thread: the median time of a forward pass.
   func batchOneLatency() throws -> Double {
     let executor = Executor(plan: try Planner.plan(network, PlanOptions(mode: .inference, batch: 1)))
+    fill(executor)
     for _ in 0..<20 { executor.forward() }
     let samples = (0..<max(repeats * 30, 100)).map { _ -> Double in
       let start = monotonicNanoseconds()
@@ -198,11 +210,7 @@ struct Benchmark {
   func profile() throws -> ([LayerTime], loss: Double, step: Double) {
     let plan = try Planner.plan(network, PlanOptions(mode: .training, batch: batch))
     let executor = Executor(plan: plan)
-    let images = syntheticImages(count: batch)
-    for index in executor.input.indices { executor.input[index] = Float(images.images[index]) / 256 }
-    if let labels = executor.labels {
-      for index in labels.indices { labels[index] = Int32(images.labels[index]) }
-    }
+    fill(executor)
     for _ in 0..<3 { executor.trainStep() }
     var perStep = [[Double]](repeating: [], count: plan.steps.count)
     var wholeSteps: [Double] = []
