@@ -28,7 +28,9 @@ struct BenchCommand: ParsableCommand {
   func validate() throws {
     if batch < 1 || batch > 65_536 { throw ValidationError("--batch must be between 1 and 65536") }
     if threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
-    if repeats < 1 || repeats > 1000 { throw ValidationError("--repeats must be between 1 and 1000") }
+    if repeats < 1 || repeats > 1000 {
+      throw ValidationError("--repeats must be between 1 and 1000")
+    }
   }
 
   func run() throws {
@@ -37,7 +39,8 @@ struct BenchCommand: ParsableCommand {
     file.printDiagnostics(result.diagnostics.errors)
     guard result.isValid, let network = result.network else { throw ExitCode(1) }
     do {
-      let report = try Benchmark(network: network, batch: batch, threads: threads, repeats: repeats).run()
+      let report = try Benchmark(network: network, batch: batch, threads: threads, repeats: repeats)
+        .run()
       print(json ? report.json.text : report.text)
     } catch {
       fail("\(spec): \(error)")
@@ -81,13 +84,17 @@ struct Benchmark {
         ("batch1_latency_us", .number(batch1LatencyMicroseconds)), ("gflops", .number(gflops)),
         ("step_ms", .number(stepMilliseconds)), ("layers_sum_ms", .number(layersSumMilliseconds)),
         ("loss_ms", .number(lossMilliseconds)),
-        ("layers", .array(layers.map { layer in
-          .object([
-            ("name", .string(layer.name)), ("type", .string(layer.type)),
-            ("forward_ms", .number(layer.forwardMilliseconds)),
-            ("backward_ms", .number(layer.backwardMilliseconds)),
-          ])
-        })),
+        (
+          "layers",
+          .array(
+            layers.map { layer in
+              .object([
+                ("name", .string(layer.name)), ("type", .string(layer.type)),
+                ("forward_ms", .number(layer.forwardMilliseconds)),
+                ("backward_ms", .number(layer.backwardMilliseconds)),
+              ])
+            })
+        ),
       ])
     }
 
@@ -102,13 +109,18 @@ struct Benchmark {
       ]
       var rows = [["layer", "type", "forward", "backward"]]
       for layer in layers {
-        rows.append([layer.name, layer.type, String(format: "%.3f", layer.forwardMilliseconds), String(format: "%.3f", layer.backwardMilliseconds)])
+        rows.append([
+          layer.name, layer.type, String(format: "%.3f", layer.forwardMilliseconds),
+          String(format: "%.3f", layer.backwardMilliseconds),
+        ])
       }
       rows.append(["loss", "", String(format: "%.3f", lossMilliseconds), ""])
       lines += CheckReport.aligned(rows, rightAligned: [2, 3])
-      lines.append(String(
-        format: "layers add up to %.3f ms; the whole step measured %.3f ms (%+.1f%%)",
-        layersSumMilliseconds, stepMilliseconds, 100 * (layersSumMilliseconds / stepMilliseconds - 1)))
+      lines.append(
+        String(
+          format: "layers add up to %.3f ms; the whole step measured %.3f ms (%+.1f%%)",
+          layersSumMilliseconds, stepMilliseconds,
+          100 * (layersSumMilliseconds / stepMilliseconds - 1)))
       return lines.joined(separator: "\n")
     }
   }
@@ -133,8 +145,11 @@ struct Benchmark {
     let input = network.input
     let classes = max(1, network.layers.last?.output?.elementCount ?? 1)
     return LabelledImages(
-      images: (0..<(count * (input.elementCount ?? 0))).map { _ in UInt8.random(in: 0...255, using: &generator) },
-      labels: (0..<count).map { _ in UInt8(Int.random(in: 0..<min(classes, 256), using: &generator)) },
+      images: (0..<(count * (input.elementCount ?? 0))).map { _ in
+        UInt8.random(in: 0...255, using: &generator)
+      },
+      labels: (0..<count).map { _ in UInt8(Int.random(in: 0..<min(classes, 256), using: &generator))
+      },
       channels: input.channels, rows: input.height, columns: input.width)
   }
 
@@ -142,14 +157,18 @@ struct Benchmark {
   /// kernel predicts perfectly and the figures flatter.
   func fill(_ executor: Executor) {
     let images = syntheticImages(count: executor.plan.options.batch)
-    for index in executor.input.indices { executor.input[index] = Float(images.images[index]) / 256 }
+    for index in executor.input.indices {
+      executor.input[index] = Float(images.images[index]) / 256
+    }
     if let labels = executor.labels {
       for index in labels.indices { labels[index] = Int32(images.labels[index]) }
     }
   }
 
   /// Whole optimizer steps (batch copy, forward, loss, backward, gradient averaging, SGD).
-  func trainingThroughput(_ images: LabelledImages) throws -> (imagesPerSecond: Double, stepNanoseconds: Double) {
+  func trainingThroughput(_ images: LabelledImages) throws -> (
+    imagesPerSecond: Double, stepNanoseconds: Double
+  ) {
     var options = TrainingOptions(network.train ?? TrainSpec.defaults)
     options.batch = batch
     options.threads = threads
@@ -194,7 +213,8 @@ struct Benchmark {
 
   /// One image at a time on one thread: the median time of a forward pass.
   func batchOneLatency() throws -> Double {
-    let executor = Executor(plan: try Planner.plan(network, PlanOptions(mode: .inference, batch: 1)))
+    let executor = Executor(
+      plan: try Planner.plan(network, PlanOptions(mode: .inference, batch: 1)))
     fill(executor)
     for _ in 0..<20 { executor.forward() }
     let samples = (0..<max(repeats * 30, 100)).map { _ -> Double in
@@ -225,7 +245,9 @@ struct Benchmark {
       executor.trainStep()
       wholeSteps.append(Double(monotonicNanoseconds() - start))
     }
-    var layers = network.layers.map { LayerTime(name: $0.name, type: $0.typeName, forwardMilliseconds: 0, backwardMilliseconds: 0) }
+    var layers = network.layers.map {
+      LayerTime(name: $0.name, type: $0.typeName, forwardMilliseconds: 0, backwardMilliseconds: 0)
+    }
     var loss = 0.0
     for (index, step) in plan.steps.enumerated() {
       let milliseconds = median(perStep[index]) / 1e6

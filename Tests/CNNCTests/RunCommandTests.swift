@@ -95,7 +95,8 @@ import Testing
       of: try SafeTensors.read(checkpoint), path: checkpoint, evaluator.parameters,
       floats: evaluator.parameterFloats)
     let test = try #require(shippedMNIST).test
-    let expected = try evaluator.run(weights: weights, data: test, scale: 0.00390625, keepOutputs: true)
+    let expected = try evaluator.run(
+      weights: weights, data: test, scale: 0.00390625, keepOutputs: true)
     #expect(values.count == expected.outputs.count)
     let largest = zip(values, expected.outputs).map { abs($0 - $1) }.max() ?? 1
     #expect(largest < 1e-5, "largest difference \(largest)")

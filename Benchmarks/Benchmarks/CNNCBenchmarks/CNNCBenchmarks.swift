@@ -23,9 +23,18 @@ func executor(_ yaml: String, mode: PlanMode, batch: Int) -> Executor {
 /// LeNet's layers, each alone with its LeNet input shape; dense layers end the plans that need a
 /// K×1×1 output for the loss.
 let lenetLayers: [(name: String, yaml: String)] = [
-  ("conv1 1×28×28→20×24×24", "input: [1, 28, 28]\nlayers: [{type: conv, filters: 20, kernel: 5}, {type: global_avgpool}]"),
-  ("pool1 20×24×24→20×12×12", "input: [20, 24, 24]\nlayers: [{type: maxpool, kernel: 2, stride: 2}, {type: global_avgpool}]"),
-  ("conv2 20×12×12→50×8×8", "input: [20, 12, 12]\nlayers: [{type: conv, filters: 50, kernel: 5}, {type: global_avgpool}]"),
+  (
+    "conv1 1×28×28→20×24×24",
+    "input: [1, 28, 28]\nlayers: [{type: conv, filters: 20, kernel: 5}, {type: global_avgpool}]"
+  ),
+  (
+    "pool1 20×24×24→20×12×12",
+    "input: [20, 24, 24]\nlayers: [{type: maxpool, kernel: 2, stride: 2}, {type: global_avgpool}]"
+  ),
+  (
+    "conv2 20×12×12→50×8×8",
+    "input: [20, 12, 12]\nlayers: [{type: conv, filters: 50, kernel: 5}, {type: global_avgpool}]"
+  ),
   ("fc1 800→500 + relu", "input: [50, 4, 4]\nlayers: [{type: dense, units: 500}, {type: relu}]"),
   ("fc2 500→10", "input: [500, 1, 1]\nlayers: [{type: dense, units: 10}]"),
 ]

@@ -97,7 +97,8 @@ func biasBackward(
   biasGradient.update(repeating: 0, count: channels)
   for sample in 0..<samples {
     for channel in 0..<channels {
-      biasGradient[channel] += sum(outputGradient + (sample * channels + channel) * plane, count: plane)
+      biasGradient[channel] += sum(
+        outputGradient + (sample * channels + channel) * plane, count: plane)
     }
   }
 }

@@ -29,7 +29,9 @@ public struct WindowGeometry: Sendable, Equatable {
 /// row reads real pixels only there and padding elsewhere. Computed once per row, so the inner
 /// loops need no bounds checks and a stride-1 row is one contiguous copy.
 @inline(__always)
-private func validOutputs(offset: Int, stride: Int, pad: Int, input: Int, outputs: Int) -> Range<Int> {
+private func validOutputs(offset: Int, stride: Int, pad: Int, input: Int, outputs: Int) -> Range<
+  Int
+> {
   // ix = ox·s − p + offset ≥ 0  ⇔  ox ≥ ⌈(p − offset)/s⌉
   let shift = pad - offset
   let first = shift <= 0 ? 0 : (shift + stride - 1) / stride
@@ -42,7 +44,9 @@ private func validOutputs(offset: Int, stride: Int, pad: Int, input: Int, output
 /// Copies `count` floats. Rows here are short (8 to 30 floats), where a call to memmove costs
 /// more than the copy: eight at a time through SIMD registers, then the rest one by one.
 @inline(__always)
-private func copyShort(from source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>, count: Int) {
+private func copyShort(
+  from source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>, count: Int
+) {
   var index = 0
   let from = UnsafeRawPointer(source)
   let to = UnsafeMutableRawPointer(target)
@@ -83,8 +87,10 @@ func im2col(
         }
         if rows.lowerBound > 0 { target.update(repeating: 0, count: rows.lowerBound &* ow) }
         let (lead, count, trail) = (valid.lowerBound, valid.count, ow &- valid.upperBound)
-        var from = source + ((rows.lowerBound &* sh &- g.padHeight &+ ki) &* g.inputWidth
-          &+ valid.lowerBound &* sw &- g.padWidth &+ kj)
+        var from =
+          source
+          + ((rows.lowerBound &* sh &- g.padHeight &+ ki) &* g.inputWidth
+            &+ valid.lowerBound &* sw &- g.padWidth &+ kj)
         var to = target + rows.lowerBound &* ow
         for _ in rows {
           if lead > 0 { to.update(repeating: 0, count: lead) }

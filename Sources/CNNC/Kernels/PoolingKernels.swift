@@ -23,7 +23,8 @@ func maxPoolForward(
 ) {
   // Outputs whose column window lies inside 0..<W: start = ox·s − p ≥ 0 and start + k ≤ W.
   let firstInside = (g.padWidth + g.strideWidth - 1) / g.strideWidth
-  let lastInside = min(g.outputWidth - 1, (g.inputWidth - g.kernelWidth + g.padWidth) / g.strideWidth)
+  let lastInside = min(
+    g.outputWidth - 1, (g.inputWidth - g.kernelWidth + g.padWidth) / g.strideWidth)
   let inside = firstInside <= lastInside ? firstInside..<(lastInside + 1) : 0..<0
   let (s, k) = (g.strideWidth, g.kernelWidth)
   for plane in 0..<planes {
@@ -31,7 +32,8 @@ func maxPoolForward(
     for oy in 0..<g.outputHeight {
       let target = output + plane * g.outputPlane + oy * g.outputWidth
       let winners = argmax + plane * g.outputPlane + oy * g.outputWidth
-      let rows = windowSpan(oy, stride: g.strideHeight, pad: g.padHeight, kernel: g.kernelHeight, input: g.inputHeight)
+      let rows = windowSpan(
+        oy, stride: g.strideHeight, pad: g.padHeight, kernel: g.kernelHeight, input: g.inputHeight)
       var ox = inside.lowerBound
       while ox + 4 <= inside.upperBound {
         let first = rows.start * g.inputWidth + ox * s - g.padWidth
@@ -58,7 +60,8 @@ func maxPoolForward(
       }
       let groupsEnd = inside.lowerBound + inside.count / 4 * 4
       for ox in 0..<g.outputWidth where ox < inside.lowerBound || ox >= groupsEnd {
-        let columns = windowSpan(ox, stride: g.strideWidth, pad: g.padWidth, kernel: g.kernelWidth, input: g.inputWidth)
+        let columns = windowSpan(
+          ox, stride: g.strideWidth, pad: g.padWidth, kernel: g.kernelWidth, input: g.inputWidth)
         // Every window holds at least one real pixel (windows that would start in the
         // padding are dropped by the output-size rule), so its first pixel is a valid start.
         var bestIndex = rows.start * g.inputWidth + columns.start

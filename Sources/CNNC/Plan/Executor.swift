@@ -44,7 +44,8 @@ public final class Executor {
       return UnsafeMutableBufferPointer(rebasing: buffer[0..<floats])
     }
     if let owner {
-      precondition(owner.plan.parameterFloats == plan.parameterFloats, "plans of different networks")
+      precondition(
+        owner.plan.parameterFloats == plan.parameterFloats, "plans of different networks")
       weights = owner.weights
     } else {
       weights = storage(plan.parameterFloats)

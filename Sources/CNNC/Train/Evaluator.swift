@@ -20,7 +20,8 @@ public final class Evaluator {
     let imageShape = Shape(channels: data.channels, height: data.rows, width: data.columns)
     guard imageShape == executor.plan.network.input, weights.count == executor.weights.count else {
       throw TrainingError(
-        message: "the network's input \(executor.plan.network.input) does not fit \(imageShape) images")
+        message:
+          "the network's input \(executor.plan.network.input) does not fit \(imageShape) images")
     }
     _ = executor.weights.update(fromContentsOf: weights)
     let pixels = data.pixelsPerImage

@@ -71,7 +71,8 @@ public final class Trainer {
     }
     let imageShape = Shape(channels: data.channels, height: data.rows, width: data.columns)
     guard imageShape == network.input else {
-      throw TrainingError(message: "the network's input \(network.input) does not fit \(imageShape) images")
+      throw TrainingError(
+        message: "the network's input \(network.input) does not fit \(imageShape) images")
     }
     self.network = network
     self.options = options
