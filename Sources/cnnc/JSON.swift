@@ -1,3 +1,5 @@
+import CNNC
+
 /// A JSON value that keeps its keys in the order they were written.
 enum JSON {
   case object([(String, JSON)])
@@ -21,23 +23,7 @@ enum JSON {
     }
   }
 
-  static func quoted(_ string: String) -> String {
-    var out = "\""
-    for scalar in string.unicodeScalars {
-      switch scalar {
-      case "\"": out += "\\\""
-      case "\\": out += "\\\\"
-      case "\n": out += "\\n"
-      case "\r": out += "\\r"
-      case "\t": out += "\\t"
-      case _ where scalar.value < 0x20:
-        let hex = String(scalar.value, radix: 16)
-        out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-      default: out.unicodeScalars.append(scalar)
-      }
-    }
-    return out + "\""
-  }
+  static func quoted(_ string: String) -> String { jsonQuoted(string) }
 }
 
 extension JSON {

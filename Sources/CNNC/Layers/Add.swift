@@ -29,7 +29,7 @@ extension Add {
   /// Every input receives the whole output gradient.
   public func backwardKernel(_ b: LayerBinding) -> Kernel {
     let (gradients, accumulate, count) = (b.inputGradients, b.accumulate, b.batch * b.outputCount)
-    let dy = b.outputGradient!
+    let dy = b.requiredOutputGradient
     return {
       for index in gradients.indices {
         if let dx = gradients[index] {

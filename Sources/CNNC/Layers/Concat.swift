@@ -46,7 +46,7 @@ extension Concat {
     let (gradients, accumulate, batch, outputCount) = (
       b.inputGradients, b.accumulate, b.batch, b.outputCount
     )
-    let dy = b.outputGradient!
+    let dy = b.requiredOutputGradient
     return {
       for n in 0..<batch {
         var offset = n * outputCount

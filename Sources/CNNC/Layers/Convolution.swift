@@ -110,6 +110,17 @@ struct Window {
   }
 }
 
+/// The column matrix of `image`: unfolded into `columns`, or the image itself for a 1×1 window
+/// (no scratch then).
+@inline(__always)
+private func unfold(
+  _ image: UnsafePointer<Float>, into columns: UnsafeMutablePointer<Float>?, _ g: WindowGeometry
+) -> UnsafePointer<Float> {
+  guard let columns else { return image }
+  im2col(image, columns, g)
+  return UnsafePointer(columns)
+}
+
 // Forward: Y[n] (F, P) = W (F, C·kh·kw) · im2col(X[n]) (C·kh·kw, P) + b, one product per sample.
 // Backward: dW = Σ_n dY[n] · colsᵀ, db = Σ dY, dX[n] = col2im(Wᵀ · dY[n]).
 extension Convolution {
@@ -145,13 +156,7 @@ extension Convolution {
         if let bias {
           broadcastBias(bias, to: out, samples: 1, channels: filters, plane: g.outputPlane)
         }
-        let cols: UnsafePointer<Float>
-        if let columns {
-          im2col(image, columns, g)
-          cols = UnsafePointer(columns)
-        } else {
-          cols = UnsafePointer(image)
-        }
+        let cols = unfold(image, into: columns, g)
         gemm(
           transposeA: false, transposeB: false, m: filters, n: g.outputPlane, k: g.patchSize,
           a: weight, lda: g.patchSize, b: cols, ldb: g.outputPlane, beta: bias == nil ? 0 : 1,
@@ -168,18 +173,14 @@ extension Convolution {
     let columnGradient =
       b.scratch.count > 2 ? b.scratch[2]?.assumingMemoryBound(to: Float.self) : nil
     let (inputCount, outputCount, filters) = (b.inputCount, b.outputCount, self.filters)
-    let (dy, dx, accumulate) = (b.outputGradient!, b.inputGradients[0], b.accumulate[0])
+    // The planner binds an output gradient to every backward step.
+    guard let dy = b.outputGradient else { preconditionFailure("backward without a gradient") }
+    let (dx, accumulate) = (b.inputGradients[0], b.accumulate[0])
     return {
       for n in 0..<b.batch {
         let image = x + n * inputCount
         let outGradient = dy + n * outputCount
-        let cols: UnsafePointer<Float>
-        if let columns {
-          im2col(image, columns, g)
-          cols = UnsafePointer(columns)
-        } else {
-          cols = UnsafePointer(image)
-        }
+        let cols = unfold(image, into: columns, g)
         gemm(
           transposeA: false, transposeB: true, m: filters, n: g.patchSize, k: g.outputPlane,
           a: outGradient, lda: g.outputPlane, b: cols, ldb: g.outputPlane, beta: n == 0 ? 0 : 1,

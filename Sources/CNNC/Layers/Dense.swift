@@ -48,7 +48,7 @@ extension Dense {
     let (x, weight, weightGradient) = (b.inputs[0], b.parameters[0], b.parameterGradients[0])
     let biasGradient = hasBias ? b.parameterGradients[1] : nil
     let (batch, inputs, units) = (b.batch, b.inputCount, self.units)
-    let (dy, dx, accumulate) = (b.outputGradient!, b.inputGradients[0], b.accumulate[0])
+    let (dy, dx, accumulate) = (b.requiredOutputGradient, b.inputGradients[0], b.accumulate[0])
     return {
       gemm(
         transposeA: true, transposeB: false, m: units, n: inputs, k: batch, a: dy, lda: units,

@@ -26,13 +26,13 @@ extension Dropout {
     let (x, y, count, rate, random) = (
       b.inputs[0], b.output, b.batch * b.inputCount, rate, b.random
     )
-    let mask = b.scratch[0]!.assumingMemoryBound(to: Float.self)
+    let mask = b.requiredScratch(0, as: Float.self)
     return { dropoutForward(x, y, mask, rate: rate, count: count, random: &random.pointee) }
   }
 
   public func backwardKernel(_ b: LayerBinding) -> Kernel {
     guard let dx = b.inputGradients[0], let dy = b.outputGradient else { return {} }
-    let mask = b.scratch[0]!.assumingMemoryBound(to: Float.self)
+    let mask = b.requiredScratch(0, as: Float.self)
     let (count, accumulate) = (b.batch * b.inputCount, b.accumulate[0])
     return { scaleBackward(mask, dy, dx, count: count, accumulate: accumulate) }
   }

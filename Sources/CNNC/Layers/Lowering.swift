@@ -50,6 +50,20 @@ public struct LayerBinding {
   public var random: UnsafeMutablePointer<SplitMix64>
 
   var inputCount: Int { inputShapes[0].elementCount ?? 0 }
+
+  /// The output gradient of a backward step; the planner binds one to every backward step.
+  var requiredOutputGradient: UnsafeMutablePointer<Float> {
+    guard let outputGradient else { preconditionFailure("a backward step without its gradient") }
+    return outputGradient
+  }
+
+  /// Scratch buffer `index` as `T`, which the planner allocates for every step that asks.
+  func requiredScratch<T>(_ index: Int, as type: T.Type) -> UnsafeMutablePointer<T> {
+    guard let pointer = scratch[index] else {
+      preconditionFailure("scratch \(index) not allocated")
+    }
+    return pointer.assumingMemoryBound(to: T.self)
+  }
   var outputCount: Int { outputShape.elementCount ?? 0 }
 }
 

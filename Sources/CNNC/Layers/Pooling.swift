@@ -67,7 +67,7 @@ extension Pooling {
     let (x, y) = (b.inputs[0], b.output)
     switch kind {
     case .max:
-      let argmax = b.scratch[0]!.assumingMemoryBound(to: Int32.self)
+      let argmax = b.requiredScratch(0, as: Int32.self)
       return { maxPoolForward(x, y, argmax, planes: planes, g) }
     case .average:
       return { averagePoolForward(x, y, planes: planes, g) }
@@ -81,7 +81,7 @@ extension Pooling {
     let overwrite = !b.accumulate[0]
     switch kind {
     case .max:
-      let argmax = b.scratch[0]!.assumingMemoryBound(to: Int32.self)
+      let argmax = b.requiredScratch(0, as: Int32.self)
       return { maxPoolBackward(dy, argmax, dx, planes: planes, overwrite: overwrite, g) }
     case .average:
       return { averagePoolBackward(dy, dx, planes: planes, overwrite: overwrite, g) }

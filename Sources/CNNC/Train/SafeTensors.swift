@@ -40,7 +40,7 @@ public struct SafeTensors: Sendable {
     var entries: [String] = []
     if !metadata.isEmpty {
       let pairs = metadata.keys.sorted().map {
-        "\(jsonString($0)):\(jsonString(metadata[$0] ?? ""))"
+        "\(jsonQuoted($0)):\(jsonQuoted(metadata[$0] ?? ""))"
       }
       entries.append("\"__metadata__\":{\(pairs.joined(separator: ","))}")
     }
@@ -49,7 +49,7 @@ public struct SafeTensors: Sendable {
       let end = offset + tensor.values.count * 4
       let shape = tensor.shape.map(String.init).joined(separator: ",")
       entries.append(
-        "\(jsonString(tensor.name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}"
+        "\(jsonQuoted(tensor.name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}"
       )
       offset = end
     }
@@ -184,12 +184,15 @@ public struct SafeTensors: Sendable {
   }
 }
 
-private func jsonString(_ text: String) -> String {
+/// `text` as a JSON string literal, quotes and escapes included.
+public func jsonQuoted(_ text: String) -> String {
   var out = "\""
   for scalar in text.unicodeScalars {
     switch scalar {
     case "\"": out += "\\\""
     case "\\": out += "\\\\"
+    case "\n": out += "\\n"
+    case "\t": out += "\\t"
     case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
     default: out.unicodeScalars.append(scalar)
     }
