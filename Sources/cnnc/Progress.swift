@@ -10,6 +10,8 @@ final class Progress {
   private var correct = 0
   private var samples = 0
   private var steps = 0
+  /// A bar line has been drawn on the terminal and not ended yet.
+  private var barOpen = false
 
   /// Mean loss over the epoch's steps so far.
   var epochLoss: Double { steps > 0 ? lossSum / Double(steps) : .nan }
@@ -47,10 +49,17 @@ final class Progress {
         String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
       FileHandle.standardError.write(
         Data("\r\u{1B}[2K\(label) \(bar) \(Int(done * 100))%  \(figures)".utf8))
+      barOpen = !isLast
       if isLast { FileHandle.standardError.write(Data("\n".utf8)) }
     } else {
       printError("\(label) step \(report.batchInEpoch + 1)/\(report.batchesPerEpoch)  \(figures)")
     }
+  }
+
+  /// Ends a bar left open by a run that stopped mid-epoch.
+  func finish() {
+    if barOpen { FileHandle.standardError.write(Data("\n".utf8)) }
+    barOpen = false
   }
 
   static func clock(_ seconds: Double) -> String {

@@ -35,6 +35,7 @@ struct TrainingRun {
     progress.startEpoch()
     while trainer.epoch < options.epochs, trainer.step < (options.maximumSteps ?? .max) {
       if Interrupt.requested {
+        progress.finish()
         save(trainer, to: checkpoint)
         printError("interrupted at step \(trainer.step); saved \(checkpoint) and its resume state")
         throw ExitCode(130)
@@ -64,6 +65,7 @@ struct TrainingRun {
         progress.startEpoch()
       }
     }
+    progress.finish()
     let accuracy = testAccuracy ?? evaluate(trainer, evaluator)
     save(trainer, to: checkpoint)
     let seconds = Date().timeIntervalSince(start)
