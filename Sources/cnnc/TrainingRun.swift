@@ -19,6 +19,14 @@ struct TrainingRun {
       fail("\(error)")
     }
     let checkpoint = command.out ?? "\(network.name).safetensors"
+    // Find out now, not after an hour of training, that the checkpoint cannot be written there.
+    let folder = URL(fileURLWithPath: checkpoint).deletingLastPathComponent().path
+    var isFolder: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue,
+      FileManager.default.isWritableFile(atPath: folder)
+    else {
+      fail("\(checkpoint): the folder \(folder) does not exist or is not writable")
+    }
     let floats = trainer.weights.count
     if let weights = command.weights {
       trainer.setWeights(try loadWeights(weights, trainer.parameters, floats: floats))
