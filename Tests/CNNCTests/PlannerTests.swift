@@ -180,4 +180,14 @@ import Testing
       try Planner.plan(spatial, PlanOptions(mode: .training, batch: 1))
     }
   }
+
+  @Test func refusesNetworksDeeperThanItsCap() throws {
+    let text = "input: [1, 2, 2]\nlayers:\n"
+      + String(repeating: "  - {type: relu}\n", count: Planner.maximumLayerCount + 1)
+    let network = try InferredNetwork(yaml: text)
+    let error = #expect(throws: PlanError.self) {
+      try Planner.plan(network, PlanOptions(mode: .inference, batch: 1))
+    }
+    #expect(error?.message.contains("more than the planner takes") == true)
+  }
 }

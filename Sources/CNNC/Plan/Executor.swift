@@ -199,13 +199,14 @@ public final class Executor {
     guard let weightBase = weights.baseAddress, let gradientBase = gradients.baseAddress else {
       return
     }
+    let slotsByLayer = Dictionary(grouping: plan.parameters, by: \.layer)
     for step in plan.steps {
       guard let index = step.layer, let ops = plan.operands[index] else {
         kernels.append({})
         continue
       }
       let layer = plan.network.layers[index]
-      let slots = plan.parameters.filter { $0.layer == index }
+      let slots = slotsByLayer[index] ?? []
       let binding = LayerBinding(
         batch: batch, inputShapes: layer.inputShapes,
         outputShape: layer.output ?? Shape(channels: 0, height: 0, width: 0),

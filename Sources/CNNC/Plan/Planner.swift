@@ -9,6 +9,10 @@ public struct PlanError: Error, CustomStringConvertible, Sendable {
 public enum Planner {
   /// Buffers start on cache-line boundaries.
   public static let alignment = 64
+  /// Offset assignment costs the number of buffers times the number alive alongside each, which
+  /// in a deep chain's training plan grows with the square of the depth (10,000 layers plan in
+  /// about a second); deeper networks are refused rather than left to run for minutes.
+  public static let maximumLayerCount = 10_000
 
   public static func plan(_ network: InferredNetwork, _ options: PlanOptions) throws(PlanError)
     -> ExecutionPlan
@@ -33,6 +37,10 @@ private struct Lowering {
   var isView: [Bool] = []
 
   init(_ network: InferredNetwork, _ options: PlanOptions) throws(PlanError) {
+    guard network.layers.count <= Planner.maximumLayerCount else {
+      throw PlanError(
+        message: "\(network.layers.count) layers are more than the planner takes (\(Planner.maximumLayerCount))")
+    }
     guard options.batch >= 1, options.batch <= KeyReader.maximumSize else {
       throw PlanError(
         message: "batch must be between 1 and \(KeyReader.maximumSize), not \(options.batch)")
