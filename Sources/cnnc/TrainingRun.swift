@@ -22,7 +22,8 @@ struct TrainingRun {
     // Find out now, not after an hour of training, that the checkpoint cannot be written there.
     let folder = URL(fileURLWithPath: checkpoint).deletingLastPathComponent().path
     var isFolder: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue,
+    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder),
+      isFolder.boolValue,
       FileManager.default.isWritableFile(atPath: folder)
     else {
       fail("\(checkpoint): the folder \(folder) does not exist or is not writable")

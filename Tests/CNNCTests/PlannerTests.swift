@@ -182,7 +182,8 @@ import Testing
   }
 
   @Test func refusesNetworksDeeperThanItsCap() throws {
-    let text = "input: [1, 2, 2]\nlayers:\n"
+    let text =
+      "input: [1, 2, 2]\nlayers:\n"
       + String(repeating: "  - {type: relu}\n", count: Planner.maximumLayerCount + 1)
     let network = try InferredNetwork(yaml: text)
     let error = #expect(throws: PlanError.self) {

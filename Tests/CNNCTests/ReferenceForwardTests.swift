@@ -131,3 +131,57 @@ enum Reference {
     }
   }
 }
+
+/// Max pooling's fast paths (four windows at a time; SIMD for 2×2 stride 2) against the plain
+/// definition: the value and the first maximum's index in row-major window order, ties included.
+@Suite struct MaxPoolKernelTests {
+  @Test(arguments: [(2, 2, 0), (2, 2, 1), (3, 2, 0), (3, 2, 1), (2, 1, 0), (3, 3, 1)])
+  func matchesTheDefinition(kernel: Int, stride: Int, pad: Int) {
+    var generator = SplitMix64(seed: UInt64(kernel * 100 + stride * 10 + pad))
+    for (height, width) in [(8, 8), (9, 13), (12, 24), (5, 11)] {
+      // Few distinct values, so windows hold ties.
+      let input = (0..<(2 * height * width)).map { _ in
+        Float(Int.random(in: 0..<4, using: &generator))
+      }
+      guard
+        let oh = OutputSize.pooling(
+          input: height, kernel: kernel, stride: stride, pad: pad, ceilMode: true),
+        let ow = OutputSize.pooling(
+          input: width, kernel: kernel, stride: stride, pad: pad, ceilMode: true)
+      else { continue }
+      let g = WindowGeometry(
+        channels: 2, inputHeight: height, inputWidth: width, kernelHeight: kernel,
+        kernelWidth: kernel,
+        strideHeight: stride, strideWidth: stride, padHeight: pad, padWidth: pad, outputHeight: oh,
+        outputWidth: ow)
+      var output = [Float](repeating: -1, count: 2 * oh * ow)
+      var argmax = [Int32](repeating: -1, count: 2 * oh * ow)
+      input.withUnsafeBufferPointer { x in
+        output.withUnsafeMutableBufferPointer { y in
+          argmax.withUnsafeMutableBufferPointer { a in
+            maxPoolForward(x.baseAddress!, y.baseAddress!, a.baseAddress!, planes: 2, g)
+          }
+        }
+      }
+      for plane in 0..<2 {
+        for oy in 0..<oh {
+          for ox in 0..<ow {
+            var best = -Float.infinity
+            var index = -1
+            for iy in max(0, oy * stride - pad)..<min(height, oy * stride - pad + kernel) {
+              for ix in max(0, ox * stride - pad)..<min(width, ox * stride - pad + kernel)
+              where input[plane * height * width + iy * width + ix] > best {
+                best = input[plane * height * width + iy * width + ix]
+                index = iy * width + ix
+              }
+            }
+            let at = (plane * oh + oy) * ow + ox
+            #expect(
+              output[at] == best && Int(argmax[at]) == index,
+              "\(height)×\(width) k\(kernel) s\(stride) p\(pad) at \(plane),\(oy),\(ox)")
+          }
+        }
+      }
+    }
+  }
+}

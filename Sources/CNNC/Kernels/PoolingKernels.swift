@@ -35,6 +35,35 @@ func maxPoolForward(
       let rows = windowSpan(
         oy, stride: g.strideHeight, pad: g.padHeight, kernel: g.kernelHeight, input: g.inputHeight)
       var ox = inside.lowerBound
+      if g.kernelWidth == 2, s == 2, rows.end - rows.start == 2 {
+        // 2×2 windows, stride 2 (most CNNs): four windows from two 8-float loads, with selects
+        // instead of branches. Pairwise maxima keep the first maximum in row-major order too.
+        let top = UnsafeRawPointer(source + rows.start * g.inputWidth - g.padWidth)
+        let bottom = top + 4 * g.inputWidth
+        let lanes = SIMD4<Int32>(0, 2, 4, 6)
+        while ox + 4 <= inside.upperBound {
+          let offset = 2 * ox
+          let upper = top.loadUnaligned(fromByteOffset: 4 * offset, as: SIMD8<Float>.self)
+          let lower = bottom.loadUnaligned(fromByteOffset: 4 * offset, as: SIMD8<Float>.self)
+          let base =
+            SIMD4<Int32>(
+              repeating: Int32(truncatingIfNeeded: rows.start * g.inputWidth - g.padWidth + offset))
+            &+ lanes
+          let upperRight = upper.oddHalf .> upper.evenHalf
+          let upperValue = upper.evenHalf.replacing(with: upper.oddHalf, where: upperRight)
+          let upperIndex = base.replacing(with: base &+ 1, where: upperRight)
+          let lowerRight = lower.oddHalf .> lower.evenHalf
+          let lowerValue = lower.evenHalf.replacing(with: lower.oddHalf, where: lowerRight)
+          let lowerIndex = (base &+ Int32(truncatingIfNeeded: g.inputWidth)).replacing(
+            with: base &+ Int32(truncatingIfNeeded: g.inputWidth + 1), where: lowerRight)
+          let lowerWins = lowerValue .> upperValue
+          UnsafeMutableRawPointer(target + ox).storeBytes(
+            of: upperValue.replacing(with: lowerValue, where: lowerWins), as: SIMD4<Float>.self)
+          UnsafeMutableRawPointer(winners + ox).storeBytes(
+            of: upperIndex.replacing(with: lowerIndex, where: lowerWins), as: SIMD4<Int32>.self)
+          ox += 4
+        }
+      }
       while ox + 4 <= inside.upperBound {
         let first = rows.start * g.inputWidth + ox * s - g.padWidth
         var (i0, i1, i2, i3) = (first, first + s, first + 2 * s, first + 3 * s)

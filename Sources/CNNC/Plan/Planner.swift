@@ -39,7 +39,9 @@ private struct Lowering {
   init(_ network: InferredNetwork, _ options: PlanOptions) throws(PlanError) {
     guard network.layers.count <= Planner.maximumLayerCount else {
       throw PlanError(
-        message: "\(network.layers.count) layers are more than the planner takes (\(Planner.maximumLayerCount))")
+        message:
+          "\(network.layers.count) layers are more than the planner takes (\(Planner.maximumLayerCount))"
+      )
     }
     guard options.batch >= 1, options.batch <= KeyReader.maximumSize else {
       throw PlanError(
