@@ -73,10 +73,6 @@ public final class Executor {
     (arena + plan.buffers[id].offset).assumingMemoryBound(to: T.self)
   }
 
-  private func buffer(_ id: Int) -> UnsafeMutableBufferPointer<Float> {
-    UnsafeMutableBufferPointer(start: pointer(id), count: plan.buffers[id].bytes / 4)
-  }
-
   /// The batch of inputs: (batch, c, h, w). Write it before `forward()`.
   public var input: UnsafeMutableBufferPointer<Float> {
     UnsafeMutableBufferPointer(
