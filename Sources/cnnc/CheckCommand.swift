@@ -104,10 +104,18 @@ struct SpecFile {
     return base.isEmpty ? "network" : base
   }
 
+  /// Like a compiler's error limit: past this many, the rest are counted, not printed
+  /// (`--json` still lists every one).
+  static let diagnosticsShown = 100
+
   func printDiagnostics(_ diagnostics: [Diagnostic]) {
     let source = SourceText(bytes)
-    for diagnostic in diagnostics {
+    for diagnostic in diagnostics.prefix(Self.diagnosticsShown) {
       printError(diagnostic.rendered(fileName: path, source: source))
+    }
+    if diagnostics.count > Self.diagnosticsShown {
+      printError(
+        "… and \(diagnostics.count - Self.diagnosticsShown) more not shown (--json lists them all)")
     }
     let errors = diagnostics.filter { $0.severity == .error }.count
     if errors > 0 {

@@ -154,4 +154,17 @@ import Testing
     #expect(inference.stdout.contains("inference plan, batch 1, 8 steps"))
     #expect(try Self.run(["check", "Models/lenet.yaml", "--batch", "0"]).status == 64)
   }
+
+  @Test func longListsOfErrorsAreCappedButCounted() throws {
+    let keys = (0..<150).map { "k\($0): 1" }.joined(separator: ", ")
+    let path = try Self.temporaryFile("input: [1, 2, 2]\nlayers: [{type: relu, \(keys)}]\n")
+    let run = try Self.run(["check", path])
+    #expect(run.status == 1)
+    #expect(run.stderr.contains("… and 50 more not shown"))
+    #expect(run.stderr.contains("150 errors in"))
+    let json = try Self.run(["check", path, "--json"])
+    let object = try #require(
+      try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+    #expect((object["errors"] as? [Any])?.count == 150)
+  }
 }
