@@ -18,6 +18,16 @@ public struct LabelledImages: Sendable {
 
   public var count: Int { labels.count }
   public var pixelsPerImage: Int { channels * rows * columns }
+
+  /// Writes image `index`'s pixels, each times `scale`, to `target` (pixelsPerImage floats).
+  public func writePixels(of index: Int, scale: Float, to target: UnsafeMutablePointer<Float>) {
+    let pixels = pixelsPerImage
+    images.withUnsafeBufferPointer { bytes in
+      guard let base = bytes.baseAddress else { return }
+      let source = base + index * pixels
+      for pixel in 0..<pixels { target[pixel] = Float(source[pixel]) * scale }
+    }
+  }
 }
 
 /// The MNIST files (LeCun and Cortes's IDX files, gzipped or raw) in one folder.

@@ -45,9 +45,6 @@ private func sgemm(
     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
-/// The largest matrix dimension a BLAS call accepts (its integers are 32-bit).
-let maximumBLASDimension = Int(Int32.max)
-
 public enum BLAS {
   /// Sets how many threads OpenBLAS uses inside one matrix product.
   public static func setThreads(_ count: Int) {

@@ -169,12 +169,14 @@ private struct Lowering {
     var operands = [LayerOperands?](repeating: nil, count: layers.count)
     var steps = [PlanStep?](repeating: nil, count: stepCount)
     var gradientWritten = Set<Int>()
-    for index in layers.indices where hasForward[index] {
-      let requests = layer(index).scratch(
+    let requests = layers.indices.map { index in
+      layer(index).scratch(
         batch: options.batch, inputs: layers[index].inputShapes, output: outputs[index])
+    }
+    for index in layers.indices where hasForward[index] {
+      let wantsInputGradient = training && inputValues[index].contains(where: needsGradient)
       var scratch: [Int?] = []
-      for request in requests {
-        let wantsInputGradient = training && inputValues[index].contains(where: needsGradient)
+      for request in requests[index] {
         if !training && request.lifetime == .backward
           || request.forInputGradient && !wantsInputGradient
         {
@@ -197,12 +199,8 @@ private struct Lowering {
 
     for index in layers.indices {
       guard let step = forwardStep[index], let ops = operands[index] else { continue }
-      let forwardScratch = zip(
-        layer(index).scratch(
-          batch: options.batch, inputs: layers[index].inputShapes, output: outputs[index]),
-        ops.scratch
-      )
-      .filter { $0.0.lifetime != .backward }.compactMap { $0.1 }
+      let forwardScratch = zip(requests[index], ops.scratch)
+        .filter { $0.0.lifetime != .backward }.compactMap { $0.1 }
       steps[step] = PlanStep(
         phase: .forward, layer: index, kernel: "\(layers[index].typeName) forward",
         reads: ops.inputs, writes: [ops.output] + forwardScratch)
@@ -218,10 +216,8 @@ private struct Lowering {
       var reads = ops.outputGradient.map { [$0] } ?? []
       if layer(index).backwardReads.contains(.input) { reads += ops.inputs }
       if layer(index).backwardReads.contains(.output) { reads.append(ops.output) }
-      let requests = layer(index).scratch(
-        batch: options.batch, inputs: layers[index].inputShapes, output: outputs[index])
       var writes: [Int] = []
-      for (request, buffer) in zip(requests, ops.scratch) {
+      for (request, buffer) in zip(requests[index], ops.scratch) {
         guard let buffer else { continue }
         if request.lifetime == .forwardToBackward { reads.append(buffer) }
         if request.lifetime == .backward { writes.append(buffer) }

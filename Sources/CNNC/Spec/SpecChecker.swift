@@ -23,13 +23,13 @@ public enum SpecChecker {
     var (spec, diagnostics) = SpecParser.parse(bytes, defaultName: name)
     guard let spec else { return CheckResult(network: nil, diagnostics: diagnostics) }
     let network = ShapeInference.infer(spec, diagnostics: &diagnostics)
-    if let totals = network.parameterCount, network.flops == nil || totals < 0 {
-      diagnostics.error(
-        "the network's total FLOP count overflows a 64-bit integer", at: .init(line: 1, column: 1))
-    } else if network.parameterCount == nil {
+    if network.parameterCount == nil {
       diagnostics.error(
         "the network's total parameter count overflows a 64-bit integer",
         at: .init(line: 1, column: 1))
+    } else if network.flops == nil {
+      diagnostics.error(
+        "the network's total FLOP count overflows a 64-bit integer", at: .init(line: 1, column: 1))
     }
     return CheckResult(network: network, diagnostics: diagnostics)
   }

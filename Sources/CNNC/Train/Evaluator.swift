@@ -31,11 +31,12 @@ public final class Evaluator {
     var correct = 0
     for start in stride(from: 0, to: data.count, by: batch) {
       let count = min(batch, data.count - start)
-      let input = executor.input
-      for index in 0..<(batch * pixels) {
-        input[index] =
-          index < count * pixels ? Float(data.images[start * pixels + index]) * scale : 0
+      guard let input = executor.input.baseAddress else { break }
+      for row in 0..<count {
+        data.writePixels(of: start + row, scale: scale, to: input + row * pixels)
       }
+      // A short last batch: the rows past it are zeros, and their outputs are not read.
+      (input + count * pixels).update(repeating: 0, count: (batch - count) * pixels)
       executor.forward()
       let output = executor.output
       for row in 0..<count {

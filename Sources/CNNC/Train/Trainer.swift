@@ -159,14 +159,9 @@ public final class Trainer {
 
   /// Writes the images `samples` (scaled) and their labels into a worker's buffers.
   private func load(_ worker: Executor, samples: ArraySlice<Int>) {
-    let input = worker.input
-    let pixels = data.pixelsPerImage
-    let scale = options.scale
+    guard let input = worker.input.baseAddress else { return }
     for (row, sample) in samples.enumerated() {
-      let source = sample * pixels
-      for pixel in 0..<pixels {
-        input[row * pixels + pixel] = Float(data.images[source + pixel]) * scale
-      }
+      data.writePixels(of: sample, scale: options.scale, to: input + row * data.pixelsPerImage)
       worker.labels?[row] = Int32(data.labels[sample])
     }
   }
