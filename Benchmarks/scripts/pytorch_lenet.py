@@ -1,9 +1,10 @@
 """Caffe's LeNet in PyTorch, the same net and settings as Models/lenet.yaml.
 
-  python3 Benchmarks/scripts/pytorch_lenet.py train [--epochs 1] [--threads 2] [--init xavier|default]
+  python3 Benchmarks/scripts/pytorch_lenet.py train [--epochs 1] [--threads 2] [--init lecun_uniform|glorot_uniform|default]
   python3 Benchmarks/scripts/pytorch_lenet.py load CHECKPOINT.safetensors
 
-`train` trains with batch 64, SGD (momentum 0.9, weight decay 5e-4, lr 0.01 with Caffe's inv
+`train` trains with batch 64, --init as the spec's `weight_init` (lecun_uniform, as shipped;
+`default` is PyTorch's own), SGD (momentum 0.9, weight decay 5e-4, lr 0.01 with Caffe's inv
 policy) and prints test accuracy and training images/s. `load` loads a checkpoint written by
 `cnnc run --train` with load_state_dict(strict=True) and prints its test accuracy.
 Needs: pip install torch safetensors numpy
@@ -68,9 +69,9 @@ def train(args):
     model = LeNet()
     for module in model.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)) and args.init != "default":
-            if args.init == "xavier":
+            if args.init == "glorot_uniform":
                 nn.init.xavier_uniform_(module.weight)
-            else:  # Caffe's xavier filler: uniform(±sqrt(3 / fan_in))
+            else:  # lecun_uniform, Caffe's xavier filler: uniform(±sqrt(3 / fan_in))
                 fan_in = module.weight[0].numel()
                 nn.init.uniform_(module.weight, -(3 / fan_in) ** 0.5, (3 / fan_in) ** 0.5)
             nn.init.zeros_(module.bias)
@@ -110,7 +111,8 @@ if __name__ == "__main__":
     t.add_argument("--epochs", type=int, default=1)
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--seed", type=int, default=1)
-    t.add_argument("--init", choices=["xavier", "caffe", "default"], default="xavier")
+    t.add_argument("--init", choices=["lecun_uniform", "glorot_uniform", "default"],
+                   default="lecun_uniform")
     t.set_defaults(run=train)
     c = commands.add_parser("load")
     c.add_argument("checkpoint")

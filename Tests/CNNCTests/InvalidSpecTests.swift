@@ -13,6 +13,8 @@ import Testing
   }
 
   static let header = "input: [1, 8, 8]\nlayers:\n"
+  static let trainHeader =
+    "input: [1, 8, 8]\nlayers: [{type: relu}]\ntrain:\n  data: {format: mnist, path: d}\n"
 
   static let cases: [Case] = [
     Case(yaml: "input: [1, 8, 8\nlayers: []\n", line: 2, column: 7, message: "YAML syntax"),
@@ -107,6 +109,18 @@ import Testing
     Case(
       yaml: "input: [1, 8, 8]\ninput: [1, 2, 2]\nlayers: [{type: relu}]\n", line: 2, column: 1,
       message: "duplicate key 'input'"),
+    Case(
+      yaml: trainHeader + "  weight_init: xavier\n", line: 5, column: 16,
+      message: "'weight_init' must be 'glorot_uniform' or 'lecun_uniform' or 'he_uniform'"),
+    Case(
+      yaml: trainHeader + "  optimizer: {type: sgd, lr: -1}\n", line: 5, column: 30,
+      message: "train.optimizer: 'lr' must be a positive number, found -1"),
+    Case(
+      yaml: trainHeader + "  lr_policy: {type: invv}\n", line: 5, column: 21,
+      message: "did you mean 'inv'?"),
+    Case(
+      yaml: trainHeader + "  momentum: 0.9\n", line: 5, column: 3,
+      message: "train: unknown key 'momentum'"),
   ]
 
   @Test(arguments: cases)

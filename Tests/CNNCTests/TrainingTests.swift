@@ -125,6 +125,34 @@ func makeTrainer(threads: Int = 1, images: Int = 640) throws -> Trainer {
     #expect(trainer.weights.allSatisfy { $0.isFinite })
   }
 
+  @Test(arguments: WeightInit.allCases)
+  func weightsStartUniformWithinTheSchemesLimit(scheme: WeightInit) throws {
+    let network = try InferredNetwork(yaml: smallNet)
+    var options = TrainingOptions(try #require(network.train))
+    options.weightInit = scheme
+    let trainer = try Trainer(network: network, data: try trainingSlice(64), options: options)
+    let weights = trainer.weights
+    for slot in trainer.parameters {
+      let values = weights[slot.offset..<slot.offset + slot.count]
+      guard slot.dimensions.count > 1 else {
+        #expect(values.allSatisfy { $0 == 0 }, "\(slot.name) should start at zero")
+        continue
+      }
+      // conv [4, 1, 4, 4]: fan-in 16, fan-out 64; fc [10, 196]: fan-in 196, fan-out 10.
+      let (fanIn, fanOut) = slot.name == "conv.weight" ? (16, 64) : (196, 10)
+      let limit = scheme.limit(fanIn: fanIn, fanOut: fanOut)
+      let largest = values.map(abs).max() ?? 0
+      // Uniform in ±limit: nothing beyond it, and with 64+ draws something in its top tenth.
+      #expect(largest <= limit && largest > 0.9 * limit, "\(slot.name): \(largest) vs \(limit)")
+    }
+  }
+
+  @Test func initLimitsFollowTheirFormulas() {
+    #expect(WeightInit.glorotUniform.limit(fanIn: 25, fanOut: 500) == (6 / Float(525)).squareRoot())
+    #expect(WeightInit.lecunUniform.limit(fanIn: 25, fanOut: 500) == (3 / Float(25)).squareRoot())
+    #expect(WeightInit.heUniform.limit(fanIn: 25, fanOut: 500) == (6 / Float(25)).squareRoot())
+  }
+
   @Test func learningRatePolicies() {
     #expect(LearningRatePolicy.fixed.rate(base: 0.1, step: 500) == 0.1)
     #expect(LearningRatePolicy.step(every: 100, gamma: 0.5).rate(base: 0.1, step: 250) == 0.025)

@@ -167,8 +167,8 @@ public final class Executor {
     return result
   }
 
-  /// Xavier/Glorot uniform for weights (PyTorch's fan-in and fan-out), zero biases.
-  public func initializeParameters(seed: UInt64) {
+  /// Seeded uniform weights (Glorot unless `scheme` says otherwise), zero biases.
+  public func initializeParameters(seed: UInt64, scheme: WeightInit = .glorotUniform) {
     var generator = SplitMix64(seed: seed)
     for slot in plan.parameters {
       let values = UnsafeMutableBufferPointer(
@@ -180,7 +180,7 @@ public final class Executor {
       let receptive = slot.dimensions.dropFirst(2).reduce(1, *)
       let fanIn = slot.dimensions[1] * receptive
       let fanOut = slot.dimensions[0] * receptive
-      let limit = (6 / Float(fanIn + fanOut)).squareRoot()
+      let limit = scheme.limit(fanIn: fanIn, fanOut: fanOut)
       for index in values.indices {
         values[index] = (generator.nextUnitFloat() * 2 - 1) * limit
       }

@@ -13,6 +13,7 @@ public struct TrainSpec: Sendable, Equatable {
   public var epochs: Int
   public var shuffle: Bool
   public var seed: Int
+  public var weightInit: WeightInit
   public var optimizer: SGD
   public var learningRatePolicy: LearningRatePolicy
 
@@ -20,9 +21,11 @@ public struct TrainSpec: Sendable, Equatable {
   /// lr 0.01, no data.
   public static let defaults = TrainSpec(
     data: DataSource(format: "mnist", path: "", scale: 1 / 256), batch: 64, epochs: 1,
-    shuffle: true, seed: 1, optimizer: SGD(learningRate: 0.01), learningRatePolicy: .fixed)
+    shuffle: true, seed: 1, weightInit: .glorotUniform, optimizer: SGD(learningRate: 0.01), learningRatePolicy: .fixed)
 
-  static let keys = ["data", "batch", "epochs", "shuffle", "seed", "optimizer", "lr_policy"]
+  static let keys = [
+    "data", "batch", "epochs", "shuffle", "seed", "weight_init", "optimizer", "lr_policy",
+  ]
 
   /// Reads the section, reporting every problem with its place; nil when it has errors.
   static func read(_ node: YAMLNode, _ diagnostics: inout DiagnosticList) -> TrainSpec? {
@@ -37,6 +40,9 @@ public struct TrainSpec: Sendable, Equatable {
     let epochs = keys.positive("epochs", default: 1)
     let shuffle = keys.boolean("shuffle", default: true)
     let seed = keys.integer("seed", default: 1, in: 0...KeyReader.maximumSize)
+    let weightInit = keys.choice(
+      "weight_init", among: WeightInit.allCases.map(\.rawValue),
+      default: WeightInit.glorotUniform.rawValue)
     diagnostics.append(contentsOf: keys.diagnostics)
 
     var data: DataSource?
@@ -51,7 +57,7 @@ public struct TrainSpec: Sendable, Equatable {
     guard let data, let optimizer, let policy, !diagnostics.hasErrors else { return nil }
     return TrainSpec(
       data: data, batch: batch, epochs: epochs, shuffle: shuffle, seed: seed,
-      optimizer: optimizer, learningRatePolicy: policy)
+      weightInit: WeightInit(rawValue: weightInit) ?? .glorotUniform, optimizer: optimizer, learningRatePolicy: policy)
   }
 
   private static func mapping(

@@ -12,6 +12,7 @@ public struct TrainingOptions: Sendable {
   public var maximumSteps: Int?
   public var shuffle: Bool
   public var seed: Int
+  public var weightInit: WeightInit
   /// Samples of a batch are split across this many workers, each with its own plan.
   public var threads: Int
   public var optimizer: SGD
@@ -24,6 +25,7 @@ public struct TrainingOptions: Sendable {
     epochs = spec.epochs
     shuffle = spec.shuffle
     seed = spec.seed
+    weightInit = spec.weightInit
     threads = 1
     optimizer = spec.optimizer
     learningRatePolicy = spec.learningRatePolicy
@@ -84,12 +86,13 @@ public final class Trainer {
       slices.append((start, count))
       start += count
       let plan = try Planner.plan(network, PlanOptions(mode: .training, batch: count))
-      // Worker 0 owns the weights (seeded Xavier); the others read the same storage.
+      // Worker 0 owns the weights; the others read the same storage.
       workers.append(
         Executor(
           plan: plan, seed: UInt64(options.seed) &+ UInt64(worker) &* 0x9E37_79B9,
           sharingWeightsOf: workers.first))
     }
+    workers[0].initializeParameters(seed: UInt64(options.seed), scheme: options.weightInit)
     parameters = workers[0].plan.parameters
     velocity = [Float](repeating: 0, count: workers[0].weights.count)
     order = epochOrder(0)
