@@ -110,8 +110,11 @@ import Testing
       yaml: "input: [1, 8, 8]\ninput: [1, 2, 2]\nlayers: [{type: relu}]\n", line: 2, column: 1,
       message: "duplicate key 'input'"),
     Case(
-      yaml: trainHeader + "  weight_init: xavier\n", line: 5, column: 16,
+      yaml: trainHeader + "  weight_init: glorot\n", line: 5, column: 16,
       message: "'weight_init' must be 'glorot_uniform' or 'lecun_uniform' or 'he_uniform'"),
+    Case(
+      yaml: trainHeader + "  weight_init: xavier\n", line: 5, column: 16,
+      message: "Caffe's 'xavier' filler is 'lecun_uniform' here"),
     Case(
       yaml: trainHeader + "  optimizer: {type: sgd, lr: -1}\n", line: 5, column: 30,
       message: "train.optimizer: 'lr' must be a positive number, found -1"),

@@ -40,9 +40,7 @@ public struct TrainSpec: Sendable, Equatable {
     let epochs = keys.positive("epochs", default: 1)
     let shuffle = keys.boolean("shuffle", default: true)
     let seed = keys.integer("seed", default: 1, in: 0...KeyReader.maximumSize)
-    let weightInit = keys.choice(
-      "weight_init", among: WeightInit.allCases.map(\.rawValue),
-      default: WeightInit.glorotUniform.rawValue)
+    let weightInit = readWeightInit(&keys)
     diagnostics.append(contentsOf: keys.diagnostics)
 
     var data: DataSource?
@@ -57,7 +55,26 @@ public struct TrainSpec: Sendable, Equatable {
     guard let data, let optimizer, let policy, !diagnostics.hasErrors else { return nil }
     return TrainSpec(
       data: data, batch: batch, epochs: epochs, shuffle: shuffle, seed: seed,
-      weightInit: WeightInit(rawValue: weightInit) ?? .glorotUniform, optimizer: optimizer, learningRatePolicy: policy)
+      weightInit: weightInit, optimizer: optimizer, learningRatePolicy: policy)
+  }
+
+  /// Other tools' names for these schemes, with ours: the two "xavier"s are different ranges.
+  static let weightInitElsewhere = [
+    "xavier": "Caffe's 'xavier' filler is 'lecun_uniform' here, PyTorch's xavier_uniform_ is "
+      + "'glorot_uniform'",
+    "xavier_uniform": "PyTorch's xavier_uniform_ is 'glorot_uniform' here",
+    "kaiming_uniform": "PyTorch's kaiming_uniform_ (a = 0) is 'he_uniform' here",
+  ]
+
+  private static func readWeightInit(_ keys: inout KeyReader) -> WeightInit {
+    if let text = keys.node["weight_init"]?.scalarText, let hint = weightInitElsewhere[text] {
+      keys.report("unknown 'weight_init' \"\(text)\": \(hint)", at: "weight_init")
+      return .glorotUniform
+    }
+    let name = keys.choice(
+      "weight_init", among: WeightInit.allCases.map(\.rawValue),
+      default: WeightInit.glorotUniform.rawValue)
+    return WeightInit(rawValue: name) ?? .glorotUniform
   }
 
   private static func mapping(
