@@ -16,8 +16,14 @@ if [ -n "$init" ]; then
   spec=$variant
 fi
 for seed in $(seq "$first" "$last"); do
-  "$cnnc" run "$spec" --train --seed "$seed" --json --out "$work/seed.safetensors" 2>/dev/null |
-    sed -n 's/.*"test_accuracy":\([0-9.]*\).*/\1/p' | awk -v s="$seed" '{printf "seed %d: %.2f%%\n", s, 100 * $1}'
+  # Progress goes to stderr; shown only when a run fails.
+  if ! "$cnnc" run "$spec" --train --seed "$seed" --json --out "$work/seed.safetensors" \
+    > "$work/run.json" 2> "$work/run.err"; then
+    cat "$work/run.err" >&2
+    exit 1
+  fi
+  sed -n 's/.*"test_accuracy":\([0-9.]*\).*/\1/p' "$work/run.json" |
+    awk -v s="$seed" '{printf "seed %d: %.2f%%\n", s, 100 * $1}'
 done | tee "$work/accuracies"
 awk '{sub("%", "", $3); print $3}' "$work/accuracies" | sort -n | awk -v t="$target" '
   { x[NR] = $1; if ($1 >= t) hits++ }

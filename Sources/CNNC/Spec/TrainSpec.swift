@@ -21,7 +21,8 @@ public struct TrainSpec: Sendable, Equatable {
   /// lr 0.01, no data.
   public static let defaults = TrainSpec(
     data: DataSource(format: "mnist", path: "", scale: 1 / 256), batch: 64, epochs: 1,
-    shuffle: true, seed: 1, weightInit: .glorotUniform, optimizer: SGD(learningRate: 0.01), learningRatePolicy: .fixed)
+    shuffle: true, seed: 1, weightInit: .glorotUniform, optimizer: SGD(learningRate: 0.01),
+    learningRatePolicy: .fixed)
 
   static let keys = [
     "data", "batch", "epochs", "shuffle", "seed", "weight_init", "optimizer", "lr_policy",
