@@ -1,6 +1,6 @@
 #!/bin/bash
 # Trains SPEC for its shipped epochs once per seed FIRST..LAST and prints each seed's test
-# accuracy, then the median and how many seeds reached TARGET (default 98.0%).
+# accuracy, then the median, the mean and how many seeds reached TARGET (default 98.0%).
 #   scripts/seed-sweep.sh Models/lenet.yaml 1 20 [WEIGHT_INIT] [TARGET]
 # With WEIGHT_INIT (glorot_uniform, lecun_uniform, he_uniform) a copy of the spec with that
 # `weight_init` is trained instead, beside the original so its data path still resolves.
@@ -26,6 +26,6 @@ for seed in $(seq "$first" "$last"); do
     awk -v s="$seed" '{printf "seed %d: %.2f%%\n", s, 100 * $1}'
 done | tee "$work/accuracies"
 awk '{sub("%", "", $3); print $3}' "$work/accuracies" | sort -n | awk -v t="$target" '
-  { x[NR] = $1; if ($1 >= t) hits++ }
+  { x[NR] = $1; sum += $1; if ($1 >= t) hits++ }
   END { m = NR % 2 ? x[(NR + 1) / 2] : (x[NR / 2] + x[NR / 2 + 1]) / 2
-        printf "median %.2f%% over %d seeds; %d reached %.1f%%\n", m, NR, hits, t }'
+        printf "median %.2f%%, mean %.2f%% over %d seeds; %d reached %.1f%%\n", m, sum / NR, NR, hits, t }'
