@@ -26,7 +26,10 @@ public final class Executor {
 
   /// With `sharingWeightsOf`, this executor reads and its owner updates one set of weights
   /// (data-parallel workers); the plans must have the same parameters.
-  public init(plan: ExecutionPlan, seed: UInt64 = 1, sharingWeightsOf owner: Executor? = nil) {
+  public init(
+    plan: ExecutionPlan, seed: UInt64 = 1, weightInit: WeightInit = .glorotUniform,
+    sharingWeightsOf owner: Executor? = nil
+  ) {
     // OpenBLAS's threaded path allocates on every product (measured: one malloc per sgemm
     // above its threading threshold), and a step must not allocate, so BLAS runs on the
     // calling thread.
@@ -58,7 +61,7 @@ public final class Executor {
     backwardSteps =
       (plan.steps.firstIndex { $0.phase == .backward } ?? plan.steps.count)..<plan.steps.count
     bindKernels()
-    if owner == nil { initializeParameters(seed: seed) }
+    if owner == nil { initializeParameters(seed: seed, scheme: weightInit) }
   }
 
   deinit {

@@ -90,9 +90,8 @@ public final class Trainer {
       workers.append(
         Executor(
           plan: plan, seed: UInt64(options.seed) &+ UInt64(worker) &* 0x9E37_79B9,
-          sharingWeightsOf: workers.first))
+          weightInit: options.weightInit, sharingWeightsOf: workers.first))
     }
-    workers[0].initializeParameters(seed: UInt64(options.seed), scheme: options.weightInit)
     parameters = workers[0].plan.parameters
     velocity = [Float](repeating: 0, count: workers[0].weights.count)
     order = epochOrder(0)
