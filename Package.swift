@@ -17,12 +17,9 @@ let package = Package(
       pkgConfig: "yaml-0.1",
       providers: [.apt(["libyaml-dev"]), .brew(["libyaml"])]
     ),
-    // OpenBLAS from the system (Debian: libopenblas-dev) for cblas_sgemm; Accelerate on Apple.
-    .systemLibrary(
-      name: "COpenBLAS",
-      pkgConfig: "openblas",
-      providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]
-    ),
+    // cnnc's own GEMM kernels in C, one microkernel per instruction set (per-function target
+    // attributes, chosen at run time: no unsafeFlags, so the package stays usable as a dependency).
+    .target(name: "CNNCKernels"),
     // zlib from the system (Debian: zlib1g-dev), for the gzipped MNIST files.
     .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
     .target(
@@ -30,7 +27,7 @@ let package = Package(
       dependencies: [
         "CYAML",
         "CZlib",
-        .target(name: "COpenBLAS", condition: .when(platforms: [.linux, .windows, .android])),
+        "CNNCKernels",
       ]
     ),
     .executableTarget(

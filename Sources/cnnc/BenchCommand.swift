@@ -126,6 +126,10 @@ struct Benchmark {
   }
 
   func run() throws -> Report {
+    // Refuse what cannot fit before the synthetic images (4 batches) are made.
+    let pixels = checkedProduct([batch, 4, network.input.elementCount ?? 0]) ?? Int.max
+    try Planner.plan(network, PlanOptions(mode: .training, batch: batch))
+      .checkFitsInMemory(extraBytes: pixels)
     let images = syntheticImages(count: batch * 4)
     let training = try trainingThroughput(images)
     let inference = try inferenceThroughput()
@@ -190,7 +194,8 @@ struct Benchmark {
     let workers = max(1, min(threads, batch))
     let executors = try (0..<workers).map { worker -> Executor in
       let count = batch / workers + (worker < batch % workers ? 1 : 0)
-      return Executor(plan: try Planner.plan(network, PlanOptions(mode: .inference, batch: count)))
+      return try Executor(
+        plan: try Planner.plan(network, PlanOptions(mode: .inference, batch: count)))
     }
     for executor in executors { fill(executor) }
     let shared = SharedExecutors(executors: executors)
@@ -213,7 +218,7 @@ struct Benchmark {
 
   /// One image at a time on one thread: the median time of a forward pass.
   func batchOneLatency() throws -> Double {
-    let executor = Executor(
+    let executor = try Executor(
       plan: try Planner.plan(network, PlanOptions(mode: .inference, batch: 1)))
     fill(executor)
     for _ in 0..<20 { executor.forward() }
@@ -229,7 +234,7 @@ struct Benchmark {
   /// without the timers around the same executor.
   func profile() throws -> ([LayerTime], loss: Double, step: Double) {
     let plan = try Planner.plan(network, PlanOptions(mode: .training, batch: batch))
-    let executor = Executor(plan: plan)
+    let executor = try Executor(plan: plan)
     fill(executor)
     for _ in 0..<3 { executor.trainStep() }
     var perStep = [[Double]](repeating: [], count: plan.steps.count)

@@ -20,13 +20,11 @@ struct TrainingRun {
     }
     let checkpoint = command.out ?? "\(network.name).safetensors"
     // Find out now, not after an hour of training, that the checkpoint cannot be written there.
-    let folder = URL(fileURLWithPath: checkpoint).deletingLastPathComponent().path
-    var isFolder: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder),
-      isFolder.boolValue,
-      FileManager.default.isWritableFile(atPath: folder)
-    else {
-      fail("\(checkpoint): the folder \(folder) does not exist or is not writable")
+    do {
+      try OutputPath.check(checkpoint)
+      try OutputPath.check(Checkpoints.resumePath(for: checkpoint))
+    } catch {
+      fail(error.description)
     }
     let floats = trainer.weights.count
     if let weights = command.weights {

@@ -45,7 +45,7 @@ import Testing
           - {type: softmax}
         """)
     let plan = try Planner.plan(network, PlanOptions(mode: .inference, batch: 4))
-    let executor = Executor(plan: plan)
+    let executor = try Executor(plan: plan)
     let weight = try #require(executor.parameter("c.weight"))
     // Filter 0 sums its window; filter 1 is zero. Bias 0 for both.
     for index in weight.indices { weight[index] = index < 9 ? 1 : 0 }

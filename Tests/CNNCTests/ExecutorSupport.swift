@@ -16,7 +16,7 @@ func randomValues(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
 /// An executor for `yaml` with seeded weights and non-zero biases.
 func makeExecutor(_ yaml: String, _ options: PlanOptions, seed: UInt64 = 7) throws -> Executor {
   let plan = try Planner.plan(try InferredNetwork(yaml: yaml), options)
-  let executor = Executor(plan: plan, seed: seed)
+  let executor = try Executor(plan: plan, seed: seed)
   for (index, slot) in plan.parameters.enumerated() where slot.dimensions.count == 1 {
     _ = executor.parameter(slot.name)?.update(
       fromContentsOf: randomValues(slot.count, seed: seed + UInt64(index), scale: 0.5))

@@ -129,12 +129,13 @@ import Testing
     }
   }
 
-  @Test(arguments: cases)
-  func gradientsMatchFiniteDifferences(_ testCase: Case) throws {
+  @Test(arguments: cases, KernelISA.supported)
+  func gradientsMatchFiniteDifferences(_ testCase: Case, _ isa: KernelISA) throws {
     let batch = 2
     let executor = try makeExecutor(
       testCase.yaml,
-      PlanOptions(mode: .training, batch: batch, loss: .outputGradient, inputGradient: true))
+      PlanOptions(
+        mode: .training, batch: batch, loss: .outputGradient, inputGradient: true, isa: isa))
     let input = executor.input
     _ = input.update(fromContentsOf: distinctValues(input.count, seed: 3))
     // The loss is Σ r·y for a fixed random r, so dLoss/dy = r.

@@ -77,8 +77,8 @@ enum Reference {
 
 @Suite struct ReferenceForwardTests {
   /// Random small nets: conv (random kernel, stride, pad) → relu → pool → dense.
-  @Test(arguments: 1...8)
-  func randomNetMatchesDirectConvolution(seed: Int) throws {
+  @Test(arguments: 1...8, KernelISA.supported)
+  func randomNetMatchesDirectConvolution(seed: Int, isa: KernelISA) throws {
     var generator = SplitMix64(seed: UInt64(seed))
     func pick(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
     let (c, h, w) = (pick(1...3), pick(6...10), pick(6...10))
@@ -98,7 +98,7 @@ enum Reference {
         - {type: dense, name: fc, units: \(units)}
       """
     let executor = try makeExecutor(
-      yaml, PlanOptions(mode: .inference, batch: batch), seed: UInt64(seed))
+      yaml, PlanOptions(mode: .inference, batch: batch, isa: isa), seed: UInt64(seed))
     let input = randomValues(executor.input.count, seed: UInt64(seed) + 100)
     _ = executor.input.update(fromContentsOf: input)
     executor.forward()

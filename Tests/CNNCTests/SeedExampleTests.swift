@@ -13,7 +13,7 @@ import Testing
     let network = try InferredNetwork(yaml: Self.spec)
     let plan = try Planner.plan(
       network, PlanOptions(mode: .training, batch: 1, loss: .outputGradient, inputGradient: true))
-    let executor = Executor(plan: plan)
+    let executor = try Executor(plan: plan)
     _ = executor.input.update(fromContentsOf: [1, 2, 3, 4, 5, 6, 7, 8, 9] as [Float])
     _ = try #require(executor.parameter("c.weight")).update(
       fromContentsOf: [1, 2, 3, 4] as [Float])

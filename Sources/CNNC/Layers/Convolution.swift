@@ -130,12 +130,28 @@ extension Convolution {
     Window(kernel: kernel, stride: stride, pad: pad).geometry(input: input, output: output)
   }
 
+  /// Scratch, in this order (the indices below): GEMM packing for forward and backward, the
+  /// weights packed once per batch for forward (W) and for the input gradient (Wᵀ), then,
+  /// unless the window is pointwise, the columns for forward and backward and their gradient.
   public func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest] {
     let g = geometry(inputs[0], output)
+    let (f, k, p) = (filters, g.patchSize, g.outputPlane)
+    let packing = [
+      ScratchRequest(
+        name: "packing", elements: gemmWorkspaceFloats([(f, p, k)]), lifetime: .forward),
+      ScratchRequest(
+        name: "packing", elements: gemmWorkspaceFloats([(f, k, p), (k, p, f)]),
+        lifetime: .backward),
+      ScratchRequest(
+        name: "packed weights", elements: packedAFloats(m: f, k: k), lifetime: .forward),
+      ScratchRequest(
+        name: "packed weights", elements: packedAFloats(m: k, k: f), lifetime: .backward,
+        forInputGradient: true),
+    ]
     // A 1×1 window with stride 1 and no pad reads the image as its own column matrix.
-    guard !g.isPointwise else { return [] }
-    let columns = checkedProduct([g.patchSize, g.outputPlane])
-    return [
+    guard !g.isPointwise else { return packing }
+    let columns = checkedProduct([k, p])
+    return packing + [
       ScratchRequest(name: "columns", elements: columns, lifetime: .forward),
       ScratchRequest(name: "columns", elements: columns, lifetime: .backward),
       ScratchRequest(
@@ -143,13 +159,24 @@ extension Convolution {
     ]
   }
 
+  private enum ScratchIndex {
+    static let (forwardPacking, backwardPacking) = (0, 1)
+    static let (forwardWeights, backwardWeights) = (2, 3)
+    static let (forwardColumns, backwardColumns, columnGradient) = (4, 5, 6)
+  }
+
   public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
     let g = geometry(b.inputShapes[0], b.outputShape)
     let (x, y, weight) = (b.inputs[0], b.output, b.parameters[0])
     let bias = hasBias ? b.parameters[1] : nil
-    let columns = b.scratch.first.flatMap { $0 }?.assumingMemoryBound(to: Float.self)
-    let (inputCount, outputCount, filters) = (b.inputCount, b.outputCount, self.filters)
+    let packing = b.requiredScratch(ScratchIndex.forwardPacking, as: Float.self)
+    let packedWeights = b.requiredScratch(ScratchIndex.forwardWeights, as: Float.self)
+    let columns = b.optionalScratch(ScratchIndex.forwardColumns)
+    let (inputCount, outputCount, filters, isa) = (b.inputCount, b.outputCount, self.filters, b.isa)
     return {
+      packA(
+        isa, transpose: false, m: filters, k: g.patchSize, a: weight, lda: g.patchSize,
+        into: packedWeights)
       for n in 0..<b.batch {
         let image = x + n * inputCount
         let out = y + n * outputCount
@@ -158,9 +185,9 @@ extension Convolution {
         }
         let cols = unfold(image, into: columns, g)
         gemm(
-          transposeA: false, transposeB: false, m: filters, n: g.outputPlane, k: g.patchSize,
-          a: weight, lda: g.patchSize, b: cols, ldb: g.outputPlane, beta: bias == nil ? 0 : 1,
-          c: out, ldc: g.outputPlane)
+          isa, packedA: packedWeights, transposeB: false, m: filters, n: g.outputPlane,
+          k: g.patchSize, b: cols, ldb: g.outputPlane, beta: bias == nil ? 0 : 1, c: out,
+          ldc: g.outputPlane, workspace: packing)
       }
     }
   }
@@ -169,36 +196,39 @@ extension Convolution {
     let g = geometry(b.inputShapes[0], b.outputShape)
     let (x, weight, weightGradient) = (b.inputs[0], b.parameters[0], b.parameterGradients[0])
     let biasGradient = hasBias ? b.parameterGradients[1] : nil
-    let columns = b.scratch.count > 1 ? b.scratch[1]?.assumingMemoryBound(to: Float.self) : nil
-    let columnGradient =
-      b.scratch.count > 2 ? b.scratch[2]?.assumingMemoryBound(to: Float.self) : nil
-    let (inputCount, outputCount, filters) = (b.inputCount, b.outputCount, self.filters)
-    // The planner binds an output gradient to every backward step.
-    guard let dy = b.outputGradient else { preconditionFailure("backward without a gradient") }
+    let packing = b.requiredScratch(ScratchIndex.backwardPacking, as: Float.self)
+    let packedWeights = b.optionalScratch(ScratchIndex.backwardWeights)
+    let columns = b.optionalScratch(ScratchIndex.backwardColumns)
+    let columnGradient = b.optionalScratch(ScratchIndex.columnGradient)
+    let (inputCount, outputCount, filters, isa) = (b.inputCount, b.outputCount, self.filters, b.isa)
+    let dy = b.requiredOutputGradient
     let (dx, accumulate) = (b.inputGradients[0], b.accumulate[0])
     return {
+      if let packedWeights, dx != nil {
+        packA(
+          isa, transpose: true, m: g.patchSize, k: filters, a: weight, lda: g.patchSize,
+          into: packedWeights)
+      }
       for n in 0..<b.batch {
         let image = x + n * inputCount
         let outGradient = dy + n * outputCount
         let cols = unfold(image, into: columns, g)
         gemm(
-          transposeA: false, transposeB: true, m: filters, n: g.patchSize, k: g.outputPlane,
+          isa, transposeA: false, transposeB: true, m: filters, n: g.patchSize, k: g.outputPlane,
           a: outGradient, lda: g.outputPlane, b: cols, ldb: g.outputPlane, beta: n == 0 ? 0 : 1,
-          c: weightGradient, ldc: g.patchSize)
-        guard let dx else { continue }
+          c: weightGradient, ldc: g.patchSize, workspace: packing)
+        guard let dx, let packedWeights else { continue }
         let imageGradient = dx + n * inputCount
+        // dX[n] = col2im(Wᵀ · dY[n]); a pointwise window's columns are the image itself.
+        let target = columnGradient ?? imageGradient
+        gemm(
+          isa, packedA: packedWeights, transposeB: false, m: g.patchSize, n: g.outputPlane,
+          k: filters, b: outGradient, ldb: g.outputPlane,
+          beta: columnGradient == nil && accumulate ? 1 : 0, c: target, ldc: g.outputPlane,
+          workspace: packing)
         if let columnGradient {
-          gemm(
-            transposeA: true, transposeB: false, m: g.patchSize, n: g.outputPlane, k: filters,
-            a: weight, lda: g.patchSize, b: outGradient, ldb: g.outputPlane, beta: 0,
-            c: columnGradient, ldc: g.outputPlane)
           if !accumulate { imageGradient.update(repeating: 0, count: inputCount) }
           col2imAdding(columnGradient, imageGradient, g)
-        } else {
-          gemm(
-            transposeA: true, transposeB: false, m: g.patchSize, n: g.outputPlane, k: filters,
-            a: weight, lda: g.patchSize, b: outGradient, ldb: g.outputPlane,
-            beta: accumulate ? 1 : 0, c: imageGradient, ldc: g.outputPlane)
         }
       }
       if let biasGradient {

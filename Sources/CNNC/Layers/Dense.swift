@@ -32,34 +32,51 @@ public struct Dense: Layer {
 extension Dense {
   public var backwardReads: BackwardReads { .input }
 
+  /// GEMM packing for forward, then for backward.
+  public func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest] {
+    let inputCount = inputs[0].elementCount ?? 0
+    return [
+      ScratchRequest(
+        name: "packing", elements: gemmWorkspaceFloats([(batch, units, inputCount)]),
+        lifetime: .forward),
+      ScratchRequest(
+        name: "packing",
+        elements: gemmWorkspaceFloats([(units, inputCount, batch), (batch, inputCount, units)]),
+        lifetime: .backward),
+    ]
+  }
+
   public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
     let (x, y, weight) = (b.inputs[0], b.output, b.parameters[0])
     let bias = hasBias ? b.parameters[1] : nil
-    let (batch, inputs, units) = (b.batch, b.inputCount, self.units)
+    let packing = b.requiredScratch(0, as: Float.self)
+    let (batch, inputs, units, isa) = (b.batch, b.inputCount, self.units, b.isa)
     return {
       if let bias { broadcastBias(bias, to: y, samples: batch, channels: units, plane: 1) }
       gemm(
-        transposeA: false, transposeB: true, m: batch, n: units, k: inputs, a: x, lda: inputs,
-        b: weight, ldb: inputs, beta: bias == nil ? 0 : 1, c: y, ldc: units)
+        isa, transposeA: false, transposeB: true, m: batch, n: units, k: inputs, a: x, lda: inputs,
+        b: weight, ldb: inputs, beta: bias == nil ? 0 : 1, c: y, ldc: units, workspace: packing)
     }
   }
 
   public func backwardKernel(_ b: LayerBinding) -> Kernel {
     let (x, weight, weightGradient) = (b.inputs[0], b.parameters[0], b.parameterGradients[0])
     let biasGradient = hasBias ? b.parameterGradients[1] : nil
-    let (batch, inputs, units) = (b.batch, b.inputCount, self.units)
+    let packing = b.requiredScratch(1, as: Float.self)
+    let (batch, inputs, units, isa) = (b.batch, b.inputCount, self.units, b.isa)
     let (dy, dx, accumulate) = (b.requiredOutputGradient, b.inputGradients[0], b.accumulate[0])
     return {
       gemm(
-        transposeA: true, transposeB: false, m: units, n: inputs, k: batch, a: dy, lda: units,
-        b: x, ldb: inputs, beta: 0, c: weightGradient, ldc: inputs)
+        isa, transposeA: true, transposeB: false, m: units, n: inputs, k: batch, a: dy, lda: units,
+        b: x, ldb: inputs, beta: 0, c: weightGradient, ldc: inputs, workspace: packing)
       if let biasGradient {
         biasBackward(dy, biasGradient, samples: batch, channels: units, plane: 1)
       }
       if let dx {
         gemm(
-          transposeA: false, transposeB: false, m: batch, n: inputs, k: units, a: dy, lda: units,
-          b: weight, ldb: inputs, beta: accumulate ? 1 : 0, c: dx, ldc: inputs)
+          isa, transposeA: false, transposeB: false, m: batch, n: inputs, k: units, a: dy,
+          lda: units, b: weight, ldb: inputs, beta: accumulate ? 1 : 0, c: dx, ldc: inputs,
+          workspace: packing)
       }
     }
   }

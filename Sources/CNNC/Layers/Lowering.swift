@@ -29,6 +29,8 @@ public struct ScratchRequest: Sendable {
 /// A layer's operands once a plan has placed them: pointers into the arena and the parameters.
 /// Every pointer stays valid for the executor's lifetime; kernels capture the binding.
 public struct LayerBinding {
+  /// The instruction-set path the plan chose for its kernels.
+  public var isa: KernelISA
   public var batch: Int
   public var inputShapes: [Shape]
   public var outputShape: Shape
@@ -65,6 +67,11 @@ public struct LayerBinding {
     return pointer.assumingMemoryBound(to: T.self)
   }
   var outputCount: Int { outputShape.elementCount ?? 0 }
+
+  /// Scratch buffer `index` as floats, or nil when the plan did not allocate it.
+  func optionalScratch(_ index: Int) -> UnsafeMutablePointer<Float>? {
+    index < scratch.count ? scratch[index]?.assumingMemoryBound(to: Float.self) : nil
+  }
 }
 
 /// A step's work, ready to run: it allocates nothing when called.

@@ -18,14 +18,18 @@ public struct PlanOptions: Sendable {
   public var loss: LossKind
   /// Also compute the gradient with respect to the network's input (training only).
   public var inputGradient: Bool
+  /// The kernels' instruction-set path; nil: `CNNC_ISA` if set, else the CPU's best.
+  public var isa: KernelISA?
 
   public init(
-    mode: PlanMode, batch: Int, loss: LossKind = .softmaxCrossEntropy, inputGradient: Bool = false
+    mode: PlanMode, batch: Int, loss: LossKind = .softmaxCrossEntropy, inputGradient: Bool = false,
+    isa: KernelISA? = nil
   ) {
     self.mode = mode
     self.batch = batch
     self.loss = loss
     self.inputGradient = inputGradient
+    self.isa = isa
   }
 }
 
@@ -57,7 +61,7 @@ public struct PlanStep: Sendable {
   public var phase: Phase
   /// Nil for the loss step.
   public var layer: Int?
-  /// What runs, e.g. "conv forward (im2col + sgemm)".
+  /// What runs, e.g. "conv forward".
   public var kernel: String
   public var reads: [Int]
   public var writes: [Int]
@@ -89,6 +93,8 @@ struct LayerOperands: Sendable {
 public struct ExecutionPlan: Sendable {
   public var network: InferredNetwork
   public var options: PlanOptions
+  /// The instruction-set path every kernel of this plan runs, chosen when it was made.
+  public var isa: KernelISA
   public var steps: [PlanStep]
   public var buffers: [PlanBuffer]
   public var parameters: [ParameterSlot]

@@ -29,32 +29,35 @@ public final class Executor {
   public init(
     plan: ExecutionPlan, seed: UInt64 = 1, weightInit: WeightInit = .glorotUniform,
     sharingWeightsOf owner: Executor? = nil
-  ) {
-    // OpenBLAS's threaded path allocates on every product (measured: one malloc per sgemm
-    // above its threading threshold), and a step must not allocate, so BLAS runs on the
-    // calling thread.
-    BLAS.setThreads(1)
+  ) throws(PlanError) {
     self.plan = plan
-    arena = UnsafeMutableRawPointer.allocate(
-      byteCount: max(plan.arenaBytes, Planner.alignment), alignment: Planner.alignment)
-    arena.initializeMemory(
-      as: UInt8.self, repeating: 0, count: max(plan.arenaBytes, Planner.alignment))
     let training = plan.options.mode == .training
-    // At least one float each, so that every storage has a real base address.
-    func storage(_ floats: Int) -> UnsafeMutableBufferPointer<Float> {
-      let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(floats, 1))
-      buffer.initialize(repeating: 0)
-      return UnsafeMutableBufferPointer(rebasing: buffer[0..<floats])
+    try plan.checkFitsInMemory()
+    func zeroed(_ bytes: Int) throws(PlanError) -> UnsafeMutableRawPointer {
+      guard let memory = Memory.allocateZeroed(bytes, alignment: Planner.alignment) else {
+        throw PlanError(
+          message: "the \(plan.options.mode) plan at batch \(plan.options.batch) needs "
+            + "\(Memory.describe(plan.executorBytes)), and allocating \(Memory.describe(bytes)) of it failed "
+            + "(this machine has \(Memory.describe(Memory.physicalBytes)))")
+      }
+      return memory
     }
+    // At least one float each, so that every storage has a real base address.
+    func storage(_ floats: Int) throws(PlanError) -> UnsafeMutableBufferPointer<Float> {
+      let memory = try zeroed(max(floats, 1) * 4).bindMemory(
+        to: Float.self, capacity: max(floats, 1))
+      return UnsafeMutableBufferPointer(start: memory, count: floats)
+    }
+    arena = try zeroed(max(plan.arenaBytes, Planner.alignment))
     if let owner {
       precondition(
         owner.plan.parameterFloats == plan.parameterFloats, "plans of different networks")
       weights = owner.weights
     } else {
-      weights = storage(plan.parameterFloats)
+      weights = try storage(plan.parameterFloats)
     }
     weightOwner = owner
-    gradients = storage(training ? plan.parameterFloats : 0)
+    gradients = try storage(training ? plan.parameterFloats : 0)
     random = .allocate(capacity: 1)
     random.initialize(to: SplitMix64(seed: seed))
     forwardSteps = 0..<(plan.steps.firstIndex { $0.phase != .forward } ?? plan.steps.count)
@@ -65,9 +68,9 @@ public final class Executor {
   }
 
   deinit {
-    arena.deallocate()
-    gradients.baseAddress?.deallocate()
-    if weightOwner == nil { weights.baseAddress?.deallocate() }
+    free(arena)
+    free(gradients.baseAddress)
+    if weightOwner == nil { free(weights.baseAddress) }
     random.deallocate()
   }
 
@@ -207,7 +210,7 @@ public final class Executor {
       let layer = plan.network.layers[index]
       let slots = slotsByLayer[index] ?? []
       let binding = LayerBinding(
-        batch: batch, inputShapes: layer.inputShapes,
+        isa: plan.isa, batch: batch, inputShapes: layer.inputShapes,
         outputShape: layer.output ?? Shape(channels: 0, height: 0, width: 0),
         inputs: ops.inputs.map { pointer($0) }, output: pointer(ops.output),
         outputGradient: ops.outputGradient.map { pointer($0) },

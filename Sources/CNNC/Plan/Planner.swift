@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why a network could not be planned.
 public struct PlanError: Error, CustomStringConvertible, Sendable {
   public var message: String
@@ -27,6 +29,7 @@ public enum Planner {
 private struct Lowering {
   let network: InferredNetwork
   let options: PlanOptions
+  let isa: KernelISA
   let training: Bool
   let layers: [InferredLayer]
   let outputs: [Shape]
@@ -46,6 +49,12 @@ private struct Lowering {
     guard options.batch >= 1, options.batch <= KeyReader.maximumSize else {
       throw PlanError(
         message: "batch must be between 1 and \(KeyReader.maximumSize), not \(options.batch)")
+    }
+    if let isa = options.isa {
+      try isa.checkSupported(asked: "the \(isa.rawValue) kernel path")
+      self.isa = isa
+    } else {
+      isa = try KernelISA.fromEnvironment(ProcessInfo.processInfo.environment)
     }
     var outputs: [Shape] = []
     for layer in network.layers {
@@ -251,7 +260,7 @@ private struct Lowering {
     for index in builder.buffers.indices { builder.buffers[index].offset = offsets[index] }
     let (parameters, parameterFloats) = try parameterSlots()
     return ExecutionPlan(
-      network: network, options: options, steps: orderedSteps, buffers: builder.buffers,
+      network: network, options: options, isa: isa, steps: orderedSteps, buffers: builder.buffers,
       parameters: parameters, arenaBytes: ArenaPlanner.arenaBytes(records, offsets: offsets),
       naiveBytes: records.reduce(0) { $0 + $1.bytes },
       lowerBoundBytes: ArenaPlanner.lowerBound(records),

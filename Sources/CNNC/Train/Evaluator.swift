@@ -5,7 +5,7 @@ public final class Evaluator {
 
   public init(network: InferredNetwork, batch: Int = 100) throws {
     self.batch = batch
-    executor = Executor(
+    executor = try Executor(
       plan: try Planner.plan(network, PlanOptions(mode: .inference, batch: batch)))
   }
 

@@ -203,6 +203,7 @@ public func jsonQuoted(_ text: String) -> String {
 /// Writes `bytes` to a temporary file beside `path`, flushes it to disk, renames it over `path`
 /// and flushes the folder, so readers see the old file or the new one, never half of one.
 func writeAtomically(_ bytes: [UInt8], to path: String) throws(CheckpointError) {
+  try OutputPath.check(path)
   let url = URL(fileURLWithPath: path)
   let folder = url.deletingLastPathComponent().path
   let temporary = folder + "/.\(url.lastPathComponent).\(getpid()).tmp"

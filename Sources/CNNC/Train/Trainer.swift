@@ -88,7 +88,7 @@ public final class Trainer {
       let plan = try Planner.plan(network, PlanOptions(mode: .training, batch: count))
       // Worker 0 owns the weights; the others read the same storage.
       workers.append(
-        Executor(
+        try Executor(
           plan: plan, seed: UInt64(options.seed) &+ UInt64(worker) &* 0x9E37_79B9,
           weightInit: options.weightInit, sharingWeightsOf: workers.first))
     }

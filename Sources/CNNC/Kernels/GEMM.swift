@@ -1,0 +1,133 @@
+import CNNCKernels
+
+/// The instruction-set path cnnc's kernels run on, chosen by CPU features when a plan is made.
+public enum KernelISA: String, Sendable, CaseIterable, Comparable {
+  /// Plain C that the compiler vectorises for the build's baseline; every CPU has it.
+  case portable
+  /// AVX2 with FMA (x86-64 since Haswell and Zen).
+  case avx2
+  /// AVX-512F (Intel since Skylake-SP, AMD since Zen 4).
+  case avx512
+
+  var path: cnnc_isa {
+    switch self {
+    case .portable: CNNC_ISA_PORTABLE
+    case .avx2: CNNC_ISA_AVX2
+    case .avx512: CNNC_ISA_AVX512
+    }
+  }
+
+  public static func < (left: KernelISA, right: KernelISA) -> Bool {
+    left.path.rawValue < right.path.rawValue
+  }
+
+  /// Whether this CPU and its operating system run the path.
+  public var isSupported: Bool { cnnc_isa_supported(path) != 0 }
+
+  /// Every path this machine runs, lowest first.
+  public static var supported: [KernelISA] { allCases.filter(\.isSupported) }
+
+  /// The fastest path this machine runs.
+  public static var best: KernelISA { supported.last ?? .portable }
+
+  /// The register tile (rows × columns of C) of the path's GEMM microkernel.
+  public var gemmTile: (rows: Int, columns: Int) {
+    var rows = 0
+    var columns = 0
+    cnnc_gemm_tile(path, &rows, &columns)
+    return (rows, columns)
+  }
+
+  /// The path a new plan uses: `CNNC_ISA` (portable, avx2 or avx512) when it is set, which may
+  /// only ask for a path this CPU has, else the best one.
+  public static func fromEnvironment(_ environment: [String: String]) throws(PlanError)
+    -> KernelISA
+  {
+    guard let name = environment["CNNC_ISA"], !name.isEmpty else { return best }
+    guard let isa = KernelISA(rawValue: name) else {
+      throw PlanError(
+        message: "CNNC_ISA=\(name) is not a kernel path; use one of "
+          + allCases.map(\.rawValue).joined(separator: ", "))
+    }
+    try isa.checkSupported(asked: "CNNC_ISA=\(name)")
+    return isa
+  }
+
+  func checkSupported(asked: String) throws(PlanError) {
+    guard isSupported else {
+      throw PlanError(
+        message: "\(asked): this CPU lacks the \(rawValue) instructions; it runs "
+          + KernelISA.supported.map(\.rawValue).joined(separator: ", "))
+    }
+  }
+}
+
+/// Floats of packing workspace `gemm` needs for an m×n×k product on any path.
+func gemmWorkspaceFloats(m: Int, n: Int, k: Int) -> Int {
+  cnnc_gemm_workspace_floats(m, n, k)
+}
+
+/// The largest workspace among several products, as a scratch request's element count.
+func gemmWorkspaceFloats(_ products: [(m: Int, n: Int, k: Int)]) -> Int? {
+  var largest = 0
+  for (m, n, k) in products {
+    // Inputs beyond this never reach a kernel: the planner refuses such buffers first.
+    guard let size = checkedProduct([m, n]), checkedProduct([size, k]) != nil else { return nil }
+    largest = max(largest, gemmWorkspaceFloats(m: m, n: n, k: k))
+  }
+  return largest
+}
+
+/// Single-precision matrix product on row-major matrices with cnnc's own kernels:
+/// C (m×n) = op(A) (m×k) · op(B) (k×n) + beta · C. With beta 0, C is only written.
+/// `workspace` holds `gemmWorkspaceFloats(m:n:k:)` floats; nothing is allocated.
+@inline(__always)
+func gemm(
+  _ isa: KernelISA, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+  beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, workspace: UnsafeMutablePointer<Float>
+) {
+  cnnc_sgemm(
+    isa.path, transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, a, lda, b, ldb, beta, c, ldc,
+    workspace)
+}
+
+/// The machine's FMA peak on one core, measured by a register-only FMA loop on `isa`.
+public func measuredFMAPeakGFLOPS(_ isa: KernelISA, seconds: Double = 0.2) -> Double {
+  var sink: Float = 0
+  var iterations: UInt64 = 1 << 16
+  while true {
+    let start = monotonicNanoseconds()
+    let flops = cnnc_fma_peak_loop(isa.path, iterations, &sink)
+    let elapsed = Double(monotonicNanoseconds() - start) / 1e9
+    if elapsed >= seconds { return flops / elapsed / 1e9 }
+    iterations *= 2
+  }
+}
+
+/// Floats `packA` writes for an m×k op(A), on any path.
+func packedAFloats(m: Int, k: Int) -> Int? {
+  guard checkedProduct([m + 12, k]) != nil else { return nil }
+  return cnnc_packed_a_floats(m, k)
+}
+
+/// Packs op(A) (m×k) once for several products that share it (a layer's weights across the
+/// samples of a batch); `gemm(_:packedA:...)` reads it.
+@inline(__always)
+func packA(
+  _ isa: KernelISA, transpose: Bool, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+  into packed: UnsafeMutablePointer<Float>
+) {
+  cnnc_pack_a(isa.path, transpose ? 1 : 0, m, k, a, lda, packed)
+}
+
+/// C (m×n) = A (packed by `packA`) · op(B) (k×n) + beta · C.
+@inline(__always)
+func gemm(
+  _ isa: KernelISA, packedA: UnsafePointer<Float>, transposeB: Bool, m: Int, n: Int, k: Int,
+  b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
+  workspace: UnsafeMutablePointer<Float>
+) {
+  cnnc_sgemm_packed_a(
+    isa.path, m, n, k, packedA, transposeB ? 1 : 0, b, ldb, beta, c, ldc, workspace)
+}

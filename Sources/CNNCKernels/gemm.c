@@ -1,0 +1,192 @@
+// GEMM as five loops around one register-tiled microkernel (the BLIS structure):
+//
+//   for jc in steps of NC over n:           a block of B's columns
+//     for pc in steps of KC over k:         pack B[pc:+kc, jc:+nc] into NR-wide panels
+//       for ic in steps of MC over m:       pack A[ic:+mc, pc:+kc] into MR-tall panels
+//         for jr in steps of NR over nc:    one B panel (kc×NR), reused by every A panel
+//           for ir in steps of MR over mc:  microkernel: an MR×NR tile of C
+//
+// Only the microkernel knows the instruction set. Packing pads edge panels with zeros, so the
+// microkernel always runs its whole tile and stores the part inside C. The sum over k runs in
+// the same order wherever a tile sits, so results do not depend on the shape's blocking.
+#include "cnnc_kernels.h"
+#include "internal.h"
+
+#include <string.h>
+
+// Block sizes in elements. MC and NC are multiples of every path's MR (4, 6, 12) and NR (16,
+// 32); the packed A block (MC×KC, 96 KiB) stays in L2 and a B panel (KC×NR, ≤ 32 KiB) in L1.
+enum { MC = 96, KC = 256, NC = 512, MR_BOUND = 12, NR_BOUND = 32 };
+
+static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+static size_t round_up(size_t value, size_t multiple) {
+  return (value + multiple - 1) / multiple * multiple;
+}
+
+static const cnnc_gemm_path *path_for(cnnc_isa isa) {
+  switch (isa) {
+    case CNNC_ISA_AVX512: return &cnnc_path_avx512;
+    case CNNC_ISA_AVX2: return &cnnc_path_avx2;
+    default: return &cnnc_path_portable;
+  }
+}
+
+void cnnc_gemm_tile(cnnc_isa isa, size_t *rows, size_t *columns) {
+  const cnnc_gemm_path *path = path_for(isa);
+  *rows = path->mr;
+  *columns = path->nr;
+}
+
+double cnnc_fma_peak_loop(cnnc_isa isa, uint64_t iterations, float *sink) {
+  return path_for(isa)->fma_loop(iterations, sink);
+}
+
+// The packed A block comes first, sized for the largest MR; the B block follows it.
+static size_t packed_a_floats(size_t m, size_t k) {
+  return round_up(min_size(m, MC), MR_BOUND) * min_size(k, KC);
+}
+
+size_t cnnc_gemm_workspace_floats(size_t m, size_t n, size_t k) {
+  if (m == 0 || n == 0 || k == 0) return 0;
+  return packed_a_floats(m, k) + min_size(k, KC) * round_up(min_size(n, NC), NR_BOUND);
+}
+
+// op(A)[row0 : row0+rows, col0 : col0+kc] into panels of mr rows, each stored column by
+// column (kc columns of mr floats); rows past the edge are zeros.
+static void pack_a(int trans, const float *a, size_t lda, size_t row0, size_t rows, size_t col0,
+                   size_t kc, size_t mr, float *out) {
+  for (size_t first = 0; first < rows; first += mr) {
+    size_t count = min_size(mr, rows - first);
+    if (trans) {
+      // op(A)(i, p) = a[p·lda + i]: each column of the panel is contiguous in a.
+      for (size_t p = 0; p < kc; p++) {
+        const float *source = a + (col0 + p) * lda + row0 + first;
+        float *target = out + p * mr;
+        memcpy(target, source, count * sizeof(float));
+        for (size_t i = count; i < mr; i++) target[i] = 0;
+      }
+    } else {
+      // op(A)(i, p) = a[i·lda + p]: read rows, write with stride mr.
+      for (size_t i = 0; i < count; i++) {
+        const float *source = a + (row0 + first + i) * lda + col0;
+        for (size_t p = 0; p < kc; p++) out[p * mr + i] = source[p];
+      }
+      for (size_t i = count; i < mr; i++) {
+        for (size_t p = 0; p < kc; p++) out[p * mr + i] = 0;
+      }
+    }
+    out += mr * kc;
+  }
+}
+
+// op(B)[row0 : row0+kc, col0 : col0+columns] into panels of nr columns, each stored row by row
+// (kc rows of nr floats); columns past the edge are zeros.
+static void pack_b(int trans, const float *b, size_t ldb, size_t row0, size_t kc, size_t col0,
+                   size_t columns, size_t nr, float *out) {
+  for (size_t first = 0; first < columns; first += nr) {
+    size_t count = min_size(nr, columns - first);
+    if (trans) {
+      // op(B)(p, j) = b[j·ldb + p]: read B's rows, write with stride nr.
+      for (size_t j = 0; j < count; j++) {
+        const float *source = b + (col0 + first + j) * ldb + row0;
+        for (size_t p = 0; p < kc; p++) out[p * nr + j] = source[p];
+      }
+      for (size_t j = count; j < nr; j++) {
+        for (size_t p = 0; p < kc; p++) out[p * nr + j] = 0;
+      }
+    } else {
+      for (size_t p = 0; p < kc; p++) {
+        const float *source = b + (row0 + p) * ldb + col0 + first;
+        float *target = out + p * nr;
+        memcpy(target, source, count * sizeof(float));
+        for (size_t j = count; j < nr; j++) target[j] = 0;
+      }
+    }
+    out += nr * kc;
+  }
+}
+
+static void scale_c(size_t m, size_t n, float beta, float *c, size_t ldc) {
+  for (size_t i = 0; i < m; i++) {
+    for (size_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+  }
+}
+
+// A packed whole (cnnc_pack_a) is the per-block packing laid end to end: for each slice of k
+// (KC at a time), every MR-row panel of all m rows, so the panel of rows i.. in the slice at
+// pc starts at pc·round_up(m, MR) + i·kc.
+size_t cnnc_packed_a_floats(size_t m, size_t k) { return round_up(m, MR_BOUND) * k; }
+
+void cnnc_pack_a(cnnc_isa isa, int trans_a, size_t m, size_t k, const float *a, size_t lda,
+                 float *packed) {
+  const size_t mr = path_for(isa)->mr;
+  for (size_t pc = 0; pc < k; pc += KC) {
+    size_t kc = min_size(KC, k - pc);
+    pack_a(trans_a, a, lda, 0, m, pc, kc, mr, packed + pc * round_up(m, mr));
+  }
+}
+
+// The five loops; `a` is packed per block when `prepacked` is null.
+static void gemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                 const float *a, size_t lda, const float *prepacked, const float *b, size_t ldb,
+                 float beta, float *c, size_t ldc, float *workspace) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    scale_c(m, n, beta, c, ldc);
+    return;
+  }
+  const cnnc_gemm_path *path = path_for(isa);
+  const size_t mr = path->mr, nr = path->nr;
+  float *packed_a = workspace;
+  float *packed_b = workspace + packed_a_floats(m, k);
+  for (size_t jc = 0; jc < n; jc += NC) {
+    size_t nc = min_size(NC, n - jc);
+    for (size_t pc = 0; pc < k; pc += KC) {
+      size_t kc = min_size(KC, k - pc);
+      // The first slice of k applies the caller's beta; later ones add to it.
+      float block_beta = pc == 0 ? beta : 1.0f;
+      pack_b(trans_b, b, ldb, pc, kc, jc, nc, nr, packed_b);
+      for (size_t ic = 0; ic < m; ic += MC) {
+        size_t mc = min_size(MC, m - ic);
+        const float *block;
+        if (prepacked) {
+          block = prepacked + pc * round_up(m, mr) + ic * kc;
+        } else {
+          pack_a(trans_a, a, lda, ic, mc, pc, kc, mr, packed_a);
+          block = packed_a;
+        }
+        for (size_t jr = 0; jr < nc; jr += nr) {
+          for (size_t ir = 0; ir < mc; ir += mr) {
+            path->kernel(kc, block + ir * kc, packed_b + jr * kc, c + (ic + ir) * ldc + jc + jr,
+                         ldc, block_beta, min_size(mr, mc - ir), min_size(nr, nc - jr));
+          }
+        }
+      }
+    }
+  }
+}
+
+void cnnc_sgemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
+                size_t ldc, float *workspace) {
+  gemm(isa, trans_a, trans_b, m, n, k, a, lda, NULL, b, ldb, beta, c, ldc, workspace);
+}
+
+void cnnc_sgemm_packed_a(cnnc_isa isa, size_t m, size_t n, size_t k, const float *packed_a,
+                         int trans_b, const float *b, size_t ldb, float beta, float *c,
+                         size_t ldc, float *workspace) {
+  gemm(isa, 0, trans_b, m, n, k, NULL, 0, packed_a, b, ldb, beta, c, ldc, workspace);
+}
+
+int cnnc_isa_supported(cnnc_isa isa) {
+  switch (isa) {
+    case CNNC_ISA_PORTABLE: return 1;
+#if defined(__x86_64__) || defined(__i386__)
+    case CNNC_ISA_AVX2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case CNNC_ISA_AVX512:
+      return __builtin_cpu_supports("avx512f");
+#endif
+    default: return 0;
+  }
+}

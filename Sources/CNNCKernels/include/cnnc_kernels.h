@@ -1,0 +1,55 @@
+// cnnc's own compute kernels: single-precision GEMM in the BLIS structure (packed panels of A
+// and B, a register-tiled microkernel per instruction set) and the FMA peak loop that rates it.
+//
+// Matrices are row-major. Nothing here allocates: packing goes to a caller-owned workspace of
+// cnnc_gemm_workspace_floats(m, n, k) floats (cnnc's plans cut it from their arena).
+#ifndef CNNC_KERNELS_H
+#define CNNC_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// Instruction-set paths, lowest first. Each path is compiled into every build with
+// per-function target attributes and chosen at run time by CPU features.
+typedef enum {
+  CNNC_ISA_PORTABLE = 0,  // plain C the compiler vectorises for the build's baseline
+  CNNC_ISA_AVX2 = 1,      // AVX2 + FMA, 256-bit
+  CNNC_ISA_AVX512 = 2,    // AVX-512F, 512-bit
+} cnnc_isa;
+
+// 1 when this CPU (and its operating system) can run `isa`.
+int cnnc_isa_supported(cnnc_isa isa);
+
+// Floats of packing workspace that cnnc_sgemm needs for an m×n×k product, on any path.
+size_t cnnc_gemm_workspace_floats(size_t m, size_t n, size_t k);
+
+// C (m×n) = op(A) (m×k) · op(B) (k×n) + beta · C, where op(A) is A or Aᵀ as trans_a says.
+// With beta == 0, C is only written (it may hold anything, NaN included).
+// `isa` must be supported (see cnnc_isa_supported). The result depends only on the inputs and
+// the path: the same call gives bit-identical results every time.
+void cnnc_sgemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
+                size_t ldc, float *workspace);
+
+// The same product with op(A) packed beforehand by cnnc_pack_a: for a matrix that several
+// products share (a layer's weights across the samples of a batch), packed once.
+void cnnc_sgemm_packed_a(cnnc_isa isa, size_t m, size_t n, size_t k, const float *packed_a,
+                         int trans_b, const float *b, size_t ldb, float beta, float *c,
+                         size_t ldc, float *workspace);
+
+// Floats that cnnc_pack_a writes for an m×k op(A), on any path.
+size_t cnnc_packed_a_floats(size_t m, size_t k);
+
+// Packs all of op(A) (m×k) in the layout cnnc_sgemm_packed_a reads on `isa`.
+void cnnc_pack_a(cnnc_isa isa, int trans_a, size_t m, size_t k, const float *a, size_t lda,
+                 float *packed);
+
+// Runs `iterations` rounds of independent register FMAs on `isa`'s widest vectors, for the
+// machine's FMA peak; returns the floating-point operations done (2 per lane per FMA).
+// `sink` receives a value derived from the result so the loop is not optimised away.
+double cnnc_fma_peak_loop(cnnc_isa isa, uint64_t iterations, float *sink);
+
+// Register tile (rows × columns of C) of `isa`'s microkernel.
+void cnnc_gemm_tile(cnnc_isa isa, size_t *rows, size_t *columns);
+
+#endif
