@@ -53,8 +53,9 @@ size_t cnnc_gemm_workspace_floats(size_t m, size_t n, size_t k) {
 
 // op(A)[row0 : row0+rows, col0 : col0+kc] into panels of mr rows, each stored column by
 // column (kc columns of mr floats); rows past the edge are zeros.
-static void pack_a(int trans, const float *a, size_t lda, size_t row0, size_t rows, size_t col0,
-                   size_t kc, size_t mr, float *out) {
+static void pack_a(const cnnc_gemm_path *path, int trans, const float *a, size_t lda,
+                   size_t row0, size_t rows, size_t col0, size_t kc, float *out) {
+  const size_t mr = path->mr;
   for (size_t first = 0; first < rows; first += mr) {
     size_t count = min_size(mr, rows - first);
     if (trans) {
@@ -66,14 +67,8 @@ static void pack_a(int trans, const float *a, size_t lda, size_t row0, size_t ro
         for (size_t i = count; i < mr; i++) target[i] = 0;
       }
     } else {
-      // op(A)(i, p) = a[i·lda + p]: read rows, write with stride mr.
-      for (size_t i = 0; i < count; i++) {
-        const float *source = a + (row0 + first + i) * lda + col0;
-        for (size_t p = 0; p < kc; p++) out[p * mr + i] = source[p];
-      }
-      for (size_t i = count; i < mr; i++) {
-        for (size_t p = 0; p < kc; p++) out[p * mr + i] = 0;
-      }
+      // op(A)(i, p) = a[i·lda + p]: a transposing copy.
+      path->transpose_pack(a + (row0 + first) * lda + col0, lda, count, kc, mr, out);
     }
     out += mr * kc;
   }
@@ -81,19 +76,14 @@ static void pack_a(int trans, const float *a, size_t lda, size_t row0, size_t ro
 
 // op(B)[row0 : row0+kc, col0 : col0+columns] into panels of nr columns, each stored row by row
 // (kc rows of nr floats); columns past the edge are zeros.
-static void pack_b(int trans, const float *b, size_t ldb, size_t row0, size_t kc, size_t col0,
-                   size_t columns, size_t nr, float *out) {
+static void pack_b(const cnnc_gemm_path *path, int trans, const float *b, size_t ldb,
+                   size_t row0, size_t kc, size_t col0, size_t columns, float *out) {
+  const size_t nr = path->nr;
   for (size_t first = 0; first < columns; first += nr) {
     size_t count = min_size(nr, columns - first);
     if (trans) {
-      // op(B)(p, j) = b[j·ldb + p]: read B's rows, write with stride nr.
-      for (size_t j = 0; j < count; j++) {
-        const float *source = b + (col0 + first + j) * ldb + row0;
-        for (size_t p = 0; p < kc; p++) out[p * nr + j] = source[p];
-      }
-      for (size_t j = count; j < nr; j++) {
-        for (size_t p = 0; p < kc; p++) out[p * nr + j] = 0;
-      }
+      // op(B)(p, j) = b[j·ldb + p]: a transposing copy.
+      path->transpose_pack(b + (col0 + first) * ldb + row0, ldb, count, kc, nr, out);
     } else {
       for (size_t p = 0; p < kc; p++) {
         const float *source = b + (row0 + p) * ldb + col0 + first;
@@ -119,10 +109,10 @@ size_t cnnc_packed_a_floats(size_t m, size_t k) { return round_up(m, MR_BOUND) *
 
 void cnnc_pack_a(cnnc_isa isa, int trans_a, size_t m, size_t k, const float *a, size_t lda,
                  float *packed) {
-  const size_t mr = path_for(isa)->mr;
+  const cnnc_gemm_path *path = path_for(isa);
   for (size_t pc = 0; pc < k; pc += KC) {
     size_t kc = min_size(KC, k - pc);
-    pack_a(trans_a, a, lda, 0, m, pc, kc, mr, packed + pc * round_up(m, mr));
+    pack_a(path, trans_a, a, lda, 0, m, pc, kc, packed + pc * round_up(m, path->mr));
   }
 }
 
@@ -136,6 +126,10 @@ static void gemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, siz
     return;
   }
   const cnnc_gemm_path *path = path_for(isa);
+  if (!prepacked && !trans_a && trans_b && m <= SMALL_M && path->small_nt) {
+    path->small_nt(m, n, k, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
   const size_t mr = path->mr, nr = path->nr;
   float *packed_a = workspace;
   float *packed_b = workspace + packed_a_floats(m, k);
@@ -145,14 +139,14 @@ static void gemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, siz
       size_t kc = min_size(KC, k - pc);
       // The first slice of k applies the caller's beta; later ones add to it.
       float block_beta = pc == 0 ? beta : 1.0f;
-      pack_b(trans_b, b, ldb, pc, kc, jc, nc, nr, packed_b);
+      pack_b(path, trans_b, b, ldb, pc, kc, jc, nc, packed_b);
       for (size_t ic = 0; ic < m; ic += MC) {
         size_t mc = min_size(MC, m - ic);
         const float *block;
         if (prepacked) {
           block = prepacked + pc * round_up(m, mr) + ic * kc;
         } else {
-          pack_a(trans_a, a, lda, ic, mc, pc, kc, mr, packed_a);
+          pack_a(path, trans_a, a, lda, ic, mc, pc, kc, packed_a);
           block = packed_a;
         }
         for (size_t jr = 0; jr < nc; jr += nr) {
@@ -185,7 +179,8 @@ int cnnc_isa_supported(cnnc_isa isa) {
     case CNNC_ISA_AVX2:
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case CNNC_ISA_AVX512:
-      return __builtin_cpu_supports("avx512f");
+      // Its packing uses AVX2, which every AVX-512 CPU has.
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
 #endif
     default: return 0;
   }

@@ -1,5 +1,6 @@
-// AVX2 + FMA microkernel: a 6×16 tile of C in 12 ymm accumulators (of 16 registers); per step
-// of k, two loads of B's row and 6 broadcasts of A's column feed 12 FMAs.
+// AVX2 + FMA microkernel: up to 6 rows × 16 columns of C in 12 ymm accumulators (of 16
+// registers); per step of k, two loads of B's row and one broadcast per row of A feed two FMAs
+// per row. A tile with fewer rows runs a kernel compiled for exactly that many rows.
 #include "internal.h"
 
 #if defined(__x86_64__)
@@ -8,11 +9,15 @@
 #define TARGET __attribute__((target("avx2,fma")))
 enum { MR = 6, NR = 16 };
 
-TARGET static void kernel_6x16(size_t kc, const float *a, const float *b, float *c, size_t ldc,
-                               float beta, size_t mr, size_t nr) {
+// `rows` is a constant in every caller, so the loops unroll and the accumulators stay in
+// registers. A's panel keeps its MR stride whatever `rows` is.
+TARGET static inline __attribute__((always_inline)) void tile(const int rows, size_t kc,
+                                                              const float *a, const float *b,
+                                                              float *c, size_t ldc, float beta,
+                                                              size_t nr) {
   __m256 left[MR], right[MR];
   _Pragma("clang loop unroll(full)")
-  for (int i = 0; i < MR; i++) {
+  for (int i = 0; i < rows; i++) {
     left[i] = _mm256_setzero_ps();
     right[i] = _mm256_setzero_ps();
   }
@@ -20,7 +25,7 @@ TARGET static void kernel_6x16(size_t kc, const float *a, const float *b, float 
     __m256 b0 = _mm256_loadu_ps(b);
     __m256 b1 = _mm256_loadu_ps(b + 8);
     _Pragma("clang loop unroll(full)")
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < rows; i++) {
       __m256 ai = _mm256_broadcast_ss(a + i);
       left[i] = _mm256_fmadd_ps(ai, b0, left[i]);
       right[i] = _mm256_fmadd_ps(ai, b1, right[i]);
@@ -28,31 +33,103 @@ TARGET static void kernel_6x16(size_t kc, const float *a, const float *b, float 
     a += MR;
     b += NR;
   }
-  if (mr == MR && nr == NR) {
+  if (nr == NR) {
+    __m256 scale = _mm256_set1_ps(beta);
     _Pragma("clang loop unroll(full)")
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < rows; i++) {
       float *row = c + i * ldc;
-      if (beta == 0.0f) {
-        _mm256_storeu_ps(row, left[i]);
-        _mm256_storeu_ps(row + 8, right[i]);
-      } else if (beta == 1.0f) {
-        _mm256_storeu_ps(row, _mm256_add_ps(_mm256_loadu_ps(row), left[i]));
-        _mm256_storeu_ps(row + 8, _mm256_add_ps(_mm256_loadu_ps(row + 8), right[i]));
-      } else {
-        __m256 scale = _mm256_set1_ps(beta);
-        _mm256_storeu_ps(row, _mm256_fmadd_ps(scale, _mm256_loadu_ps(row), left[i]));
-        _mm256_storeu_ps(row + 8, _mm256_fmadd_ps(scale, _mm256_loadu_ps(row + 8), right[i]));
+      __m256 x = left[i], y = right[i];
+      if (beta == 1.0f) {
+        x = _mm256_add_ps(_mm256_loadu_ps(row), x);
+        y = _mm256_add_ps(_mm256_loadu_ps(row + 8), y);
+      } else if (beta != 0.0f) {
+        x = _mm256_fmadd_ps(scale, _mm256_loadu_ps(row), x);
+        y = _mm256_fmadd_ps(scale, _mm256_loadu_ps(row + 8), y);
       }
+      _mm256_storeu_ps(row, x);
+      _mm256_storeu_ps(row + 8, y);
     }
     return;
   }
-  float tile[MR * NR];
+  float partial[MR * NR];
   _Pragma("clang loop unroll(full)")
-  for (int i = 0; i < MR; i++) {
-    _mm256_storeu_ps(tile + i * NR, left[i]);
-    _mm256_storeu_ps(tile + i * NR + 8, right[i]);
+  for (int i = 0; i < rows; i++) {
+    _mm256_storeu_ps(partial + i * NR, left[i]);
+    _mm256_storeu_ps(partial + i * NR + 8, right[i]);
   }
-  cnnc_store_partial(tile, NR, c, ldc, beta, mr, nr);
+  cnnc_store_partial(partial, NR, c, ldc, beta, (size_t)rows, nr);
+}
+
+#define ROWS(R)                                                                              \
+  TARGET static void kernel_##R(size_t kc, const float *a, const float *b, float *c,          \
+                                size_t ldc, float beta, size_t mr, size_t nr) {               \
+    (void)mr;                                                                                \
+    tile(R, kc, a, b, c, ldc, beta, nr);                                                     \
+  }
+ROWS(1) ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6)
+
+static const cnnc_microkernel by_rows[MR + 1] = {NULL,     kernel_1, kernel_2, kernel_3,
+                                                 kernel_4, kernel_5, kernel_6};
+
+static void kernel(size_t kc, const float *a, const float *b, float *c, size_t ldc, float beta,
+                   size_t mr, size_t nr) {
+  by_rows[mr](kc, a, b, c, ldc, beta, mr, nr);
+}
+
+// A rows × `cols` columns of C as dot products of A's rows with B's rows, 8 lanes at a time;
+// the last k % 8 products are added one by one after the vector sum.
+TARGET static inline __attribute__((always_inline)) void dot_tile(
+    const int rows, const int cols, size_t k, const float *a, size_t lda, const float *b,
+    size_t ldb, float beta, float *c, size_t ldc) {
+  __m256 acc[SMALL_M][4];
+  _Pragma("clang loop unroll(full)")
+  for (int i = 0; i < rows; i++) {
+    _Pragma("clang loop unroll(full)")
+    for (int q = 0; q < cols; q++) acc[i][q] = _mm256_setzero_ps();
+  }
+  size_t p = 0;
+  for (; p + 8 <= k; p += 8) {
+    __m256 bv[4];
+    _Pragma("clang loop unroll(full)")
+    for (int q = 0; q < cols; q++) bv[q] = _mm256_loadu_ps(b + q * ldb + p);
+    _Pragma("clang loop unroll(full)")
+    for (int i = 0; i < rows; i++) {
+      __m256 av = _mm256_loadu_ps(a + i * lda + p);
+      _Pragma("clang loop unroll(full)")
+      for (int q = 0; q < cols; q++) acc[i][q] = _mm256_fmadd_ps(av, bv[q], acc[i][q]);
+    }
+  }
+  _Pragma("clang loop unroll(full)")
+  for (int i = 0; i < rows; i++) {
+    _Pragma("clang loop unroll(full)")
+    for (int q = 0; q < cols; q++) {
+      float lanes[8];
+      _mm256_storeu_ps(lanes, acc[i][q]);
+      float sum = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) +
+                  ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+      for (size_t t = p; t < k; t++) sum = __builtin_fmaf(a[i * lda + t], b[q * ldb + t], sum);
+      cnnc_store_one(c + i * ldc + q, sum, beta);
+    }
+  }
+}
+
+#define DOT_ROWS(R)                                                                          \
+  TARGET static void dot_##R(size_t n, size_t k, const float *a, size_t lda, const float *b,  \
+                             size_t ldb, float beta, float *c, size_t ldc) {                  \
+    size_t j = 0;                                                                            \
+    for (; j + 4 <= n; j += 4) dot_tile(R, 4, k, a, lda, b + j * ldb, ldb, beta, c + j, ldc); \
+    for (; j < n; j++) dot_tile(R, 1, k, a, lda, b + j * ldb, ldb, beta, c + j, ldc);         \
+  }
+DOT_ROWS(1) DOT_ROWS(2) DOT_ROWS(3) DOT_ROWS(4)
+
+static void small_nt(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
+                     size_t ldb, float beta, float *c, size_t ldc) {
+  switch (m) {
+    case 1: dot_1(n, k, a, lda, b, ldb, beta, c, ldc); break;
+    case 2: dot_2(n, k, a, lda, b, ldb, beta, c, ldc); break;
+    case 3: dot_3(n, k, a, lda, b, ldb, beta, c, ldc); break;
+    default: dot_4(n, k, a, lda, b, ldb, beta, c, ldc); break;
+  }
 }
 
 TARGET static double fma_loop(uint64_t iterations, float *sink) {
@@ -65,6 +142,7 @@ TARGET static double fma_loop(uint64_t iterations, float *sink) {
     for (int i = 0; i < 12; i++) acc[i] = _mm256_fmadd_ps(acc[i], x, y);
   }
   __m256 total = acc[0];
+  _Pragma("clang loop unroll(full)")
   for (int i = 1; i < 12; i++) total = _mm256_add_ps(total, acc[i]);
   float lanes[8];
   _mm256_storeu_ps(lanes, total);
@@ -72,7 +150,7 @@ TARGET static double fma_loop(uint64_t iterations, float *sink) {
   return (double)iterations * 12 * 8 * 2;
 }
 
-const cnnc_gemm_path cnnc_path_avx2 = {MR, NR, kernel_6x16, fma_loop};
+const cnnc_gemm_path cnnc_path_avx2 = {MR, NR, kernel, cnnc_transpose_pack_avx2, small_nt, fma_loop};
 #else
 const cnnc_gemm_path cnnc_path_avx2 = {0};
 #endif

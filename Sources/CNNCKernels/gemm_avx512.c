@@ -1,5 +1,7 @@
-// AVX-512F microkernel: a 12×32 tile of C in 24 zmm accumulators (of 32 registers); per step
-// of k, two loads of B's row and 12 broadcasts of A's column feed 24 FMAs.
+// AVX-512F microkernel: up to 12 rows × 32 columns of C in 24 zmm accumulators (of 32
+// registers); per step of k, two loads of B's row and one broadcast per row of A feed two FMAs
+// per row. A tile with fewer rows (the bottom edge of C) runs a kernel compiled for exactly
+// that many rows instead of computing padding; fewer columns are stored under a mask.
 #include "internal.h"
 
 #if defined(__x86_64__)
@@ -8,11 +10,15 @@
 #define TARGET __attribute__((target("avx512f")))
 enum { MR = 12, NR = 32 };
 
-TARGET static void kernel_12x32(size_t kc, const float *a, const float *b, float *c, size_t ldc,
-                                float beta, size_t mr, size_t nr) {
+// `rows` is a constant in every caller, so the loops unroll and the accumulators stay in
+// registers. A's panel keeps its MR stride whatever `rows` is.
+TARGET static inline __attribute__((always_inline)) void tile(const int rows, size_t kc,
+                                                              const float *a, const float *b,
+                                                              float *c, size_t ldc, float beta,
+                                                              size_t nr) {
   __m512 left[MR], right[MR];
   _Pragma("clang loop unroll(full)")
-  for (int i = 0; i < MR; i++) {
+  for (int i = 0; i < rows; i++) {
     left[i] = _mm512_setzero_ps();
     right[i] = _mm512_setzero_ps();
   }
@@ -20,7 +26,7 @@ TARGET static void kernel_12x32(size_t kc, const float *a, const float *b, float
     __m512 b0 = _mm512_loadu_ps(b);
     __m512 b1 = _mm512_loadu_ps(b + 16);
     _Pragma("clang loop unroll(full)")
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < rows; i++) {
       __m512 ai = _mm512_set1_ps(a[i]);
       left[i] = _mm512_fmadd_ps(ai, b0, left[i]);
       right[i] = _mm512_fmadd_ps(ai, b1, right[i]);
@@ -28,31 +34,93 @@ TARGET static void kernel_12x32(size_t kc, const float *a, const float *b, float
     a += MR;
     b += NR;
   }
-  if (mr == MR && nr == NR) {
-    _Pragma("clang loop unroll(full)")
-    for (int i = 0; i < MR; i++) {
-      float *row = c + i * ldc;
-      if (beta == 0.0f) {
-        _mm512_storeu_ps(row, left[i]);
-        _mm512_storeu_ps(row + 16, right[i]);
-      } else if (beta == 1.0f) {
-        _mm512_storeu_ps(row, _mm512_add_ps(_mm512_loadu_ps(row), left[i]));
-        _mm512_storeu_ps(row + 16, _mm512_add_ps(_mm512_loadu_ps(row + 16), right[i]));
-      } else {
-        __m512 scale = _mm512_set1_ps(beta);
-        _mm512_storeu_ps(row, _mm512_fmadd_ps(scale, _mm512_loadu_ps(row), left[i]));
-        _mm512_storeu_ps(row + 16, _mm512_fmadd_ps(scale, _mm512_loadu_ps(row + 16), right[i]));
-      }
-    }
-    return;
-  }
-  float tile[MR * NR];
+  // Columns past nr are neither read nor written.
+  __mmask16 left_mask = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+  __mmask16 right_mask = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+  __m512 scale = _mm512_set1_ps(beta);
   _Pragma("clang loop unroll(full)")
-  for (int i = 0; i < MR; i++) {
-    _mm512_storeu_ps(tile + i * NR, left[i]);
-    _mm512_storeu_ps(tile + i * NR + 16, right[i]);
+  for (int i = 0; i < rows; i++) {
+    float *row = c + i * ldc;
+    __m512 x = left[i], y = right[i];
+    if (beta == 1.0f) {
+      x = _mm512_add_ps(_mm512_maskz_loadu_ps(left_mask, row), x);
+      y = _mm512_add_ps(_mm512_maskz_loadu_ps(right_mask, row + 16), y);
+    } else if (beta != 0.0f) {
+      x = _mm512_fmadd_ps(scale, _mm512_maskz_loadu_ps(left_mask, row), x);
+      y = _mm512_fmadd_ps(scale, _mm512_maskz_loadu_ps(right_mask, row + 16), y);
+    }
+    _mm512_mask_storeu_ps(row, left_mask, x);
+    _mm512_mask_storeu_ps(row + 16, right_mask, y);
   }
-  cnnc_store_partial(tile, NR, c, ldc, beta, mr, nr);
+}
+
+#define ROWS(R)                                                                              \
+  TARGET static void kernel_##R(size_t kc, const float *a, const float *b, float *c,          \
+                                size_t ldc, float beta, size_t mr, size_t nr) {               \
+    (void)mr;                                                                                \
+    tile(R, kc, a, b, c, ldc, beta, nr);                                                     \
+  }
+ROWS(1) ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6) ROWS(7) ROWS(8) ROWS(9) ROWS(10) ROWS(11)
+ROWS(12)
+
+static const cnnc_microkernel by_rows[MR + 1] = {
+    NULL,      kernel_1, kernel_2, kernel_3,  kernel_4,  kernel_5, kernel_6,
+    kernel_7,  kernel_8, kernel_9, kernel_10, kernel_11, kernel_12};
+
+static void kernel(size_t kc, const float *a, const float *b, float *c, size_t ldc, float beta,
+                   size_t mr, size_t nr) {
+  by_rows[mr](kc, a, b, c, ldc, beta, mr, nr);
+}
+
+// A rows × `cols` columns of C as dot products of A's rows with B's rows, 16 lanes at a time;
+// the last partial vector of k under a mask.
+TARGET static inline __attribute__((always_inline)) void dot_tile(
+    const int rows, const int cols, size_t k, const float *a, size_t lda, const float *b,
+    size_t ldb, float beta, float *c, size_t ldc) {
+  __m512 acc[SMALL_M][4];
+  _Pragma("clang loop unroll(full)")
+  for (int i = 0; i < rows; i++) {
+    _Pragma("clang loop unroll(full)")
+    for (int q = 0; q < cols; q++) acc[i][q] = _mm512_setzero_ps();
+  }
+  for (size_t p = 0; p < k; p += 16) {
+    __mmask16 mask = k - p >= 16 ? 0xFFFF : (__mmask16)((1u << (k - p)) - 1);
+    __m512 bv[4];
+    _Pragma("clang loop unroll(full)")
+    for (int q = 0; q < cols; q++) bv[q] = _mm512_maskz_loadu_ps(mask, b + q * ldb + p);
+    _Pragma("clang loop unroll(full)")
+    for (int i = 0; i < rows; i++) {
+      __m512 av = _mm512_maskz_loadu_ps(mask, a + i * lda + p);
+      _Pragma("clang loop unroll(full)")
+      for (int q = 0; q < cols; q++) acc[i][q] = _mm512_fmadd_ps(av, bv[q], acc[i][q]);
+    }
+  }
+  _Pragma("clang loop unroll(full)")
+  for (int i = 0; i < rows; i++) {
+    _Pragma("clang loop unroll(full)")
+    for (int q = 0; q < cols; q++) {
+      cnnc_store_one(c + i * ldc + q, _mm512_reduce_add_ps(acc[i][q]), beta);
+    }
+  }
+}
+
+#define DOT_ROWS(R)                                                                          \
+  TARGET static void dot_##R(size_t n, size_t k, const float *a, size_t lda, const float *b,  \
+                             size_t ldb, float beta, float *c, size_t ldc) {                  \
+    size_t j = 0;                                                                            \
+    for (; j + 4 <= n; j += 4) dot_tile(R, 4, k, a, lda, b + j * ldb, ldb, beta, c + j, ldc); \
+    for (; j < n; j++) dot_tile(R, 1, k, a, lda, b + j * ldb, ldb, beta, c + j, ldc);         \
+  }
+DOT_ROWS(1) DOT_ROWS(2) DOT_ROWS(3) DOT_ROWS(4)
+
+static void small_nt(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
+                     size_t ldb, float beta, float *c, size_t ldc) {
+  switch (m) {
+    case 1: dot_1(n, k, a, lda, b, ldb, beta, c, ldc); break;
+    case 2: dot_2(n, k, a, lda, b, ldb, beta, c, ldc); break;
+    case 3: dot_3(n, k, a, lda, b, ldb, beta, c, ldc); break;
+    default: dot_4(n, k, a, lda, b, ldb, beta, c, ldc); break;
+  }
 }
 
 // 24 independent accumulators: enough to cover FMA latency × throughput on current cores.
@@ -66,12 +134,13 @@ TARGET static double fma_loop(uint64_t iterations, float *sink) {
     for (int i = 0; i < 24; i++) acc[i] = _mm512_fmadd_ps(acc[i], x, y);
   }
   __m512 total = acc[0];
+  _Pragma("clang loop unroll(full)")
   for (int i = 1; i < 24; i++) total = _mm512_add_ps(total, acc[i]);
   *sink = _mm512_reduce_add_ps(total);
   return (double)iterations * 24 * 16 * 2;
 }
 
-const cnnc_gemm_path cnnc_path_avx512 = {MR, NR, kernel_12x32, fma_loop};
+const cnnc_gemm_path cnnc_path_avx512 = {MR, NR, kernel, cnnc_transpose_pack_avx2, small_nt, fma_loop};
 #else
 // Not an x86 CPU: never chosen (cnnc_isa_supported says no); the portable path stands in.
 const cnnc_gemm_path cnnc_path_avx512 = {0};

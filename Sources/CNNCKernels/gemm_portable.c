@@ -18,6 +18,16 @@ static void kernel_4x16(size_t kc, const float *a, const float *b, float *c, siz
   cnnc_store_partial(tile, NR, c, ldc, beta, mr, nr);
 }
 
+void cnnc_transpose_pack_portable(const float *source, size_t ld, size_t count, size_t kc,
+                                  size_t width, float *out) {
+  for (size_t r = 0; r < count; r++) {
+    for (size_t p = 0; p < kc; p++) out[p * width + r] = source[r * ld + p];
+  }
+  for (size_t p = 0; p < kc; p++) {
+    for (size_t r = count; r < width; r++) out[p * width + r] = 0;
+  }
+}
+
 // Multiply and add in separate instructions here (no FMA in the baseline); 8 independent
 // 4-lane chains.
 static double fma_loop(uint64_t iterations, float *sink) {
@@ -32,4 +42,4 @@ static double fma_loop(uint64_t iterations, float *sink) {
   return (double)iterations * 32 * 2;
 }
 
-const cnnc_gemm_path cnnc_path_portable = {MR, NR, kernel_4x16, fma_loop};
+const cnnc_gemm_path cnnc_path_portable = {MR, NR, kernel_4x16, cnnc_transpose_pack_portable, NULL, fma_loop};

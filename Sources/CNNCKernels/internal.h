@@ -11,12 +11,31 @@
 typedef void (*cnnc_microkernel)(size_t kc, const float *a, const float *b, float *c,
                                  size_t ldc, float beta, size_t mr, size_t nr);
 
+// out[p·width + r] = source[r·ld + p] for r < count, p < kc; rows count..width are zeros.
+typedef void (*cnnc_transpose_pack)(const float *source, size_t ld, size_t count, size_t kc,
+                                    size_t width, float *out);
+
+// C (m×n) = A · Bᵀ + beta·C for m ≤ SMALL_M rows, straight from A's and B's rows (dot
+// products, no packing): a dense layer at batch 1 reads its weights once instead of packing
+// them on every call.
+enum { SMALL_M = 4 };
+typedef void (*cnnc_small_nt)(size_t m, size_t n, size_t k, const float *a, size_t lda,
+                              const float *b, size_t ldb, float beta, float *c, size_t ldc);
+
 typedef struct {
   size_t mr;
   size_t nr;
   cnnc_microkernel kernel;
+  cnnc_transpose_pack transpose_pack;
+  cnnc_small_nt small_nt;  // NULL: small products take the packed route
+
   double (*fma_loop)(uint64_t iterations, float *sink);
 } cnnc_gemm_path;
+
+void cnnc_transpose_pack_avx2(const float *source, size_t ld, size_t count, size_t kc,
+                              size_t width, float *out);
+void cnnc_transpose_pack_portable(const float *source, size_t ld, size_t count, size_t kc,
+                                  size_t width, float *out);
 
 extern const cnnc_gemm_path cnnc_path_portable;
 extern const cnnc_gemm_path cnnc_path_avx2;
@@ -38,6 +57,17 @@ static inline void cnnc_store_partial(const float *tile, size_t tile_columns, fl
         *target = __builtin_fmaf(beta, *target, value);
       }
     }
+  }
+}
+
+// Stores one dot product: value when beta == 0, as cnnc_store_partial does otherwise.
+static inline void cnnc_store_one(float *target, float value, float beta) {
+  if (beta == 0.0f) {
+    *target = value;
+  } else if (beta == 1.0f) {
+    *target += value;
+  } else {
+    *target = __builtin_fmaf(beta, *target, value);
   }
 }
 
