@@ -96,6 +96,72 @@ static void pack_b(const cnnc_gemm_path *path, int trans, const float *b, size_t
   }
 }
 
+// im2col(image)[row0 : row0+kc, col0 : col0+columns] into panels of nr columns, as pack_b
+// lays out a matrix: row p of the column matrix is input pixel (ki, kj) of channel c, with
+// p = (c·kernel_h + ki)·kernel_w + kj; column j is output (j / out_w, j % out_w).
+//
+// A panel's columns fall into runs along rows of outputs; the runs are found once per panel,
+// then each of the kc rows copies its pixels run by run.
+static void pack_b_image(const cnnc_window *g, const float *image, size_t row0, size_t kc,
+                         size_t col0, size_t columns, size_t nr, float *out) {
+  enum { MAX_RUNS = 64 };  // a panel of nr ≤ 32 columns spans at most nr runs
+  const long height = (long)g->height, width = (long)g->width;
+  const long sh = (long)g->stride_h, sw = (long)g->stride_w;
+  for (size_t first = 0; first < columns; first += nr) {
+    size_t count = min_size(nr, columns - first);
+    // Each run: its first column in the panel, length, and first output's (oy, ox).
+    size_t run_start[MAX_RUNS], run_length[MAX_RUNS];
+    long run_y[MAX_RUNS], run_x[MAX_RUNS];
+    size_t runs = 0;
+    for (size_t j = 0; j < count;) {
+      size_t output = col0 + first + j;
+      size_t oy = output / g->out_w, ox = output % g->out_w;
+      size_t length = min_size(g->out_w - ox, count - j);
+      run_start[runs] = j;
+      run_length[runs] = length;
+      run_y[runs] = (long)oy * sh - (long)g->pad_h;
+      run_x[runs] = (long)ox * sw - (long)g->pad_w;
+      runs++;
+      j += length;
+    }
+    size_t c = row0 / (g->kernel_h * g->kernel_w);
+    size_t ki = (row0 / g->kernel_w) % g->kernel_h, kj = row0 % g->kernel_w;
+    for (size_t p = 0; p < kc; p++) {
+      float *target = out + p * nr;
+      const float *plane = image + c * g->height * g->width;
+      for (size_t r = 0; r < runs; r++) {
+        float *__restrict to = target + run_start[r];
+        size_t length = run_length[r];
+        long iy = run_y[r] + (long)ki, ix = run_x[r] + (long)kj;
+        if (iy < 0 || iy >= height) {
+          for (size_t t = 0; t < length; t++) to[t] = 0;
+          continue;
+        }
+        const float *row = plane + iy * width;
+        if (sw == 1 && ix >= 0 && ix + (long)length <= width) {
+          const float *__restrict from = row + ix;
+          for (size_t t = 0; t < length; t++) to[t] = from[t];
+        } else {
+          for (size_t t = 0; t < length; t++) {
+            long x = ix + (long)t * sw;
+            to[t] = x >= 0 && x < width ? row[x] : 0.0f;
+          }
+        }
+      }
+      for (size_t t = count; t < nr; t++) target[t] = 0;
+      // The next row of the column matrix: kj, then ki, then the channel.
+      if (++kj == g->kernel_w) {
+        kj = 0;
+        if (++ki == g->kernel_h) {
+          ki = 0;
+          c++;
+        }
+      }
+    }
+    out += nr * kc;
+  }
+}
+
 static void scale_c(size_t m, size_t n, float beta, float *c, size_t ldc) {
   for (size_t i = 0; i < m; i++) {
     for (size_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
@@ -116,17 +182,18 @@ void cnnc_pack_a(cnnc_isa isa, int trans_a, size_t m, size_t k, const float *a, 
   }
 }
 
-// The five loops; `a` is packed per block when `prepacked` is null.
+// The five loops; `a` is packed per block when `prepacked` is null, and B is im2col(b) when
+// `window` is not null.
 static void gemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                  const float *a, size_t lda, const float *prepacked, const float *b, size_t ldb,
-                 float beta, float *c, size_t ldc, float *workspace) {
+                 const cnnc_window *window, float beta, float *c, size_t ldc, float *workspace) {
   if (m == 0 || n == 0) return;
   if (k == 0) {
     scale_c(m, n, beta, c, ldc);
     return;
   }
   const cnnc_gemm_path *path = path_for(isa);
-  if (!prepacked && !trans_a && trans_b && m <= SMALL_M && path->small_nt) {
+  if (!prepacked && !window && !trans_a && trans_b && m <= SMALL_M && path->small_nt) {
     path->small_nt(m, n, k, a, lda, b, ldb, beta, c, ldc);
     return;
   }
@@ -139,7 +206,11 @@ static void gemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, siz
       size_t kc = min_size(KC, k - pc);
       // The first slice of k applies the caller's beta; later ones add to it.
       float block_beta = pc == 0 ? beta : 1.0f;
-      pack_b(path, trans_b, b, ldb, pc, kc, jc, nc, packed_b);
+      if (window) {
+        pack_b_image(window, b, pc, kc, jc, nc, nr, packed_b);
+      } else {
+        pack_b(path, trans_b, b, ldb, pc, kc, jc, nc, packed_b);
+      }
       for (size_t ic = 0; ic < m; ic += MC) {
         size_t mc = min_size(MC, m - ic);
         const float *block;
@@ -163,13 +234,22 @@ static void gemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, siz
 void cnnc_sgemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                 const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
                 size_t ldc, float *workspace) {
-  gemm(isa, trans_a, trans_b, m, n, k, a, lda, NULL, b, ldb, beta, c, ldc, workspace);
+  gemm(isa, trans_a, trans_b, m, n, k, a, lda, NULL, b, ldb, NULL, beta, c, ldc, workspace);
 }
 
 void cnnc_sgemm_packed_a(cnnc_isa isa, size_t m, size_t n, size_t k, const float *packed_a,
                          int trans_b, const float *b, size_t ldb, float beta, float *c,
                          size_t ldc, float *workspace) {
-  gemm(isa, 0, trans_b, m, n, k, NULL, 0, packed_a, b, ldb, beta, c, ldc, workspace);
+  gemm(isa, 0, trans_b, m, n, k, NULL, 0, packed_a, b, ldb, NULL, beta, c, ldc, workspace);
+}
+
+void cnnc_conv_forward(cnnc_isa isa, const cnnc_window *window, size_t filters,
+                       const float *packed_weights, const float *image, float beta, float *out,
+                       float *workspace) {
+  size_t plane = window->out_h * window->out_w;
+  size_t patch = window->channels * window->kernel_h * window->kernel_w;
+  gemm(isa, 0, 0, filters, plane, patch, NULL, 0, packed_weights, image, 0, window, beta, out,
+       plane, workspace);
 }
 
 int cnnc_isa_supported(cnnc_isa isa) {

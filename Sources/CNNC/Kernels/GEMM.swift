@@ -131,3 +131,27 @@ func gemm(
   cnnc_sgemm_packed_a(
     isa.path, m, n, k, packedA, transposeB ? 1 : 0, b, ldb, beta, c, ldc, workspace)
 }
+
+/// Convolution forward of one image as an implicit GEMM: out (F × oh·ow) = W · im2col(image) +
+/// beta · out, with W packed by `packA`; the columns go straight from the image into the
+/// microkernel's panels. `workspace` holds `gemmWorkspaceFloats(m: F, n: oh·ow, k: patch)`.
+@inline(__always)
+func convolutionForward(
+  _ isa: KernelISA, _ window: cnnc_window, filters: Int,
+  packedWeights: UnsafePointer<Float>, image: UnsafePointer<Float>, beta: Float,
+  output: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>
+) {
+  withUnsafePointer(to: window) {
+    cnnc_conv_forward(isa.path, $0, filters, packedWeights, image, beta, output, workspace)
+  }
+}
+
+extension WindowGeometry {
+  /// The kernels' C description of this window.
+  var window: cnnc_window {
+    cnnc_window(
+      channels: channels, height: inputHeight, width: inputWidth, kernel_h: kernelHeight,
+      kernel_w: kernelWidth, stride_h: strideHeight, stride_w: strideWidth, pad_h: padHeight,
+      pad_w: padWidth, out_h: outputHeight, out_w: outputWidth)
+  }
+}

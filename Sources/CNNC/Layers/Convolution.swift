@@ -1,3 +1,5 @@
+import CNNCKernels
+
 /// 2-D convolution: `filters` kernels of `kernel` over all input channels, plus a bias each.
 public struct Convolution: Layer {
   public var filters: Int
@@ -132,7 +134,8 @@ extension Convolution {
 
   /// Scratch, in this order (the indices below): GEMM packing for forward and backward, the
   /// weights packed once per batch for forward (W) and for the input gradient (Wᵀ), then,
-  /// unless the window is pointwise, the columns for forward and backward and their gradient.
+  /// unless the window is pointwise, backward's columns and their gradient. Forward packs its
+  /// columns straight from the image (implicit GEMM) and needs none.
   public func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest] {
     let g = geometry(inputs[0], output)
     let (f, k, p) = (filters, g.patchSize, g.outputPlane)
@@ -152,7 +155,6 @@ extension Convolution {
     guard !g.isPointwise else { return packing }
     let columns = checkedProduct([k, p])
     return packing + [
-      ScratchRequest(name: "columns", elements: columns, lifetime: .forward),
       ScratchRequest(name: "columns", elements: columns, lifetime: .backward),
       ScratchRequest(
         name: "column gradient", elements: columns, lifetime: .backward, forInputGradient: true),
@@ -162,7 +164,7 @@ extension Convolution {
   private enum ScratchIndex {
     static let (forwardPacking, backwardPacking) = (0, 1)
     static let (forwardWeights, backwardWeights) = (2, 3)
-    static let (forwardColumns, backwardColumns, columnGradient) = (4, 5, 6)
+    static let (backwardColumns, columnGradient) = (4, 5)
   }
 
   public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
@@ -171,8 +173,8 @@ extension Convolution {
     let bias = hasBias ? b.parameters[1] : nil
     let packing = b.requiredScratch(ScratchIndex.forwardPacking, as: Float.self)
     let packedWeights = b.requiredScratch(ScratchIndex.forwardWeights, as: Float.self)
-    let columns = b.optionalScratch(ScratchIndex.forwardColumns)
     let (inputCount, outputCount, filters, isa) = (b.inputCount, b.outputCount, self.filters, b.isa)
+    let window = g.window
     return {
       packA(
         isa, transpose: false, m: filters, k: g.patchSize, a: weight, lda: g.patchSize,
@@ -183,11 +185,9 @@ extension Convolution {
         if let bias {
           broadcastBias(bias, to: out, samples: 1, channels: filters, plane: g.outputPlane)
         }
-        let cols = unfold(image, into: columns, g)
-        gemm(
-          isa, packedA: packedWeights, transposeB: false, m: filters, n: g.outputPlane,
-          k: g.patchSize, b: cols, ldb: g.outputPlane, beta: bias == nil ? 0 : 1, c: out,
-          ldc: g.outputPlane, workspace: packing)
+        convolutionForward(
+          isa, window, filters: filters, packedWeights: packedWeights, image: image,
+          beta: bias == nil ? 0 : 1, output: out, workspace: packing)
       }
     }
   }

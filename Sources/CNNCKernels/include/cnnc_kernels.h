@@ -44,6 +44,22 @@ size_t cnnc_packed_a_floats(size_t m, size_t k);
 void cnnc_pack_a(cnnc_isa isa, int trans_a, size_t m, size_t k, const float *a, size_t lda,
                  float *packed);
 
+// One image's convolution window: input (channels, height, width), a kernel_h × kernel_w
+// window moved by stride over the input padded with zeros, giving out_h × out_w outputs.
+typedef struct {
+  size_t channels, height, width;
+  size_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+  size_t out_h, out_w;
+} cnnc_window;
+
+// Convolution forward as an implicit GEMM: out (filters × out_h·out_w) = W · im2col(image) +
+// beta · out, with W (filters × channels·kernel_h·kernel_w) packed by cnnc_pack_a. The
+// columns are packed straight from the image into the microkernel's panels, never
+// materialised. Workspace: cnnc_gemm_workspace_floats(filters, out_h·out_w, patch size).
+void cnnc_conv_forward(cnnc_isa isa, const cnnc_window *window, size_t filters,
+                       const float *packed_weights, const float *image, float beta, float *out,
+                       float *workspace);
+
 // Runs `iterations` rounds of independent register FMAs on `isa`'s widest vectors, for the
 // machine's FMA peak; returns the floating-point operations done (2 per lane per FMA).
 // `sink` receives a value derived from the result so the loop is not optimised away.
