@@ -10,8 +10,8 @@ struct BenchCommand: ParsableCommand {
     commandName: "bench",
     abstract: "Measure training and inference speed, batch-1 latency and a per-layer profile.")
 
-  @Argument(help: "The spec file (YAML).")
-  var spec: String
+  @Argument(help: "The spec file (YAML); not needed with --gemm.")
+  var spec: String?
 
   @Option(help: "Batch size for training and inference throughput.")
   var batch: Int = 64
@@ -25,7 +25,20 @@ struct BenchCommand: ParsableCommand {
   @Flag(help: "Print one JSON object.")
   var json = false
 
+  @Option(
+    parsing: .upToNextOption,
+    help: "Instead of a network: time one M×N×K matrix product on the kernel path a plan would use."
+  )
+  var gemm: [Int] = []
+
   func validate() throws {
+    if gemm.isEmpty && spec == nil { throw ValidationError("give a SPEC, or --gemm M N K") }
+    if !gemm.isEmpty {
+      guard gemm.count == 3, gemm.allSatisfy({ (1...8192).contains($0) }) else {
+        throw ValidationError("--gemm takes three sizes M N K, each between 1 and 8192")
+      }
+      if spec != nil { throw ValidationError("--gemm measures a matrix product, not a SPEC") }
+    }
     if batch < 1 || batch > 65_536 { throw ValidationError("--batch must be between 1 and 65536") }
     if threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
     if repeats < 1 || repeats > 1000 {
@@ -34,6 +47,7 @@ struct BenchCommand: ParsableCommand {
   }
 
   func run() throws {
+    guard let spec else { return try runGEMM() }
     let file = try SpecFile(path: spec)
     let result = SpecChecker.check(file.bytes, name: file.defaultName)
     file.printDiagnostics(result.diagnostics.errors)
@@ -44,6 +58,48 @@ struct BenchCommand: ParsableCommand {
       print(json ? report.json.text : report.text)
     } catch {
       fail("\(spec): \(error)")
+    }
+  }
+}
+
+extension BenchCommand {
+  /// `--gemm M N K`: GFLOP/s of each orientation and its fraction of the FMA peak.
+  func runGEMM() throws {
+    let isa: KernelISA
+    do {
+      isa = try KernelISA.fromEnvironment(ProcessInfo.processInfo.environment)
+    } catch {
+      fail("\(error)")
+    }
+    let (m, n, k) = (gemm[0], gemm[1], gemm[2])
+    let peak = measuredFMAPeakGFLOPS(isa)
+    let results = GEMMBenchmark(isa: isa, m: m, n: n, k: k, repeats: repeats).run()
+    if json {
+      print(
+        JSON.object([
+          ("cpu", .string(Machine.cpuModel)), ("isa", .string(isa.rawValue)),
+          ("m", .integer(m)), ("n", .integer(n)), ("k", .integer(k)),
+          ("fma_peak_gflops", .number(peak)),
+          (
+            "products",
+            .array(
+              results.map {
+                .object([
+                  ("orientation", .string($0.orientation)), ("gflops", .number($0.gflops)),
+                  ("fraction_of_peak", .number($0.gflops / peak)),
+                ])
+              })
+          ),
+        ]).text)
+      return
+    }
+    print("cpu: \(Machine.cpuModel); kernel path: \(isa.rawValue)")
+    print(String(format: "FMA peak (one core, register-only FMA loop): %.1f GFLOP/s", peak))
+    for result in results {
+      print(
+        String(
+          format: "%@ %d×%d×%d: %6.1f GFLOP/s  (%.0f%% of peak)", result.orientation, m, n, k,
+          result.gflops, 100 * result.gflops / peak))
     }
   }
 }
@@ -71,6 +127,7 @@ struct Benchmark {
     var layers: [LayerTime]
     var lossMilliseconds: Double
     var stepMilliseconds: Double
+    var isa: KernelISA
 
     var layersSumMilliseconds: Double {
       layers.reduce(lossMilliseconds) { $0 + $1.forwardMilliseconds + $1.backwardMilliseconds }
@@ -78,6 +135,7 @@ struct Benchmark {
 
     var json: JSON {
       .object([
+        ("cpu", .string(Machine.cpuModel)), ("isa", .string(isa.rawValue)),
         ("batch", .integer(benchmark.batch)), ("threads", .integer(benchmark.threads)),
         ("train_images_per_second", .number(trainImagesPerSecond)),
         ("infer_images_per_second", .number(inferImagesPerSecond)),
@@ -101,6 +159,7 @@ struct Benchmark {
     var text: String {
       var lines = [
         "\(benchmark.network.name): batch \(benchmark.batch), \(benchmark.threads) thread(s), medians of \(benchmark.repeats)",
+        "cpu: \(Machine.cpuModel); kernel path: \(isa.rawValue)",
         String(format: "training   %10.0f images/s  (%.1f GFLOP/s)", trainImagesPerSecond, gflops),
         String(format: "inference  %10.0f images/s", inferImagesPerSecond),
         String(format: "batch 1    %10.1f µs", batch1LatencyMicroseconds),
@@ -140,7 +199,7 @@ struct Benchmark {
       benchmark: self, trainImagesPerSecond: training.imagesPerSecond,
       inferImagesPerSecond: inference, batch1LatencyMicroseconds: latency,
       gflops: Double(plan.flopsPerSample) * training.imagesPerSecond / 1e9, layers: layers,
-      lossMilliseconds: loss, stepMilliseconds: step)
+      lossMilliseconds: loss, stepMilliseconds: step, isa: plan.isa)
   }
 
   /// Random images and labels of the network's input shape (no data loading is timed).

@@ -34,10 +34,11 @@ func trainingSlice(_ count: Int) throws -> LabelledImages {
   return slice
 }
 
-func makeTrainer(threads: Int = 1, images: Int = 640) throws -> Trainer {
+func makeTrainer(threads: Int = 1, images: Int = 640, isa: KernelISA? = nil) throws -> Trainer {
   let network = try InferredNetwork(yaml: smallNet)
   var options = TrainingOptions(try #require(network.train))
   options.threads = threads
+  options.isa = isa
   return try Trainer(network: network, data: try trainingSlice(images), options: options)
 }
 
@@ -50,10 +51,10 @@ func makeTrainer(threads: Int = 1, images: Int = 640) throws -> Trainer {
     #expect(last < 0.7 * first, "loss went from \(first) to \(last)")
   }
 
-  @Test(arguments: [1, 2])
-  func sameSeedSameThreadsSameWeights(threads: Int) throws {
-    let a = try makeTrainer(threads: threads)
-    let b = try makeTrainer(threads: threads)
+  @Test(arguments: [1, 2], KernelISA.supported)
+  func sameSeedSameThreadsSameWeights(threads: Int, isa: KernelISA) throws {
+    let a = try makeTrainer(threads: threads, isa: isa)
+    let b = try makeTrainer(threads: threads, isa: isa)
     for _ in 0..<12 {
       try a.trainStep()
       try b.trainStep()

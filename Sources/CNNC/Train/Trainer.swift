@@ -19,6 +19,8 @@ public struct TrainingOptions: Sendable {
   public var learningRatePolicy: LearningRatePolicy
   /// Each pixel byte is multiplied by this.
   public var scale: Float
+  /// The kernels' instruction-set path; nil: `CNNC_ISA` if set, else the CPU's best.
+  public var isa: KernelISA?
 
   public init(_ spec: TrainSpec) {
     batch = spec.batch
@@ -85,7 +87,8 @@ public final class Trainer {
       let count = options.batch / workerCount + (worker < options.batch % workerCount ? 1 : 0)
       slices.append((start, count))
       start += count
-      let plan = try Planner.plan(network, PlanOptions(mode: .training, batch: count))
+      let plan = try Planner.plan(
+        network, PlanOptions(mode: .training, batch: count, isa: options.isa))
       // Worker 0 owns the weights; the others read the same storage.
       workers.append(
         try Executor(

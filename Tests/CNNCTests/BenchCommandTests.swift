@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+
+@testable import CNNC
+
+/// `cnnc bench` reports the kernel path and CPU beside its figures.
+@Suite struct BenchCommandTests {
+  typealias CLI = CommandLineTests
+
+  static func json(_ run: CLI.Run) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+  }
+
+  @Test func gemmReportsEachOrientationAgainstThePeak() throws {
+    let run = try CLI.run(["bench", "--gemm", "20", "30", "40", "--repeats", "1", "--json"])
+    #expect(run.status == 0, "\(run.stderr)")
+    let report = try Self.json(run)
+    #expect(report["isa"] as? String == KernelISA.best.rawValue)
+    #expect(report["cpu"] as? String == Machine.cpuModel)
+    #expect((report["fma_peak_gflops"] as? Double ?? 0) > 0)
+    let products = try #require(report["products"] as? [[String: Any]])
+    #expect(products.compactMap { $0["orientation"] as? String } == ["NN", "NT", "TN"])
+    for product in products { #expect((product["gflops"] as? Double ?? 0) > 0) }
+  }
+
+  @Test func aForcedPathIsUsedOrRefused() throws {
+    for isa in KernelISA.allCases {
+      let process = Process()
+      process.executableURL = CLI.executable
+      process.arguments = ["bench", "--gemm", "8", "8", "8", "--repeats", "1", "--json"]
+      process.environment = ProcessInfo.processInfo.environment.merging(["CNNC_ISA": isa.rawValue])
+      {
+        $1
+      }
+      let out = Pipe()
+      let err = Pipe()
+      process.standardOutput = out
+      process.standardError = err
+      try process.run()
+      let output = out.fileHandleForReading.readDataToEndOfFile()
+      let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+      process.waitUntilExit()
+      if isa.isSupported {
+        #expect(process.terminationStatus == 0, "\(errors)")
+        let report = try #require(try JSONSerialization.jsonObject(with: output) as? [String: Any])
+        #expect(report["isa"] as? String == isa.rawValue)
+      } else {
+        #expect(process.terminationStatus == 1)
+        #expect(errors.contains("lacks the \(isa.rawValue) instructions"), "\(errors)")
+      }
+    }
+  }
+
+  @Test func networkBenchNamesPathAndCPU() throws {
+    let (spec, _) = try RunCommandTests.specFile()
+    let run = try CLI.run(["bench", spec, "--batch", "8", "--repeats", "1", "--json"])
+    #expect(run.status == 0, "\(run.stderr)")
+    let report = try Self.json(run)
+    #expect(report["isa"] as? String == KernelISA.best.rawValue)
+    #expect(report["cpu"] as? String == Machine.cpuModel)
+    #expect((report["train_images_per_second"] as? Double ?? 0) > 0)
+  }
+}
