@@ -113,14 +113,18 @@ TARGET static inline __attribute__((always_inline)) void dot_tile(
   }
 }
 
-#define DOT_ROWS(R)                                                                          \
+// Up to 4 rows take 4 columns at a time; more rows take 1, to stay within the registers.
+#define DOT_ROWS(R, COLS)                                                                    \
   TARGET static void dot_##R(size_t n, size_t k, const float *a, size_t lda, const float *b,  \
                              size_t ldb, float beta, float *c, size_t ldc) {                  \
     size_t j = 0;                                                                            \
-    for (; j + 4 <= n; j += 4) dot_tile(R, 4, k, a, lda, b + j * ldb, ldb, beta, c + j, ldc); \
+    for (; j + COLS <= n; j += COLS) {                                                       \
+      dot_tile(R, COLS, k, a, lda, b + j * ldb, ldb, beta, c + j, ldc);                      \
+    }                                                                                        \
     for (; j < n; j++) dot_tile(R, 1, k, a, lda, b + j * ldb, ldb, beta, c + j, ldc);         \
   }
-DOT_ROWS(1) DOT_ROWS(2) DOT_ROWS(3) DOT_ROWS(4)
+DOT_ROWS(1, 4) DOT_ROWS(2, 4) DOT_ROWS(3, 4) DOT_ROWS(4, 4)
+DOT_ROWS(5, 1) DOT_ROWS(6, 1) DOT_ROWS(7, 1) DOT_ROWS(8, 1)
 
 static void small_nt(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
                      size_t ldb, float beta, float *c, size_t ldc) {
@@ -128,7 +132,11 @@ static void small_nt(size_t m, size_t n, size_t k, const float *a, size_t lda, c
     case 1: dot_1(n, k, a, lda, b, ldb, beta, c, ldc); break;
     case 2: dot_2(n, k, a, lda, b, ldb, beta, c, ldc); break;
     case 3: dot_3(n, k, a, lda, b, ldb, beta, c, ldc); break;
-    default: dot_4(n, k, a, lda, b, ldb, beta, c, ldc); break;
+    case 4: dot_4(n, k, a, lda, b, ldb, beta, c, ldc); break;
+    case 5: dot_5(n, k, a, lda, b, ldb, beta, c, ldc); break;
+    case 6: dot_6(n, k, a, lda, b, ldb, beta, c, ldc); break;
+    case 7: dot_7(n, k, a, lda, b, ldb, beta, c, ldc); break;
+    default: dot_8(n, k, a, lda, b, ldb, beta, c, ldc); break;
   }
 }
 

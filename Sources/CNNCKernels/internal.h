@@ -16,9 +16,9 @@ typedef void (*cnnc_transpose_pack)(const float *source, size_t ld, size_t count
                                     size_t width, float *out);
 
 // C (m×n) = A · Bᵀ + beta·C for m ≤ SMALL_M rows, straight from A's and B's rows (dot
-// products, no packing): a dense layer at batch 1 reads its weights once instead of packing
-// them on every call.
-enum { SMALL_M = 4 };
+// products, no packing): a dense layer at a small batch reads its weights once instead of
+// packing (transposing) them on every call.
+enum { SMALL_M = 8 };
 typedef void (*cnnc_small_nt)(size_t m, size_t n, size_t k, const float *a, size_t lda,
                               const float *b, size_t ldb, float beta, float *c, size_t ldc);
 

@@ -25,6 +25,9 @@ struct BenchCommand: ParsableCommand {
   @Flag(help: "Print one JSON object.")
   var json = false
 
+  @Flag(help: "Measure inference only: throughput at the batch and batch-1 latency.")
+  var inferenceOnly = false
+
   @Option(
     parsing: .upToNextOption,
     help: "Instead of a network: time one M×N×K matrix product on the kernel path a plan would use."
@@ -53,8 +56,10 @@ struct BenchCommand: ParsableCommand {
     file.printDiagnostics(result.diagnostics.errors)
     guard result.isValid, let network = result.network else { throw ExitCode(1) }
     do {
-      let report = try Benchmark(network: network, batch: batch, threads: threads, repeats: repeats)
-        .run()
+      let report = try Benchmark(
+        network: network, batch: batch, threads: threads, repeats: repeats,
+        inferenceOnly: inferenceOnly
+      ).run()
       print(json ? report.json.text : report.text)
     } catch {
       fail("\(spec): \(error)")
@@ -110,6 +115,8 @@ struct Benchmark {
   let batch: Int
   let threads: Int
   let repeats: Int
+  /// Skip training throughput and the per-layer profile (big nets, inference comparisons).
+  var inferenceOnly = false
 
   struct LayerTime {
     var name: String
@@ -134,14 +141,16 @@ struct Benchmark {
     }
 
     var json: JSON {
-      .object([
+      // Figures an --inference-only run does not measure are null.
+      func measured(_ value: Double) -> JSON { value.isNaN ? .null : .number(value) }
+      return .object([
         ("cpu", .string(Machine.cpuModel)), ("isa", .string(isa.rawValue)),
         ("batch", .integer(benchmark.batch)), ("threads", .integer(benchmark.threads)),
-        ("train_images_per_second", .number(trainImagesPerSecond)),
+        ("train_images_per_second", measured(trainImagesPerSecond)),
         ("infer_images_per_second", .number(inferImagesPerSecond)),
-        ("batch1_latency_us", .number(batch1LatencyMicroseconds)), ("gflops", .number(gflops)),
-        ("step_ms", .number(stepMilliseconds)), ("layers_sum_ms", .number(layersSumMilliseconds)),
-        ("loss_ms", .number(lossMilliseconds)),
+        ("batch1_latency_us", .number(batch1LatencyMicroseconds)), ("gflops", measured(gflops)),
+        ("step_ms", measured(stepMilliseconds)), ("layers_sum_ms", measured(layersSumMilliseconds)),
+        ("loss_ms", measured(lossMilliseconds)),
         (
           "layers",
           .array(
@@ -161,11 +170,17 @@ struct Benchmark {
         "\(benchmark.network.name): batch \(benchmark.batch), \(benchmark.threads) thread(s), medians of \(benchmark.repeats)",
         "cpu: \(Machine.cpuModel); kernel path: \(isa.rawValue)",
         String(format: "training   %10.0f images/s  (%.1f GFLOP/s)", trainImagesPerSecond, gflops),
-        String(format: "inference  %10.0f images/s", inferImagesPerSecond),
+        String(
+          format: inferImagesPerSecond < 100
+            ? "inference  %10.2f images/s" : "inference  %10.0f images/s",
+          inferImagesPerSecond),
         String(format: "batch 1    %10.1f µs", batch1LatencyMicroseconds),
-        "",
-        "per layer, one training step at batch \(benchmark.batch) on one thread (ms):",
       ]
+      if benchmark.inferenceOnly {
+        lines.remove(at: 2)
+        return lines.joined(separator: "\n")
+      }
+      lines += ["", "per layer, one training step at batch \(benchmark.batch) on one thread (ms):"]
       var rows = [["layer", "type", "forward", "backward"]]
       for layer in layers {
         rows.append([
@@ -185,21 +200,37 @@ struct Benchmark {
   }
 
   func run() throws -> Report {
+    if inferenceOnly {
+      let plan = try Planner.plan(network, PlanOptions(mode: .inference, batch: batch))
+      try plan.checkFitsInMemory()
+      let inference = try inferenceThroughput()
+      return Report(
+        benchmark: self, trainImagesPerSecond: .nan, inferImagesPerSecond: inference,
+        batch1LatencyMicroseconds: try batchOneLatency(), gflops: .nan, layers: [],
+        lossMilliseconds: .nan, stepMilliseconds: .nan, isa: plan.isa)
+    }
     // Refuse what cannot fit before the synthetic images (4 batches) are made.
     let pixels = checkedProduct([batch, 4, network.input.elementCount ?? 0]) ?? Int.max
-    try Planner.plan(network, PlanOptions(mode: .training, batch: batch))
-      .checkFitsInMemory(extraBytes: pixels)
+    let plan = try Planner.plan(network, PlanOptions(mode: .training, batch: batch))
+    try plan.checkFitsInMemory(extraBytes: pixels)
     let images = syntheticImages(count: batch * 4)
     let training = try trainingThroughput(images)
     let inference = try inferenceThroughput()
     let latency = try batchOneLatency()
     let (layers, loss, step) = try profile()
-    let plan = try Planner.plan(network, PlanOptions(mode: .training, batch: batch))
     return Report(
       benchmark: self, trainImagesPerSecond: training.imagesPerSecond,
       inferImagesPerSecond: inference, batch1LatencyMicroseconds: latency,
       gflops: Double(plan.flopsPerSample) * training.imagesPerSecond / 1e9, layers: layers,
       lossMilliseconds: loss, stepMilliseconds: step, isa: plan.isa)
+  }
+
+  /// How many runs of `body` take about `seconds`, from one timed run (at least one).
+  static func repetitions(toFill seconds: Double, _ body: () throws -> Void) rethrows -> Int {
+    let start = monotonicNanoseconds()
+    try body()
+    let once = Double(monotonicNanoseconds() - start) / 1e9
+    return max(1, min(100_000, Int(seconds / max(once, 1e-9))))
   }
 
   /// Random images and labels of the network's input shape (no data loading is timed).
@@ -238,7 +269,7 @@ struct Benchmark {
     options.epochs = .max
     let trainer = try Trainer(network: network, data: images, options: options)
     for _ in 0..<3 { try trainer.trainStep() }
-    let stepsPerRound = max(1, 2048 / batch)
+    let stepsPerRound = try Self.repetitions(toFill: 0.2) { try trainer.trainStep() }
     let rounds = try (0..<repeats).map { _ -> Double in
       let start = monotonicNanoseconds()
       for _ in 0..<stepsPerRound { try trainer.trainStep() }
@@ -266,7 +297,7 @@ struct Benchmark {
       }
     }
     for _ in 0..<3 { pass() }
-    let passesPerRound = max(1, 4096 / batch)
+    let passesPerRound = Self.repetitions(toFill: 0.2) { pass() }
     let rounds = (0..<repeats).map { _ -> Double in
       let start = monotonicNanoseconds()
       for _ in 0..<passesPerRound { pass() }
@@ -280,8 +311,10 @@ struct Benchmark {
     let executor = try Executor(
       plan: try Planner.plan(network, PlanOptions(mode: .inference, batch: 1)))
     fill(executor)
-    for _ in 0..<20 { executor.forward() }
-    let samples = (0..<max(repeats * 30, 100)).map { _ -> Double in
+    for _ in 0..<3 { executor.forward() }
+    let count = max(
+      repeats, min(repeats * 30, Self.repetitions(toFill: 0.5) { executor.forward() }))
+    let samples = (0..<count).map { _ -> Double in
       let start = monotonicNanoseconds()
       executor.forward()
       return Double(monotonicNanoseconds() - start)
