@@ -20,12 +20,17 @@ struct TrainingRun {
     }
     let checkpoint = command.out ?? "\(network.name).safetensors"
     // Find out now, not after an hour of training, that the checkpoint cannot be written there.
+    // One run per checkpoint: the lock is held until this run ends.
+    let lock: CheckpointLock
     do {
       try OutputPath.check(checkpoint)
       try OutputPath.check(Checkpoints.resumePath(for: checkpoint))
+      lock = try CheckpointLock(checkpoint: checkpoint)
     } catch {
       fail(error.description)
     }
+    lock.removeStaleTemporaries(of: checkpoint)
+    defer { withExtendedLifetime(lock) {} }
     let floats = trainer.weights.count
     if let weights = command.weights {
       trainer.setWeights(try loadWeights(weights, trainer.parameters, floats: floats))
@@ -104,37 +109,34 @@ struct TrainingRun {
     }
   }
 
-  /// The resume state first, then the checkpoint: each atomically, and both name the step, so a
-  /// crash between the two is caught on resume rather than silently mixing runs.
+  /// The resume state (which holds the weights too) first, then the checkpoint, each
+  /// atomically: a kill at any instant leaves a resume state that is whole by itself, the old
+  /// one or the new one.
   private func save(_ trainer: Trainer, to path: String) {
+    let weights = trainer.weights
     let state = ResumeState(
       step: trainer.step, epoch: trainer.epoch, batchInEpoch: trainer.batchInEpoch,
-      randomStates: trainer.randomStates, velocity: trainer.velocity)
+      randomStates: trainer.randomStates, weights: weights, velocity: trainer.velocity)
     do {
       try state.encoded(trainer.parameters, seed: options.seed, batch: options.batch)
-        .write(to: Checkpoints.resumePath(for: path))
+        .write(to: Checkpoints.resumePath(for: path), faultLabel: "resume")
       try Checkpoints.tensors(
-        trainer.weights, trainer.parameters,
+        weights, trainer.parameters,
         metadata: ["format": "pt", "network": network.name, "step": String(trainer.step)]
-      ).write(to: path)
+      ).write(to: path, faultLabel: "checkpoint")
     } catch {
       fail("\(error)")
     }
   }
 
+  /// Everything comes from the resume state beside `path`; the checkpoint itself may be a
+  /// save older or newer than it (a kill between the two writes) and is not read.
   private func restore(_ trainer: Trainer, from path: String, floats: Int) throws {
     do {
-      let file = try SafeTensors.read(path)
-      let weights = try Checkpoints.values(of: file, path: path, trainer.parameters, floats: floats)
       let state = try ResumeState.read(
         Checkpoints.resumePath(for: path), trainer.parameters, floats: floats, seed: options.seed,
         batch: options.batch)
-      guard file.metadata["step"] == String(state.step) else {
-        fail(
-          "\(path): its step (\(file.metadata["step"] ?? "none")) is not its resume state's (\(state.step))"
-        )
-      }
-      trainer.setWeights(weights)
+      trainer.setWeights(state.weights)
       try trainer.restore(
         step: state.step, epoch: state.epoch, batchInEpoch: state.batchInEpoch,
         velocity: state.velocity, randomStates: state.randomStates)

@@ -74,7 +74,7 @@ func makeTrainer(threads: Int = 1, images: Int = 640, isa: KernelISA? = nil) thr
       Checkpoints.tensors(first.weights, first.parameters, metadata: [:]).encoded(), file: "w")
     let state = ResumeState(
       step: first.step, epoch: first.epoch, batchInEpoch: first.batchInEpoch,
-      randomStates: first.randomStates, velocity: first.velocity)
+      randomStates: first.randomStates, weights: first.weights, velocity: first.velocity)
     let statePath = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
       .path
     try state.encoded(first.parameters, seed: 5, batch: 32).write(to: statePath)

@@ -2,8 +2,10 @@
 ///
 /// The checkpoint holds only `<layer>.weight` and `<layer>.bias` (conv `[out, in, kh, kw]`,
 /// dense `[out, in]`), so `load_state_dict(load_file(path), strict=True)` accepts it. The resume
-/// state (momentum, step, data position, random states) goes in a second safetensors file beside
-/// it, `<checkpoint>.resume`, with the same tensor names.
+/// state goes in a second safetensors file beside it, `<checkpoint>.resume`: the weights again
+/// (`weights/<name>`), the momentum (`momentum/<name>`), and the step, data position and random
+/// states. It alone is enough to resume, so a kill between writing the two files can never leave
+/// a pair that cannot be resumed.
 public enum Checkpoints {
   public static func resumePath(for checkpoint: String) -> String { checkpoint + ".resume" }
 
@@ -13,12 +15,18 @@ public enum Checkpoints {
   )
     -> SafeTensors
   {
-    SafeTensors(
-      tensors: parameters.map { slot in
-        SafeTensors.Tensor(
-          name: slot.name, shape: slot.dimensions,
-          values: Array(values[slot.offset..<slot.offset + slot.count]))
-      }, metadata: metadata)
+    SafeTensors(tensors: named(values, parameters), metadata: metadata)
+  }
+
+  /// One tensor per parameter, named `prefix` + the parameter's name.
+  static func named(_ values: [Float], _ parameters: [ParameterSlot], prefix: String = "")
+    -> [SafeTensors.Tensor]
+  {
+    parameters.map { slot in
+      SafeTensors.Tensor(
+        name: prefix + slot.name, shape: slot.dimensions,
+        values: Array(values[slot.offset..<slot.offset + slot.count]))
+    }
   }
 
   /// The values of `file`'s tensors laid out as `parameters`, after checking that every
@@ -26,13 +34,27 @@ public enum Checkpoints {
   public static func values(
     of file: SafeTensors, path: String, _ parameters: [ParameterSlot], floats: Int
   ) throws(CheckpointError) -> [Float] {
-    var values = [Float](repeating: 0, count: floats)
-    let expected = Set(parameters.map(\.name))
+    try checkNoOthers(in: file, path: path, expected: Set(parameters.map(\.name)))
+    return try values(of: file, path: path, parameters, floats: floats, prefix: "")
+  }
+
+  static func checkNoOthers(in file: SafeTensors, path: String, expected: Set<String>)
+    throws(CheckpointError)
+  {
     if let unexpected = file.tensors.map(\.name).sorted().first(where: { !expected.contains($0) }) {
       throw CheckpointError(
         file: path, tensor: unexpected, problem: "the network has no such parameter")
     }
-    for slot in parameters {
+  }
+
+  /// The tensors named `prefix` + each parameter's name, laid out as `parameters`.
+  static func values(
+    of file: SafeTensors, path: String, _ parameters: [ParameterSlot], floats: Int, prefix: String
+  ) throws(CheckpointError) -> [Float] {
+    var values = [Float](repeating: 0, count: floats)
+    for parameter in parameters {
+      var slot = parameter
+      slot.name = prefix + parameter.name
       guard let tensor = file[slot.name] else {
         throw CheckpointError(file: path, tensor: slot.name, problem: "missing from the file")
       }
@@ -51,27 +73,37 @@ public enum Checkpoints {
   }
 }
 
-/// Where a training run stands, as saved beside its checkpoint.
+/// Where a training run stands, as saved beside its checkpoint: everything a resumed run needs,
+/// the weights included.
 public struct ResumeState: Sendable, Equatable {
   public var step: Int
   public var epoch: Int
   public var batchInEpoch: Int
   public var randomStates: [UInt64]
+  public var weights: [Float]
   public var velocity: [Float]
 
-  public init(step: Int, epoch: Int, batchInEpoch: Int, randomStates: [UInt64], velocity: [Float]) {
+  /// Written in the metadata; a resume file of another format is refused with this named.
+  static let format = "cnnc-resume-2"
+
+  public init(
+    step: Int, epoch: Int, batchInEpoch: Int, randomStates: [UInt64], weights: [Float],
+    velocity: [Float]
+  ) {
     self.step = step
     self.epoch = epoch
     self.batchInEpoch = batchInEpoch
     self.randomStates = randomStates
+    self.weights = weights
     self.velocity = velocity
   }
 
   public func encoded(_ parameters: [ParameterSlot], seed: Int, batch: Int) -> SafeTensors {
-    Checkpoints.tensors(
-      velocity, parameters,
+    SafeTensors(
+      tensors: Checkpoints.named(weights, parameters, prefix: "weights/")
+        + Checkpoints.named(velocity, parameters, prefix: "momentum/"),
       metadata: [
-        "format": "cnnc-resume", "step": String(step), "epoch": String(epoch),
+        "format": Self.format, "step": String(step), "epoch": String(epoch),
         "batch_in_epoch": String(batchInEpoch), "seed": String(seed), "batch": String(batch),
         "random_states": randomStates.map { String($0) }.joined(separator: ","),
       ])
@@ -87,8 +119,12 @@ public struct ResumeState: Sendable, Equatable {
       }
       return value
     }
-    guard file.metadata["format"] == "cnnc-resume" else {
-      throw CheckpointError(file: path, problem: "not a cnnc resume state (metadata 'format')")
+    guard file.metadata["format"] == Self.format else {
+      let found = file.metadata["format"].map { "'\($0)'" } ?? "none"
+      throw CheckpointError(
+        file: path,
+        problem: "not a resume state this cnnc reads (metadata 'format' is \(found), "
+          + "not '\(Self.format)'); start again, or from its checkpoint with --weights")
     }
     guard try number("seed") == seed, try number("batch") == batch else {
       throw CheckpointError(
@@ -97,10 +133,16 @@ public struct ResumeState: Sendable, Equatable {
     let states = (file.metadata["random_states"] ?? "").split(separator: ",").compactMap {
       UInt64($0)
     }
+    try Checkpoints.checkNoOthers(
+      in: file, path: path,
+      expected: Set(parameters.flatMap { ["weights/" + $0.name, "momentum/" + $0.name] }))
     return ResumeState(
       step: try number("step"), epoch: try number("epoch"),
       batchInEpoch: try number("batch_in_epoch"),
       randomStates: states,
-      velocity: try Checkpoints.values(of: file, path: path, parameters, floats: floats))
+      weights: try Checkpoints.values(
+        of: file, path: path, parameters, floats: floats, prefix: "weights/"),
+      velocity: try Checkpoints.values(
+        of: file, path: path, parameters, floats: floats, prefix: "momentum/"))
   }
 }

@@ -69,8 +69,9 @@ public struct SafeTensors: Sendable {
 
   /// Writes atomically: a temporary file in the same folder, fsync, then rename over `path`,
   /// so an interrupted write never leaves a broken file where a good one was.
-  public func write(to path: String) throws(CheckpointError) {
-    try writeAtomically(encoded(), to: path)
+  /// Writes atomically; `faultLabel` names the save's fault-injection points (tests only).
+  public func write(to path: String, faultLabel: String? = nil) throws(CheckpointError) {
+    try writeAtomically(encoded(), to: path, faultLabel: faultLabel)
   }
 
   // MARK: Reading
@@ -202,7 +203,9 @@ public func jsonQuoted(_ text: String) -> String {
 
 /// Writes `bytes` to a temporary file beside `path`, flushes it to disk, renames it over `path`
 /// and flushes the folder, so readers see the old file or the new one, never half of one.
-func writeAtomically(_ bytes: [UInt8], to path: String) throws(CheckpointError) {
+func writeAtomically(_ bytes: [UInt8], to path: String, faultLabel: String? = nil)
+  throws(CheckpointError)
+{
   try OutputPath.check(path)
   let url = URL(fileURLWithPath: path)
   let folder = url.deletingLastPathComponent().path
@@ -230,11 +233,13 @@ func writeAtomically(_ bytes: [UInt8], to path: String) throws(CheckpointError) 
     unlink(temporary)
     throw error
   }
+  if let faultLabel { FaultInjection.point("\(faultLabel)-written") }
   guard rename(temporary, path) == 0 else {
     let error = fail("cannot rename \(temporary) into place")
     unlink(temporary)
     throw error
   }
+  if let faultLabel { FaultInjection.point("\(faultLabel)-renamed") }
   let folderDescriptor = open(folder.isEmpty ? "." : folder, O_RDONLY)
   if folderDescriptor >= 0 {
     fsync(folderDescriptor)
