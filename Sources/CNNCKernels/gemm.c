@@ -162,9 +162,15 @@ static void pack_b_image(const cnnc_window *g, const float *image, size_t row0, 
   }
 }
 
-static void scale_c(size_t m, size_t n, float beta, float *c, size_t ldc) {
+// k == 0: C = beta·C + bias, with nothing to multiply.
+static void scale_c(size_t m, size_t n, const cnnc_epilogue *e, float *c, size_t ldc) {
   for (size_t i = 0; i < m; i++) {
-    for (size_t j = 0; j < n; j++) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
+    for (size_t j = 0; j < n; j++) {
+      float value = e->beta == 0.0f ? 0.0f : e->beta * c[i * ldc + j];
+      if (e->row_bias) value += e->row_bias[i];
+      if (e->column_bias) value += e->column_bias[j];
+      c[i * ldc + j] = value;
+    }
   }
 }
 
@@ -183,18 +189,20 @@ void cnnc_pack_a(cnnc_isa isa, int trans_a, size_t m, size_t k, const float *a, 
 }
 
 // The five loops; `a` is packed per block when `prepacked` is null, and B is im2col(b) when
-// `window` is not null.
+// `window` is not null. The biases join in the first slice of k, with the caller's beta.
 static void gemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                  const float *a, size_t lda, const float *prepacked, const float *b, size_t ldb,
-                 const cnnc_window *window, float beta, float *c, size_t ldc, float *workspace) {
+                 const cnnc_window *window, float beta, const float *row_bias,
+                 const float *column_bias, float *c, size_t ldc, float *workspace) {
   if (m == 0 || n == 0) return;
+  const cnnc_epilogue whole = {beta, row_bias, column_bias};
   if (k == 0) {
-    scale_c(m, n, beta, c, ldc);
+    scale_c(m, n, &whole, c, ldc);
     return;
   }
   const cnnc_gemm_path *path = path_for(isa);
   if (!prepacked && !window && !trans_a && trans_b && m <= SMALL_M && path->small_nt) {
-    path->small_nt(m, n, k, a, lda, b, ldb, beta, c, ldc);
+    path->small_nt(m, n, k, a, lda, b, ldb, &whole, c, ldc);
     return;
   }
   const size_t mr = path->mr, nr = path->nr;
@@ -204,8 +212,8 @@ static void gemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, siz
     size_t nc = min_size(NC, n - jc);
     for (size_t pc = 0; pc < k; pc += KC) {
       size_t kc = min_size(KC, k - pc);
-      // The first slice of k applies the caller's beta; later ones add to it.
-      float block_beta = pc == 0 ? beta : 1.0f;
+      // The first slice of k applies the caller's beta and the biases; later ones add to it.
+      const int first_slice = pc == 0;
       if (window) {
         pack_b_image(window, b, pc, kc, jc, nc, nr, packed_b);
       } else {
@@ -222,8 +230,13 @@ static void gemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, siz
         }
         for (size_t jr = 0; jr < nc; jr += nr) {
           for (size_t ir = 0; ir < mc; ir += mr) {
+            const cnnc_epilogue epilogue = {
+                first_slice ? beta : 1.0f,
+                first_slice && row_bias ? row_bias + ic + ir : NULL,
+                first_slice && column_bias ? column_bias + jc + jr : NULL,
+            };
             path->kernel(kc, block + ir * kc, packed_b + jr * kc, c + (ic + ir) * ldc + jc + jr,
-                         ldc, block_beta, min_size(mr, mc - ir), min_size(nr, nc - jr));
+                         ldc, &epilogue, min_size(mr, mc - ir), min_size(nr, nc - jr));
           }
         }
       }
@@ -234,22 +247,32 @@ static void gemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, siz
 void cnnc_sgemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                 const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
                 size_t ldc, float *workspace) {
-  gemm(isa, trans_a, trans_b, m, n, k, a, lda, NULL, b, ldb, NULL, beta, c, ldc, workspace);
+  gemm(isa, trans_a, trans_b, m, n, k, a, lda, NULL, b, ldb, NULL, beta, NULL, NULL, c, ldc,
+       workspace);
+}
+
+void cnnc_sgemm_bias(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                     const float *a, size_t lda, const float *b, size_t ldb,
+                     const float *row_bias, const float *column_bias, float *c, size_t ldc,
+                     float *workspace) {
+  gemm(isa, trans_a, trans_b, m, n, k, a, lda, NULL, b, ldb, NULL, 0.0f, row_bias, column_bias,
+       c, ldc, workspace);
 }
 
 void cnnc_sgemm_packed_a(cnnc_isa isa, size_t m, size_t n, size_t k, const float *packed_a,
                          int trans_b, const float *b, size_t ldb, float beta, float *c,
                          size_t ldc, float *workspace) {
-  gemm(isa, 0, trans_b, m, n, k, NULL, 0, packed_a, b, ldb, NULL, beta, c, ldc, workspace);
+  gemm(isa, 0, trans_b, m, n, k, NULL, 0, packed_a, b, ldb, NULL, beta, NULL, NULL, c, ldc,
+       workspace);
 }
 
 void cnnc_conv_forward(cnnc_isa isa, const cnnc_window *window, size_t filters,
-                       const float *packed_weights, const float *image, float beta, float *out,
-                       float *workspace) {
+                       const float *packed_weights, const float *image, const float *bias,
+                       float *out, float *workspace) {
   size_t plane = window->out_h * window->out_w;
   size_t patch = window->channels * window->kernel_h * window->kernel_w;
-  gemm(isa, 0, 0, filters, plane, patch, NULL, 0, packed_weights, image, 0, window, beta, out,
-       plane, workspace);
+  gemm(isa, 0, 0, filters, plane, patch, NULL, 0, packed_weights, image, 0, window, 0.0f, bias,
+       NULL, out, plane, workspace);
 }
 
 int cnnc_isa_supported(cnnc_isa isa) {

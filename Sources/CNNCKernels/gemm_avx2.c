@@ -13,8 +13,9 @@ enum { MR = 6, NR = 16 };
 // registers. A's panel keeps its MR stride whatever `rows` is.
 TARGET static inline __attribute__((always_inline)) void tile(const int rows, size_t kc,
                                                               const float *a, const float *b,
-                                                              float *c, size_t ldc, float beta,
-                                                              size_t nr) {
+                                                              float *c, size_t ldc,
+                                                              const cnnc_epilogue *e, size_t nr) {
+  const float beta = e->beta;
   __m256 left[MR], right[MR];
   _Pragma("clang loop unroll(full)")
   for (int i = 0; i < rows; i++) {
@@ -35,10 +36,24 @@ TARGET static inline __attribute__((always_inline)) void tile(const int rows, si
   }
   if (nr == NR) {
     __m256 scale = _mm256_set1_ps(beta);
+    __m256 column_left = _mm256_setzero_ps(), column_right = _mm256_setzero_ps();
+    if (e->column_bias) {
+      column_left = _mm256_loadu_ps(e->column_bias);
+      column_right = _mm256_loadu_ps(e->column_bias + 8);
+    }
     _Pragma("clang loop unroll(full)")
     for (int i = 0; i < rows; i++) {
       float *row = c + i * ldc;
       __m256 x = left[i], y = right[i];
+      if (e->row_bias) {
+        __m256 bias = _mm256_set1_ps(e->row_bias[i]);
+        x = _mm256_add_ps(x, bias);
+        y = _mm256_add_ps(y, bias);
+      }
+      if (e->column_bias) {
+        x = _mm256_add_ps(x, column_left);
+        y = _mm256_add_ps(y, column_right);
+      }
       if (beta == 1.0f) {
         x = _mm256_add_ps(_mm256_loadu_ps(row), x);
         y = _mm256_add_ps(_mm256_loadu_ps(row + 8), y);
@@ -57,30 +72,30 @@ TARGET static inline __attribute__((always_inline)) void tile(const int rows, si
     _mm256_storeu_ps(partial + i * NR, left[i]);
     _mm256_storeu_ps(partial + i * NR + 8, right[i]);
   }
-  cnnc_store_partial(partial, NR, c, ldc, beta, (size_t)rows, nr);
+  cnnc_store_partial(partial, NR, c, ldc, e, (size_t)rows, nr);
 }
 
 #define ROWS(R)                                                                              \
   TARGET static void kernel_##R(size_t kc, const float *a, const float *b, float *c,          \
-                                size_t ldc, float beta, size_t mr, size_t nr) {               \
+                                size_t ldc, const cnnc_epilogue *e, size_t mr, size_t nr) {   \
     (void)mr;                                                                                \
-    tile(R, kc, a, b, c, ldc, beta, nr);                                                     \
+    tile(R, kc, a, b, c, ldc, e, nr);                                                        \
   }
 ROWS(1) ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6)
 
 static const cnnc_microkernel by_rows[MR + 1] = {NULL,     kernel_1, kernel_2, kernel_3,
                                                  kernel_4, kernel_5, kernel_6};
 
-static void kernel(size_t kc, const float *a, const float *b, float *c, size_t ldc, float beta,
-                   size_t mr, size_t nr) {
-  by_rows[mr](kc, a, b, c, ldc, beta, mr, nr);
+static void kernel(size_t kc, const float *a, const float *b, float *c, size_t ldc,
+                   const cnnc_epilogue *e, size_t mr, size_t nr) {
+  by_rows[mr](kc, a, b, c, ldc, e, mr, nr);
 }
 
 // A rows × `cols` columns of C as dot products of A's rows with B's rows, 8 lanes at a time;
 // the last k % 8 products are added one by one after the vector sum.
 TARGET static inline __attribute__((always_inline)) void dot_tile(
     const int rows, const int cols, size_t k, const float *a, size_t lda, const float *b,
-    size_t ldb, float beta, float *c, size_t ldc) {
+    size_t ldb, const cnnc_epilogue *e, float *c, size_t ldc, size_t j0) {
   __m256 acc[SMALL_M][4];
   _Pragma("clang loop unroll(full)")
   for (int i = 0; i < rows; i++) {
@@ -108,7 +123,7 @@ TARGET static inline __attribute__((always_inline)) void dot_tile(
       float sum = ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) +
                   ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
       for (size_t t = p; t < k; t++) sum = __builtin_fmaf(a[i * lda + t], b[q * ldb + t], sum);
-      cnnc_store_one(c + i * ldc + q, sum, beta);
+      cnnc_store_one(c + i * ldc + j0 + q, sum, e, i, j0 + q);
     }
   }
 }
@@ -116,27 +131,27 @@ TARGET static inline __attribute__((always_inline)) void dot_tile(
 // Up to 4 rows take 4 columns at a time; more rows take 1, to stay within the registers.
 #define DOT_ROWS(R, COLS)                                                                    \
   TARGET static void dot_##R(size_t n, size_t k, const float *a, size_t lda, const float *b,  \
-                             size_t ldb, float beta, float *c, size_t ldc) {                  \
+                             size_t ldb, const cnnc_epilogue *e, float *c, size_t ldc) {      \
     size_t j = 0;                                                                            \
     for (; j + COLS <= n; j += COLS) {                                                       \
-      dot_tile(R, COLS, k, a, lda, b + j * ldb, ldb, beta, c + j, ldc);                      \
+      dot_tile(R, COLS, k, a, lda, b + j * ldb, ldb, e, c, ldc, j);                      \
     }                                                                                        \
-    for (; j < n; j++) dot_tile(R, 1, k, a, lda, b + j * ldb, ldb, beta, c + j, ldc);         \
+    for (; j < n; j++) dot_tile(R, 1, k, a, lda, b + j * ldb, ldb, e, c, ldc, j);         \
   }
 DOT_ROWS(1, 4) DOT_ROWS(2, 4) DOT_ROWS(3, 4) DOT_ROWS(4, 4)
 DOT_ROWS(5, 1) DOT_ROWS(6, 1) DOT_ROWS(7, 1) DOT_ROWS(8, 1)
 
 static void small_nt(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
-                     size_t ldb, float beta, float *c, size_t ldc) {
+                     size_t ldb, const cnnc_epilogue *e, float *c, size_t ldc) {
   switch (m) {
-    case 1: dot_1(n, k, a, lda, b, ldb, beta, c, ldc); break;
-    case 2: dot_2(n, k, a, lda, b, ldb, beta, c, ldc); break;
-    case 3: dot_3(n, k, a, lda, b, ldb, beta, c, ldc); break;
-    case 4: dot_4(n, k, a, lda, b, ldb, beta, c, ldc); break;
-    case 5: dot_5(n, k, a, lda, b, ldb, beta, c, ldc); break;
-    case 6: dot_6(n, k, a, lda, b, ldb, beta, c, ldc); break;
-    case 7: dot_7(n, k, a, lda, b, ldb, beta, c, ldc); break;
-    default: dot_8(n, k, a, lda, b, ldb, beta, c, ldc); break;
+    case 1: dot_1(n, k, a, lda, b, ldb, e, c, ldc); break;
+    case 2: dot_2(n, k, a, lda, b, ldb, e, c, ldc); break;
+    case 3: dot_3(n, k, a, lda, b, ldb, e, c, ldc); break;
+    case 4: dot_4(n, k, a, lda, b, ldb, e, c, ldc); break;
+    case 5: dot_5(n, k, a, lda, b, ldb, e, c, ldc); break;
+    case 6: dot_6(n, k, a, lda, b, ldb, e, c, ldc); break;
+    case 7: dot_7(n, k, a, lda, b, ldb, e, c, ldc); break;
+    default: dot_8(n, k, a, lda, b, ldb, e, c, ldc); break;
   }
 }
 

@@ -14,8 +14,9 @@ enum { MR = 12, NR = 32 };
 // registers. A's panel keeps its MR stride whatever `rows` is.
 TARGET static inline __attribute__((always_inline)) void tile(const int rows, size_t kc,
                                                               const float *a, const float *b,
-                                                              float *c, size_t ldc, float beta,
-                                                              size_t nr) {
+                                                              float *c, size_t ldc,
+                                                              const cnnc_epilogue *e, size_t nr) {
+  const float beta = e->beta;
   __m512 left[MR], right[MR];
   _Pragma("clang loop unroll(full)")
   for (int i = 0; i < rows; i++) {
@@ -38,10 +39,24 @@ TARGET static inline __attribute__((always_inline)) void tile(const int rows, si
   __mmask16 left_mask = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
   __mmask16 right_mask = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
   __m512 scale = _mm512_set1_ps(beta);
+  __m512 column_left = _mm512_setzero_ps(), column_right = _mm512_setzero_ps();
+  if (e->column_bias) {
+    column_left = _mm512_maskz_loadu_ps(left_mask, e->column_bias);
+    column_right = _mm512_maskz_loadu_ps(right_mask, e->column_bias + 16);
+  }
   _Pragma("clang loop unroll(full)")
   for (int i = 0; i < rows; i++) {
     float *row = c + i * ldc;
     __m512 x = left[i], y = right[i];
+    if (e->row_bias) {
+      __m512 bias = _mm512_set1_ps(e->row_bias[i]);
+      x = _mm512_add_ps(x, bias);
+      y = _mm512_add_ps(y, bias);
+    }
+    if (e->column_bias) {
+      x = _mm512_add_ps(x, column_left);
+      y = _mm512_add_ps(y, column_right);
+    }
     if (beta == 1.0f) {
       x = _mm512_add_ps(_mm512_maskz_loadu_ps(left_mask, row), x);
       y = _mm512_add_ps(_mm512_maskz_loadu_ps(right_mask, row + 16), y);
@@ -56,9 +71,9 @@ TARGET static inline __attribute__((always_inline)) void tile(const int rows, si
 
 #define ROWS(R)                                                                              \
   TARGET static void kernel_##R(size_t kc, const float *a, const float *b, float *c,          \
-                                size_t ldc, float beta, size_t mr, size_t nr) {               \
+                                size_t ldc, const cnnc_epilogue *e, size_t mr, size_t nr) {   \
     (void)mr;                                                                                \
-    tile(R, kc, a, b, c, ldc, beta, nr);                                                     \
+    tile(R, kc, a, b, c, ldc, e, nr);                                                        \
   }
 ROWS(1) ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6) ROWS(7) ROWS(8) ROWS(9) ROWS(10) ROWS(11)
 ROWS(12)
@@ -67,16 +82,16 @@ static const cnnc_microkernel by_rows[MR + 1] = {
     NULL,      kernel_1, kernel_2, kernel_3,  kernel_4,  kernel_5, kernel_6,
     kernel_7,  kernel_8, kernel_9, kernel_10, kernel_11, kernel_12};
 
-static void kernel(size_t kc, const float *a, const float *b, float *c, size_t ldc, float beta,
-                   size_t mr, size_t nr) {
-  by_rows[mr](kc, a, b, c, ldc, beta, mr, nr);
+static void kernel(size_t kc, const float *a, const float *b, float *c, size_t ldc,
+                   const cnnc_epilogue *e, size_t mr, size_t nr) {
+  by_rows[mr](kc, a, b, c, ldc, e, mr, nr);
 }
 
 // A rows × `cols` columns of C as dot products of A's rows with B's rows, 16 lanes at a time;
 // the last partial vector of k under a mask.
 TARGET static inline __attribute__((always_inline)) void dot_tile(
     const int rows, const int cols, size_t k, const float *a, size_t lda, const float *b,
-    size_t ldb, float beta, float *c, size_t ldc) {
+    size_t ldb, const cnnc_epilogue *e, float *c, size_t ldc, size_t j0) {
   __m512 acc[SMALL_M][4];
   _Pragma("clang loop unroll(full)")
   for (int i = 0; i < rows; i++) {
@@ -99,7 +114,7 @@ TARGET static inline __attribute__((always_inline)) void dot_tile(
   for (int i = 0; i < rows; i++) {
     _Pragma("clang loop unroll(full)")
     for (int q = 0; q < cols; q++) {
-      cnnc_store_one(c + i * ldc + q, _mm512_reduce_add_ps(acc[i][q]), beta);
+      cnnc_store_one(c + i * ldc + j0 + q, _mm512_reduce_add_ps(acc[i][q]), e, i, j0 + q);
     }
   }
 }
@@ -107,27 +122,27 @@ TARGET static inline __attribute__((always_inline)) void dot_tile(
 // Up to 4 rows take 4 columns at a time; more rows take 2, to stay within the registers.
 #define DOT_ROWS(R, COLS)                                                                    \
   TARGET static void dot_##R(size_t n, size_t k, const float *a, size_t lda, const float *b,  \
-                             size_t ldb, float beta, float *c, size_t ldc) {                  \
+                             size_t ldb, const cnnc_epilogue *e, float *c, size_t ldc) {      \
     size_t j = 0;                                                                            \
     for (; j + COLS <= n; j += COLS) {                                                       \
-      dot_tile(R, COLS, k, a, lda, b + j * ldb, ldb, beta, c + j, ldc);                      \
+      dot_tile(R, COLS, k, a, lda, b + j * ldb, ldb, e, c, ldc, j);                      \
     }                                                                                        \
-    for (; j < n; j++) dot_tile(R, 1, k, a, lda, b + j * ldb, ldb, beta, c + j, ldc);         \
+    for (; j < n; j++) dot_tile(R, 1, k, a, lda, b + j * ldb, ldb, e, c, ldc, j);         \
   }
 DOT_ROWS(1, 4) DOT_ROWS(2, 4) DOT_ROWS(3, 4) DOT_ROWS(4, 4)
 DOT_ROWS(5, 2) DOT_ROWS(6, 2) DOT_ROWS(7, 2) DOT_ROWS(8, 2)
 
 static void small_nt(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
-                     size_t ldb, float beta, float *c, size_t ldc) {
+                     size_t ldb, const cnnc_epilogue *e, float *c, size_t ldc) {
   switch (m) {
-    case 1: dot_1(n, k, a, lda, b, ldb, beta, c, ldc); break;
-    case 2: dot_2(n, k, a, lda, b, ldb, beta, c, ldc); break;
-    case 3: dot_3(n, k, a, lda, b, ldb, beta, c, ldc); break;
-    case 4: dot_4(n, k, a, lda, b, ldb, beta, c, ldc); break;
-    case 5: dot_5(n, k, a, lda, b, ldb, beta, c, ldc); break;
-    case 6: dot_6(n, k, a, lda, b, ldb, beta, c, ldc); break;
-    case 7: dot_7(n, k, a, lda, b, ldb, beta, c, ldc); break;
-    default: dot_8(n, k, a, lda, b, ldb, beta, c, ldc); break;
+    case 1: dot_1(n, k, a, lda, b, ldb, e, c, ldc); break;
+    case 2: dot_2(n, k, a, lda, b, ldb, e, c, ldc); break;
+    case 3: dot_3(n, k, a, lda, b, ldb, e, c, ldc); break;
+    case 4: dot_4(n, k, a, lda, b, ldb, e, c, ldc); break;
+    case 5: dot_5(n, k, a, lda, b, ldb, e, c, ldc); break;
+    case 6: dot_6(n, k, a, lda, b, ldb, e, c, ldc); break;
+    case 7: dot_7(n, k, a, lda, b, ldb, e, c, ldc); break;
+    default: dot_8(n, k, a, lda, b, ldb, e, c, ldc); break;
   }
 }
 

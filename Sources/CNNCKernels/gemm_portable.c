@@ -5,7 +5,7 @@
 enum { MR = 4, NR = 16 };
 
 static void kernel_4x16(size_t kc, const float *a, const float *b, float *c, size_t ldc,
-                        float beta, size_t mr, size_t nr) {
+                        const cnnc_epilogue *epilogue, size_t mr, size_t nr) {
   float tile[MR * NR] = {0};
   for (size_t p = 0; p < kc; p++) {
     for (int i = 0; i < MR; i++) {
@@ -15,7 +15,7 @@ static void kernel_4x16(size_t kc, const float *a, const float *b, float *c, siz
     a += MR;
     b += NR;
   }
-  cnnc_store_partial(tile, NR, c, ldc, beta, mr, nr);
+  cnnc_store_partial(tile, NR, c, ldc, epilogue, mr, nr);
 }
 
 void cnnc_transpose_pack_portable(const float *source, size_t ld, size_t count, size_t kc,

@@ -5,11 +5,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// The microkernel: C[0..mr)[0..nc) = A_panel · B_panel + beta · C, where A_panel is
+// What a tile adds to A·B when it stores it: beta · C, and a bias per row or per column of C
+// (NULL: none), already offset to the tile's first row and column.
+typedef struct {
+  float beta;
+  const float *row_bias;
+  const float *column_bias;
+} cnnc_epilogue;
+
+// The microkernel: C[0..mr)[0..nc) = A_panel · B_panel + epilogue, where A_panel is
 // MR rows packed column by column (kc columns of MR floats) and B_panel is kc rows of NR floats.
 // mr ≤ MR and nr ≤ NR; a partial tile is computed whole and only its mr×nr corner is stored.
 typedef void (*cnnc_microkernel)(size_t kc, const float *a, const float *b, float *c,
-                                 size_t ldc, float beta, size_t mr, size_t nr);
+                                 size_t ldc, const cnnc_epilogue *epilogue, size_t mr,
+                                 size_t nr);
 
 // out[p·width + r] = source[r·ld + p] for r < count, p < kc; rows count..width are zeros.
 typedef void (*cnnc_transpose_pack)(const float *source, size_t ld, size_t count, size_t kc,
@@ -20,7 +29,8 @@ typedef void (*cnnc_transpose_pack)(const float *source, size_t ld, size_t count
 // packing (transposing) them on every call.
 enum { SMALL_M = 8 };
 typedef void (*cnnc_small_nt)(size_t m, size_t n, size_t k, const float *a, size_t lda,
-                              const float *b, size_t ldb, float beta, float *c, size_t ldc);
+                              const float *b, size_t ldb, const cnnc_epilogue *epilogue,
+                              float *c, size_t ldc);
 
 typedef struct {
   size_t mr;
@@ -44,10 +54,13 @@ extern const cnnc_gemm_path cnnc_path_avx512;
 // Stores a computed MR×NR tile (row stride `tile_columns`) into C's mr×nr corner:
 // c = tile when beta == 0 (C is not read), c + tile when beta == 1, else fma(beta, c, tile).
 static inline void cnnc_store_partial(const float *tile, size_t tile_columns, float *c,
-                                      size_t ldc, float beta, size_t mr, size_t nr) {
+                                      size_t ldc, const cnnc_epilogue *e, size_t mr, size_t nr) {
+  const float beta = e->beta;
   for (size_t i = 0; i < mr; i++) {
     for (size_t j = 0; j < nr; j++) {
       float value = tile[i * tile_columns + j];
+      if (e->row_bias) value += e->row_bias[i];
+      if (e->column_bias) value += e->column_bias[j];
       float *target = &c[i * ldc + j];
       if (beta == 0.0f) {
         *target = value;
@@ -60,8 +73,12 @@ static inline void cnnc_store_partial(const float *tile, size_t tile_columns, fl
   }
 }
 
-// Stores one dot product: value when beta == 0, as cnnc_store_partial does otherwise.
-static inline void cnnc_store_one(float *target, float value, float beta) {
+// Stores one dot product of row i, column j as cnnc_store_partial does.
+static inline void cnnc_store_one(float *target, float value, const cnnc_epilogue *e, size_t i,
+                                  size_t j) {
+  const float beta = e->beta;
+  if (e->row_bias) value += e->row_bias[i];
+  if (e->column_bias) value += e->column_bias[j];
   if (beta == 0.0f) {
     *target = value;
   } else if (beta == 1.0f) {

@@ -112,6 +112,32 @@ import Testing
     }
   }
 
+  /// A bias per column joins the product (a dense layer's forward), on the packed route and on
+  /// the dot-product route of products with few rows.
+  @Test(arguments: KernelISA.supported)
+  func columnBiasJoinsTheProduct(_ isa: KernelISA) {
+    for (m, n, k) in [(1, 37, 300), (8, 45, 17), (13, 70, 260), (64, 33, 9)] {
+      let a = randomValues(m * k, seed: 21)
+      let b = randomValues(n * k, seed: 22)
+      let bias = randomValues(n, seed: 23)
+      var c = [Float](repeating: .nan, count: m * n)
+      var workspace = [Float](repeating: 0, count: gemmWorkspaceFloats(m: m, n: n, k: k))
+      gemm(
+        isa, transposeA: false, transposeB: true, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k,
+        columnBias: bias, c: &c, ldc: n, workspace: &workspace)
+      let expected = Self.reference(
+        a, b, [], m: m, n: n, k: k, transposeA: false, transposeB: true, lda: k, ldb: k, ldc: n,
+        beta: 0)
+      for i in 0..<m {
+        for j in 0..<n {
+          let error = abs(Double(c[i * n + j]) - (expected[i * n + j] + Double(bias[j])))
+          #expect(
+            error <= 1e-5 * Double(k).squareRoot() + 1e-5, "\(isa) \(m)×\(n)×\(k) at \(i),\(j)")
+        }
+      }
+    }
+  }
+
   /// The same product twice gives the same bits (no dependence on leftover workspace).
   @Test(arguments: KernelISA.supported)
   func repeatsBitForBit(_ isa: KernelISA) {

@@ -121,18 +121,3 @@ func sum(_ values: UnsafePointer<Float>, count: Int) -> Float {
   }
   return total
 }
-
-/// Sets every element of channel c to `bias[c]`, for each sample: the start of a layer whose
-/// matrix product then adds onto it.
-// values: (samples, channels, plane)
-func broadcastBias(
-  _ bias: UnsafePointer<Float>, to values: UnsafeMutablePointer<Float>, samples: Int, channels: Int,
-  plane: Int
-) {
-  for sample in 0..<samples {
-    for channel in 0..<channels {
-      (values + (sample * channels + channel) * plane).update(
-        repeating: bias[channel], count: plane)
-    }
-  }
-}

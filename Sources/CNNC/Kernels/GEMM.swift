@@ -92,6 +92,20 @@ func gemm(
     workspace)
 }
 
+/// C (m×n) = op(A) · op(B) + a bias per column of C (a dense layer's forward); C is only
+/// written.
+@inline(__always)
+func gemm(
+  _ isa: KernelISA, transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+  columnBias: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, ldc: Int,
+  workspace: UnsafeMutablePointer<Float>
+) {
+  cnnc_sgemm_bias(
+    isa.path, transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, a, lda, b, ldb, nil, columnBias, c,
+    ldc, workspace)
+}
+
 /// The machine's FMA peak on one core, measured by a register-only FMA loop on `isa`.
 public func measuredFMAPeakGFLOPS(_ isa: KernelISA, seconds: Double = 0.2) -> Double {
   var sink: Float = 0
@@ -133,16 +147,16 @@ func gemm(
 }
 
 /// Convolution forward of one image as an implicit GEMM: out (F × oh·ow) = W · im2col(image) +
-/// beta · out, with W packed by `packA`; the columns go straight from the image into the
+/// bias (one per filter, if any), with W packed by `packA`; the columns go straight from the image into the
 /// microkernel's panels. `workspace` holds `gemmWorkspaceFloats(m: F, n: oh·ow, k: patch)`.
 @inline(__always)
 func convolutionForward(
   _ isa: KernelISA, _ window: cnnc_window, filters: Int,
-  packedWeights: UnsafePointer<Float>, image: UnsafePointer<Float>, beta: Float,
+  packedWeights: UnsafePointer<Float>, image: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
   output: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>
 ) {
   withUnsafePointer(to: window) {
-    cnnc_conv_forward(isa.path, $0, filters, packedWeights, image, beta, output, workspace)
+    cnnc_conv_forward(isa.path, $0, filters, packedWeights, image, bias, output, workspace)
   }
 }
 

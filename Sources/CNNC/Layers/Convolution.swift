@@ -182,12 +182,9 @@ extension Convolution {
       for n in 0..<b.batch {
         let image = x + n * inputCount
         let out = y + n * outputCount
-        if let bias {
-          broadcastBias(bias, to: out, samples: 1, channels: filters, plane: g.outputPlane)
-        }
         convolutionForward(
           isa, window, filters: filters, packedWeights: packedWeights, image: image,
-          beta: bias == nil ? 0 : 1, output: out, workspace: packing)
+          bias: bias, output: out, workspace: packing)
       }
     }
   }

@@ -52,10 +52,16 @@ extension Dense {
     let packing = b.requiredScratch(0, as: Float.self)
     let (batch, inputs, units, isa) = (b.batch, b.inputCount, self.units, b.isa)
     return {
-      if let bias { broadcastBias(bias, to: y, samples: batch, channels: units, plane: 1) }
-      gemm(
-        isa, transposeA: false, transposeB: true, m: batch, n: units, k: inputs, a: x, lda: inputs,
-        b: weight, ldb: inputs, beta: bias == nil ? 0 : 1, c: y, ldc: units, workspace: packing)
+      if let bias {
+        gemm(
+          isa, transposeA: false, transposeB: true, m: batch, n: units, k: inputs, a: x,
+          lda: inputs, b: weight, ldb: inputs, columnBias: bias, c: y, ldc: units,
+          workspace: packing)
+      } else {
+        gemm(
+          isa, transposeA: false, transposeB: true, m: batch, n: units, k: inputs, a: x,
+          lda: inputs, b: weight, ldb: inputs, beta: 0, c: y, ldc: units, workspace: packing)
+      }
     }
   }
 

@@ -31,6 +31,13 @@ void cnnc_sgemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, size
                 const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
                 size_t ldc, float *workspace);
 
+// C (m×n) = op(A) · op(B) + bias, where row_bias (m values, added to each row) or
+// column_bias (n values, added to each column) may be NULL; C is only written.
+void cnnc_sgemm_bias(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                     const float *a, size_t lda, const float *b, size_t ldb,
+                     const float *row_bias, const float *column_bias, float *c, size_t ldc,
+                     float *workspace);
+
 // The same product with op(A) packed beforehand by cnnc_pack_a: for a matrix that several
 // products share (a layer's weights across the samples of a batch), packed once.
 void cnnc_sgemm_packed_a(cnnc_isa isa, size_t m, size_t n, size_t k, const float *packed_a,
@@ -53,12 +60,12 @@ typedef struct {
 } cnnc_window;
 
 // Convolution forward as an implicit GEMM: out (filters × out_h·out_w) = W · im2col(image) +
-// beta · out, with W (filters × channels·kernel_h·kernel_w) packed by cnnc_pack_a. The
+// bias (one per filter, or NULL), with W (filters × channels·kernel_h·kernel_w) packed by cnnc_pack_a. The
 // columns are packed straight from the image into the microkernel's panels, never
 // materialised. Workspace: cnnc_gemm_workspace_floats(filters, out_h·out_w, patch size).
 void cnnc_conv_forward(cnnc_isa isa, const cnnc_window *window, size_t filters,
-                       const float *packed_weights, const float *image, float beta, float *out,
-                       float *workspace);
+                       const float *packed_weights, const float *image, const float *bias,
+                       float *out, float *workspace);
 
 // Runs `iterations` rounds of independent register FMAs on `isa`'s widest vectors, for the
 // machine's FMA peak; returns the floating-point operations done (2 per lane per FMA).
