@@ -51,6 +51,19 @@ size_t cnnc_gemm_workspace_floats(size_t m, size_t n, size_t k) {
   return packed_a_floats(m, k) + min_size(k, KC) * round_up(min_size(n, NC), NR_BOUND);
 }
 
+// Copies a short run of floats (a row of outputs, 8 to 32 long): fixed-size memcpys compile to
+// single vector moves, where a loop of unknown length stays scalar and a call to memcpy costs
+// more than the copy.
+static inline void copy_floats(float *restrict to, const float *restrict from, size_t count) {
+  size_t t = 0;
+  for (; t + 8 <= count; t += 8) memcpy(to + t, from + t, 8 * sizeof(float));
+  if (t + 4 <= count) {
+    memcpy(to + t, from + t, 4 * sizeof(float));
+    t += 4;
+  }
+  for (; t < count; t++) to[t] = from[t];
+}
+
 // op(A)[row0 : row0+rows, col0 : col0+kc] into panels of mr rows, each stored column by
 // column (kc columns of mr floats); rows past the edge are zeros.
 static void pack_a(const cnnc_gemm_path *path, int trans, const float *a, size_t lda,
@@ -63,7 +76,7 @@ static void pack_a(const cnnc_gemm_path *path, int trans, const float *a, size_t
       for (size_t p = 0; p < kc; p++) {
         const float *source = a + (col0 + p) * lda + row0 + first;
         float *target = out + p * mr;
-        memcpy(target, source, count * sizeof(float));
+        copy_floats(target, source, count);
         for (size_t i = count; i < mr; i++) target[i] = 0;
       }
     } else {
@@ -88,7 +101,7 @@ static void pack_b(const cnnc_gemm_path *path, int trans, const float *b, size_t
       for (size_t p = 0; p < kc; p++) {
         const float *source = b + (row0 + p) * ldb + col0 + first;
         float *target = out + p * nr;
-        memcpy(target, source, count * sizeof(float));
+        copy_floats(target, source, count);
         for (size_t j = count; j < nr; j++) target[j] = 0;
       }
     }
@@ -130,7 +143,7 @@ static void pack_b_image(const cnnc_window *g, const float *image, size_t row0, 
       float *target = out + p * nr;
       const float *plane = image + c * g->height * g->width;
       for (size_t r = 0; r < runs; r++) {
-        float *__restrict to = target + run_start[r];
+        float *to = target + run_start[r];
         size_t length = run_length[r];
         long iy = run_y[r] + (long)ki, ix = run_x[r] + (long)kj;
         if (iy < 0 || iy >= height) {
@@ -139,8 +152,7 @@ static void pack_b_image(const cnnc_window *g, const float *image, size_t row0, 
         }
         const float *row = plane + iy * width;
         if (sw == 1 && ix >= 0 && ix + (long)length <= width) {
-          const float *__restrict from = row + ix;
-          for (size_t t = 0; t < length; t++) to[t] = from[t];
+          copy_floats(to, row + ix, length);
         } else {
           for (size_t t = 0; t < length; t++) {
             long x = ix + (long)t * sw;

@@ -135,10 +135,10 @@ enum Reference {
 /// Max pooling's fast paths (four windows at a time; SIMD for 2×2 stride 2) against the plain
 /// definition: the value and the first maximum's index in row-major window order, ties included.
 @Suite struct MaxPoolKernelTests {
-  @Test(arguments: [(2, 2, 0), (2, 2, 1), (3, 2, 0), (3, 2, 1), (2, 1, 0), (3, 3, 1)])
+  @Test(arguments: [(2, 2, 0), (2, 2, 1), (3, 2, 0), (3, 2, 1), (2, 1, 0), (3, 3, 1), (1, 1, 0)])
   func matchesTheDefinition(kernel: Int, stride: Int, pad: Int) {
     var generator = SplitMix64(seed: UInt64(kernel * 100 + stride * 10 + pad))
-    for (height, width) in [(8, 8), (9, 13), (12, 24), (5, 11)] {
+    for (height, width) in [(8, 8), (9, 13), (12, 24), (5, 11), (24, 24), (7, 41)] {
       // Few distinct values, so windows hold ties.
       let input = (0..<(2 * height * width)).map { _ in
         Float(Int.random(in: 0..<4, using: &generator))
@@ -163,6 +163,14 @@ enum Reference {
           }
         }
       }
+      // The inference kernel (values only) gives the same values.
+      var values = [Float](repeating: -1, count: 2 * oh * ow)
+      input.withUnsafeBufferPointer { x in
+        values.withUnsafeMutableBufferPointer { y in
+          maxPoolForwardValues(x.baseAddress!, y.baseAddress!, planes: 2, g)
+        }
+      }
+      #expect(values == output, "values only: \(height)×\(width) k\(kernel) s\(stride) p\(pad)")
       for plane in 0..<2 {
         for oy in 0..<oh {
           for ox in 0..<ow {

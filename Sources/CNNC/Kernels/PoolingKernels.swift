@@ -1,3 +1,5 @@
+import CNNCKernels
+
 /// The rows (or columns) window `index` covers: the clipped range inside the input, and how many
 /// positions of the padded input it spans (the divisor of Caffe's and PyTorch's average).
 @inline(__always)
@@ -103,6 +105,42 @@ func maxPoolForward(
         }
         target[ox] = best
         winners[ox] = Int32(truncatingIfNeeded: bestIndex)
+      }
+    }
+  }
+}
+
+/// Max pooling without the winners' positions, for inference. Unpadded 2×2 windows with stride
+/// 2 (most CNNs) go to a C loop the compiler vectorises; other windows, and the clipped edge
+/// windows of ceil rounding, are taken one by one.
+// input: (planes, H, W); output: (planes, oh, ow)
+func maxPoolForwardValues(
+  _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, planes: Int,
+  _ g: WindowGeometry
+) {
+  var (rows, columns) = (0, 0)
+  if g.kernelHeight == 2, g.kernelWidth == 2, g.strideHeight == 2, g.strideWidth == 2,
+    g.padHeight == 0, g.padWidth == 0
+  {
+    cnnc_max_pool_2x2(
+      input, output, planes, g.inputHeight, g.inputWidth, g.outputHeight, g.outputWidth)
+    (rows, columns) = (min(g.outputHeight, g.inputHeight / 2), min(g.outputWidth, g.inputWidth / 2))
+  }
+  for plane in 0..<planes {
+    let source = input + plane * g.inputPlane
+    for oy in 0..<g.outputHeight {
+      let span = windowSpan(
+        oy, stride: g.strideHeight, pad: g.padHeight, kernel: g.kernelHeight, input: g.inputHeight)
+      for ox in 0..<g.outputWidth where oy >= rows || ox >= columns {
+        let window = windowSpan(
+          ox, stride: g.strideWidth, pad: g.padWidth, kernel: g.kernelWidth, input: g.inputWidth)
+        var best = source[span.start * g.inputWidth + window.start]
+        for iy in span.start..<span.end {
+          for ix in window.start..<window.end where source[iy * g.inputWidth + ix] > best {
+            best = source[iy * g.inputWidth + ix]
+          }
+        }
+        output[plane * g.outputPlane + oy * g.outputWidth + ox] = best
       }
     }
   }

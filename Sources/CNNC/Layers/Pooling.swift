@@ -66,6 +66,8 @@ extension Pooling {
     let planes = b.batch * g.channels
     let (x, y) = (b.inputs[0], b.output)
     switch kind {
+    case .max where !training:
+      return { maxPoolForwardValues(x, y, planes: planes, g) }
     case .max:
       let argmax = b.requiredScratch(0, as: Int32.self)
       return { maxPoolForward(x, y, argmax, planes: planes, g) }

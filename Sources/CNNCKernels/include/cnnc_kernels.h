@@ -67,6 +67,12 @@ void cnnc_conv_forward(cnnc_isa isa, const cnnc_window *window, size_t filters,
                        const float *packed_weights, const float *image, const float *bias,
                        float *out, float *workspace);
 
+// Max pooling of (planes, height, width) over unpadded 2×2 windows with stride 2, values only,
+// into (planes, out_h, out_w): the windows wholly inside the input; a clipped last row or column
+// (ceil rounding of an odd size) is left to the caller.
+void cnnc_max_pool_2x2(const float *input, float *output, size_t planes, size_t height,
+                       size_t width, size_t out_h, size_t out_w);
+
 // Runs `iterations` rounds of independent register FMAs on `isa`'s widest vectors, for the
 // machine's FMA peak; returns the floating-point operations done (2 per lane per FMA).
 // `sink` receives a value derived from the result so the loop is not optimised away.
