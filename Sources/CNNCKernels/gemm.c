@@ -204,8 +204,9 @@ void cnnc_pack_a(cnnc_isa isa, int trans_a, size_t m, size_t k, const float *a, 
 // `window` is not null. The biases join in the first slice of k, with the caller's beta.
 static void gemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                  const float *a, size_t lda, const float *prepacked, const float *b, size_t ldb,
-                 const cnnc_window *window, float beta, const float *row_bias,
-                 const float *column_bias, float *c, size_t ldc, float *workspace) {
+                 const cnnc_window *window, size_t window_column0, float beta,
+                 const float *row_bias, const float *column_bias, float *c, size_t ldc,
+                 float *workspace) {
   if (m == 0 || n == 0) return;
   const cnnc_epilogue whole = {beta, row_bias, column_bias};
   if (k == 0) {
@@ -227,7 +228,7 @@ static void gemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, siz
       // The first slice of k applies the caller's beta and the biases; later ones add to it.
       const int first_slice = pc == 0;
       if (window) {
-        pack_b_image(window, b, pc, kc, jc, nc, nr, packed_b);
+        pack_b_image(window, b, pc, kc, window_column0 + jc, nc, nr, packed_b);
       } else {
         pack_b(path, trans_b, b, ldb, pc, kc, jc, nc, packed_b);
       }
@@ -259,7 +260,7 @@ static void gemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, siz
 void cnnc_sgemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                 const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
                 size_t ldc, float *workspace) {
-  gemm(isa, trans_a, trans_b, m, n, k, a, lda, NULL, b, ldb, NULL, beta, NULL, NULL, c, ldc,
+  gemm(isa, trans_a, trans_b, m, n, k, a, lda, NULL, b, ldb, NULL, 0, beta, NULL, NULL, c, ldc,
        workspace);
 }
 
@@ -267,24 +268,24 @@ void cnnc_sgemm_bias(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n,
                      const float *a, size_t lda, const float *b, size_t ldb,
                      const float *row_bias, const float *column_bias, float *c, size_t ldc,
                      float *workspace) {
-  gemm(isa, trans_a, trans_b, m, n, k, a, lda, NULL, b, ldb, NULL, 0.0f, row_bias, column_bias,
+  gemm(isa, trans_a, trans_b, m, n, k, a, lda, NULL, b, ldb, NULL, 0, 0.0f, row_bias, column_bias,
        c, ldc, workspace);
 }
 
 void cnnc_sgemm_packed_a(cnnc_isa isa, size_t m, size_t n, size_t k, const float *packed_a,
                          int trans_b, const float *b, size_t ldb, float beta, float *c,
                          size_t ldc, float *workspace) {
-  gemm(isa, 0, trans_b, m, n, k, NULL, 0, packed_a, b, ldb, NULL, beta, NULL, NULL, c, ldc,
+  gemm(isa, 0, trans_b, m, n, k, NULL, 0, packed_a, b, ldb, NULL, 0, beta, NULL, NULL, c, ldc,
        workspace);
 }
 
 void cnnc_conv_forward(cnnc_isa isa, const cnnc_window *window, size_t filters,
                        const float *packed_weights, const float *image, const float *bias,
-                       float *out, float *workspace) {
+                       size_t first_output, size_t outputs, float *out, float *workspace) {
   size_t plane = window->out_h * window->out_w;
   size_t patch = window->channels * window->kernel_h * window->kernel_w;
-  gemm(isa, 0, 0, filters, plane, patch, NULL, 0, packed_weights, image, 0, window, 0.0f, bias,
-       NULL, out, plane, workspace);
+  gemm(isa, 0, 0, filters, outputs, patch, NULL, 0, packed_weights, image, 0, window,
+       first_output, 0.0f, bias, NULL, out + first_output, plane, workspace);
 }
 
 int cnnc_isa_supported(cnnc_isa isa) {

@@ -306,10 +306,12 @@ struct Benchmark {
     return Double(batch) / (median(rounds) / 1e9)
   }
 
-  /// One image at a time on one thread: the median time of a forward pass.
+  /// One image at a time, its layers split across the threads: the median time of a forward
+  /// pass.
   func batchOneLatency() throws -> Double {
     let executor = try Executor(
-      plan: try Planner.plan(network, PlanOptions(mode: .inference, batch: 1)))
+      plan: try Planner.plan(
+        network, PlanOptions(mode: .inference, batch: 1, imageThreads: threads)))
     fill(executor)
     for _ in 0..<3 { executor.forward() }
     let count = max(

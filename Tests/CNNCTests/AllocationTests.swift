@@ -37,6 +37,31 @@ import Testing
     }
   }
 
+  /// Batch-1 inference split across a team of threads: the same outputs, bit for bit, as one
+  /// thread, and no allocation on the calling thread.
+  @Test(
+    .enabled(if: isOptimizedBuild, "heap counts are only meaningful in release builds"),
+    arguments: ["lenet.yaml", "inception.yaml", "residual.yaml"])
+  func batchOneSplitAcrossThreads(_ model: String) throws {
+    let text = try String(contentsOfFile: modelPath(model), encoding: .utf8)
+    let network = try InferredNetwork(yaml: text)
+    let single = try Executor(
+      plan: try Planner.plan(network, PlanOptions(mode: .inference, batch: 1)))
+    let split = try Executor(
+      plan: try Planner.plan(network, PlanOptions(mode: .inference, batch: 1, imageThreads: 2)))
+    _ = split.weights.update(fromContentsOf: single.weights)
+    let image = randomValues(single.input.count, seed: 4)
+    _ = single.input.update(fromContentsOf: image)
+    _ = split.input.update(fromContentsOf: image)
+    single.forward()
+    split.forward()
+    #expect(single.output.map(\.bitPattern) == split.output.map(\.bitPattern), "\(model)")
+    malloc_counter_start()
+    for _ in 0..<3 { split.forward() }
+    let calls = malloc_counter_stop()
+    #expect(calls == 0, "\(model): \(calls) heap allocations in 3 split forward passes")
+  }
+
   /// The counter itself works: an allocation between start and stop is seen.
   @Test func counterSeesAnAllocation() {
     malloc_counter_start()

@@ -153,11 +153,22 @@ func gemm(
 func convolutionForward(
   _ isa: KernelISA, _ window: cnnc_window, filters: Int,
   packedWeights: UnsafePointer<Float>, image: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-  output: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>
+  outputs: Range<Int>, output: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>
 ) {
   withUnsafePointer(to: window) {
-    cnnc_conv_forward(isa.path, $0, filters, packedWeights, image, bias, output, workspace)
+    cnnc_conv_forward(
+      isa.path, $0, filters, packedWeights, image, bias, outputs.lowerBound, outputs.count, output,
+      workspace)
   }
+}
+
+/// `count` split into `threads` consecutive ranges in whole multiples of 32 (the widest
+/// microkernel tile), so that no tile straddles two threads; fewer ranges when there is less.
+func outputRanges(_ count: Int, threads: Int) -> [Range<Int>] {
+  guard threads > 1 else { return [0..<count] }
+  let panels = (count + 31) / 32
+  let perThread = max(1, (panels + threads - 1) / threads) * 32
+  return stride(from: 0, to: count, by: perThread).map { $0..<min($0 + perThread, count) }
 }
 
 extension WindowGeometry {

@@ -141,7 +141,8 @@ extension Convolution {
     let (f, k, p) = (filters, g.patchSize, g.outputPlane)
     let packing = [
       ScratchRequest(
-        name: "packing", elements: gemmWorkspaceFloats([(f, p, k)]), lifetime: .forward),
+        name: "packing", elements: gemmWorkspaceFloats([(f, p, k)]), lifetime: .forward,
+        perThread: true),
       ScratchRequest(
         name: "packing", elements: gemmWorkspaceFloats([(f, k, p), (k, p, f)]),
         lifetime: .backward),
@@ -175,16 +176,32 @@ extension Convolution {
     let packedWeights = b.requiredScratch(ScratchIndex.forwardWeights, as: Float.self)
     let (inputCount, outputCount, filters, isa) = (b.inputCount, b.outputCount, self.filters, b.isa)
     let window = g.window
+    // With several threads on one image, each takes a range of output positions (whole
+    // 32-column panels) with its own packing workspace; the packed weights are shared.
+    let parts = outputRanges(g.outputPlane, threads: b.threads)
+    let workspaceStride = gemmWorkspaceFloats(m: filters, n: g.outputPlane, k: g.patchSize)
+    if parts.count > 1 {
+      // Batch 1 (the only case with several threads): one image, its outputs split.
+      let task = TeamTask { part in
+        convolutionForward(
+          isa, window, filters: filters, packedWeights: packedWeights, image: x, bias: bias,
+          outputs: parts[part], output: y, workspace: packing + part * workspaceStride)
+      }
+      return {
+        packA(
+          isa, transpose: false, m: filters, k: g.patchSize, a: weight, lda: g.patchSize,
+          into: packedWeights)
+        task.run(on: b.team, parts: parts.count)
+      }
+    }
     return {
       packA(
         isa, transpose: false, m: filters, k: g.patchSize, a: weight, lda: g.patchSize,
         into: packedWeights)
       for n in 0..<b.batch {
-        let image = x + n * inputCount
-        let out = y + n * outputCount
         convolutionForward(
-          isa, window, filters: filters, packedWeights: packedWeights, image: image,
-          bias: bias, output: out, workspace: packing)
+          isa, window, filters: filters, packedWeights: packedWeights, image: x + n * inputCount,
+          bias: bias, outputs: 0..<g.outputPlane, output: y + n * outputCount, workspace: packing)
       }
     }
   }

@@ -38,7 +38,7 @@ extension Dense {
     return [
       ScratchRequest(
         name: "packing", elements: gemmWorkspaceFloats([(batch, units, inputCount)]),
-        lifetime: .forward),
+        lifetime: .forward, perThread: true),
       ScratchRequest(
         name: "packing",
         elements: gemmWorkspaceFloats([(units, inputCount, batch), (batch, inputCount, units)]),
@@ -51,18 +51,26 @@ extension Dense {
     let bias = hasBias ? b.parameters[1] : nil
     let packing = b.requiredScratch(0, as: Float.self)
     let (batch, inputs, units, isa) = (b.batch, b.inputCount, self.units, b.isa)
-    return {
+    // With several threads on one image, each takes a range of the units (rows of W).
+    let parts = outputRanges(units, threads: b.threads)
+    let workspaceStride = gemmWorkspaceFloats(m: batch, n: units, k: inputs)
+    let task = TeamTask { part in
+      let (first, count) = (parts[part].lowerBound, parts[part].count)
+      let (rows, out, workspace) = (
+        weight + first * inputs, y + first, packing + part * workspaceStride
+      )
       if let bias {
         gemm(
-          isa, transposeA: false, transposeB: true, m: batch, n: units, k: inputs, a: x,
-          lda: inputs, b: weight, ldb: inputs, columnBias: bias, c: y, ldc: units,
-          workspace: packing)
+          isa, transposeA: false, transposeB: true, m: batch, n: count, k: inputs, a: x,
+          lda: inputs, b: rows, ldb: inputs, columnBias: bias + first, c: out, ldc: units,
+          workspace: workspace)
       } else {
         gemm(
-          isa, transposeA: false, transposeB: true, m: batch, n: units, k: inputs, a: x,
-          lda: inputs, b: weight, ldb: inputs, beta: 0, c: y, ldc: units, workspace: packing)
+          isa, transposeA: false, transposeB: true, m: batch, n: count, k: inputs, a: x,
+          lda: inputs, b: rows, ldb: inputs, beta: 0, c: out, ldc: units, workspace: workspace)
       }
     }
+    return { task.run(on: b.team, parts: parts.count) }
   }
 
   public func backwardKernel(_ b: LayerBinding) -> Kernel {

@@ -24,6 +24,8 @@ public struct ScratchRequest: Sendable {
   public var lifetime: Lifetime
   /// Needed only to compute an input gradient; left out when no input wants one.
   public var forInputGradient = false
+  /// One of `elements` for each thread a kernel splits its work across (LayerBinding.threads).
+  public var perThread = false
 }
 
 /// A layer's operands once a plan has placed them: pointers into the arena and the parameters.
@@ -31,6 +33,10 @@ public struct ScratchRequest: Sendable {
 public struct LayerBinding {
   /// The instruction-set path the plan chose for its kernels.
   public var isa: KernelISA
+  /// Threads a forward kernel may split one image's work across (1 but at batch 1 inference).
+  public var threads: Int
+  /// The helpers that run those splits beside the calling thread (nil: none).
+  var team: KernelTeam?
   public var batch: Int
   public var inputShapes: [Shape]
   public var outputShape: Shape

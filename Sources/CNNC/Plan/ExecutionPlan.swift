@@ -20,17 +20,24 @@ public struct PlanOptions: Sendable {
   public var inputGradient: Bool
   /// The kernels' instruction-set path; nil: `CNNC_ISA` if set, else the CPU's best.
   public var isa: KernelISA?
+  /// Threads that one image's convolution and dense layers are split across, in an inference
+  /// plan at batch 1 (latency); larger batches are split by sample, across executors.
+  public var imageThreads: Int
 
   public init(
     mode: PlanMode, batch: Int, loss: LossKind = .softmaxCrossEntropy, inputGradient: Bool = false,
-    isa: KernelISA? = nil
+    isa: KernelISA? = nil, imageThreads: Int = 1
   ) {
     self.mode = mode
     self.batch = batch
     self.loss = loss
     self.inputGradient = inputGradient
     self.isa = isa
+    self.imageThreads = imageThreads
   }
+
+  /// The threads each kernel splits its work across: `imageThreads` where it applies, else 1.
+  var kernelThreads: Int { mode == .inference && batch == 1 ? max(1, imageThreads) : 1 }
 }
 
 /// One transient buffer of a plan and its place in the arena.

@@ -18,6 +18,8 @@ public final class Executor {
   /// The executor whose weights these are, kept alive while this one uses them.
   private let weightOwner: Executor?
   private let random: UnsafeMutablePointer<SplitMix64>
+  /// Threads that split one image's layers with the caller (batch-1 inference plans only).
+  private let team: KernelTeam?
   private var kernels: [Kernel] = []
   private let forwardSteps: Range<Int>
   private let backwardSteps: Range<Int>
@@ -58,6 +60,7 @@ public final class Executor {
     }
     weightOwner = owner
     gradients = try storage(training ? plan.parameterFloats : 0)
+    team = plan.options.kernelThreads > 1 ? KernelTeam(threads: plan.options.kernelThreads) : nil
     random = .allocate(capacity: 1)
     random.initialize(to: SplitMix64(seed: seed))
     forwardSteps = 0..<(plan.steps.firstIndex { $0.phase != .forward } ?? plan.steps.count)
@@ -210,7 +213,8 @@ public final class Executor {
       let layer = plan.network.layers[index]
       let slots = slotsByLayer[index] ?? []
       let binding = LayerBinding(
-        isa: plan.isa, batch: batch, inputShapes: layer.inputShapes,
+        isa: plan.isa, threads: team == nil ? 1 : plan.options.kernelThreads, team: team,
+        batch: batch, inputShapes: layer.inputShapes,
         outputShape: layer.output ?? Shape(channels: 0, height: 0, width: 0),
         inputs: ops.inputs.map { pointer($0) }, output: pointer(ops.output),
         outputGradient: ops.outputGradient.map { pointer($0) },

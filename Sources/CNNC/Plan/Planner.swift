@@ -50,6 +50,10 @@ private struct Lowering {
       throw PlanError(
         message: "batch must be between 1 and \(KeyReader.maximumSize), not \(options.batch)")
     }
+    guard (1...256).contains(options.imageThreads) else {
+      throw PlanError(
+        message: "image threads must be between 1 and 256, not \(options.imageThreads)")
+    }
     if let isa = options.isa {
       try isa.checkSupported(asked: "the \(isa.rawValue) kernel path")
       self.isa = isa
@@ -192,7 +196,8 @@ private struct Lowering {
           scratch.append(nil)
           continue
         }
-        guard let elements = request.elements else {
+        let copies = request.perThread ? options.kernelThreads : 1
+        guard let elements = request.elements.flatMap({ checkedProduct([$0, copies]) }) else {
           throw PlanError(
             message: "\(layers[index].spec.subject): its \(request.name) buffer overflows")
         }

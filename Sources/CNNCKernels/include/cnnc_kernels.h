@@ -60,18 +60,34 @@ typedef struct {
 } cnnc_window;
 
 // Convolution forward as an implicit GEMM: out (filters × out_h·out_w) = W · im2col(image) +
-// bias (one per filter, or NULL), with W (filters × channels·kernel_h·kernel_w) packed by cnnc_pack_a. The
-// columns are packed straight from the image into the microkernel's panels, never
-// materialised. Workspace: cnnc_gemm_workspace_floats(filters, out_h·out_w, patch size).
+// bias (one per filter, or NULL), with W (filters × channels·kernel_h·kernel_w) packed by
+// cnnc_pack_a. The columns are packed straight from the image into the microkernel's panels,
+// never materialised. Only the output positions first_output ..< first_output + outputs
+// (row-major over out_h × out_w) are computed, so threads can share one image.
+// Workspace: cnnc_gemm_workspace_floats(filters, outputs, patch size).
 void cnnc_conv_forward(cnnc_isa isa, const cnnc_window *window, size_t filters,
                        const float *packed_weights, const float *image, const float *bias,
-                       float *out, float *workspace);
+                       size_t first_output, size_t outputs, float *out, float *workspace);
 
 // Max pooling of (planes, height, width) over unpadded 2×2 windows with stride 2, values only,
 // into (planes, out_h, out_w): the windows wholly inside the input; a clipped last row or column
 // (ceil rounding of an odd size) is left to the caller.
 void cnnc_max_pool_2x2(const float *input, float *output, size_t planes, size_t height,
                        size_t width, size_t out_h, size_t out_w);
+
+// A team of threads that splits one call's parts with the caller (batch-1 latency).
+typedef struct cnnc_team cnnc_team;
+typedef void (*cnnc_task)(void *context, size_t part);
+
+// `threads` in all, the caller included (threads − 1 helpers); NULL when threads < 2 or the
+// helpers cannot be started. Creating allocates; running does not.
+cnnc_team *cnnc_team_create(size_t threads);
+
+// Runs task(context, part) for every part in 0 ..< parts, spread over the caller and the
+// helpers, and returns when all are done. One caller at a time.
+void cnnc_team_run(cnnc_team *team, cnnc_task task, void *context, size_t parts);
+
+void cnnc_team_destroy(cnnc_team *team);
 
 // Runs `iterations` rounds of independent register FMAs on `isa`'s widest vectors, for the
 // machine's FMA peak; returns the floating-point operations done (2 per lane per FMA).
