@@ -13,13 +13,13 @@ struct BenchCommand: ParsableCommand {
   @Argument(help: "The spec file (YAML); not needed with --gemm.")
   var spec: String?
 
-  @Option(help: "Batch size for training and inference throughput.")
+  @Option(parsing: .unconditional, help: "Batch size for training and inference throughput.")
   var batch: Int = 64
 
-  @Option(help: "Worker threads (each runs its slice of every batch).")
+  @Option(parsing: .unconditional, help: "Worker threads (each runs its slice of every batch).")
   var threads: Int = 1
 
-  @Option(help: "Timed repetitions; medians are reported.")
+  @Option(parsing: .unconditional, help: "Timed repetitions; medians are reported.")
   var repeats: Int = 7
 
   @Flag(help: "Print one JSON object.")

@@ -89,6 +89,11 @@ struct SpecFile {
 
   init(path: String) throws {
     self.path = path
+    var isFolder: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+      printError("error: \(path): is a directory, not a spec file")
+      throw ExitCode(1)
+    }
     guard let data = FileManager.default.contents(atPath: path) else {
       let reason =
         FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"

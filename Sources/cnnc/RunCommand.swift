@@ -13,19 +13,23 @@ struct RunCommand: ParsableCommand {
   @Flag(help: "Train with the spec's train: settings.")
   var train = false
 
-  @Option(help: "Train until this many epochs in all (default: the spec's).")
+  @Option(
+    parsing: .unconditional, help: "Train until this many epochs in all (default: the spec's).")
   var epochs: Int?
 
-  @Option(help: "Stop once this many optimizer steps have been taken in all.")
+  @Option(
+    parsing: .unconditional, help: "Stop once this many optimizer steps have been taken in all.")
   var steps: Int?
 
-  @Option(help: "Batch size (default: the spec's).")
+  @Option(parsing: .unconditional, help: "Batch size (default: the spec's).")
   var batch: Int?
 
-  @Option(help: "Random seed for initialisation, shuffling and dropout (default: the spec's).")
+  @Option(
+    parsing: .unconditional,
+    help: "Random seed for initialisation, shuffling and dropout (default: the spec's).")
   var seed: Int?
 
-  @Option(help: "Worker threads; each runs its slice of every batch.")
+  @Option(parsing: .unconditional, help: "Worker threads; each runs its slice of every batch.")
   var threads: Int = 1
 
   @Option(help: "Start from this checkpoint's weights (and, without --train, evaluate it).")
@@ -87,6 +91,21 @@ struct RunCommand: ParsableCommand {
     options.seed = seed ?? options.seed
     options.threads = threads
     options.maximumSteps = steps
+    // Data that does not fit the spec is the spec's problem as much as the data's: say where.
+    let dataShape = Shape(
+      channels: mnist.train.channels, height: mnist.train.rows, width: mnist.train.columns)
+    if dataShape != network.input {
+      let at = network.inputLocation
+      printError(
+        "\(spec):\(at.line):\(at.column): error: the network's input \(network.input) does not fit "
+          + "the data's \(dataShape) images (\(dataPath))")
+      throw ExitCode(1)
+    }
+    if train && options.batch > mnist.train.count {
+      fail(
+        "\(spec): batch \(options.batch) (\(batch == nil ? "the spec's train.batch" : "--batch")) is "
+          + "larger than the \(mnist.train.count) training images in \(dataPath)")
+    }
     if train {
       try TrainingRun(network: network, data: mnist, options: options, command: self).run()
     } else {

@@ -38,6 +38,23 @@ struct TrainingRun {
     if let resume = command.resume {
       try restore(trainer, from: resume, floats: floats)
     }
+    if let resume = command.resume,
+      trainer.epoch >= options.epochs || trainer.step >= (options.maximumSteps ?? .max)
+    {
+      printError(
+        "nothing to train: \(resume) is at step \(trainer.step) (epoch \(trainer.epoch)), which "
+          + "already meets --steps/--epochs; raise them to train further")
+      if command.json {
+        print(
+          JSON.object([
+            ("epochs", .number(Double(trainer.step) / Double(trainer.batchesPerEpoch))),
+            ("steps", .integer(trainer.step)), ("train_loss", .null), ("test_accuracy", .null),
+            ("images_per_second", .null), ("seconds", .number(0)),
+            ("checkpoint", .string(resume)),
+          ]).text)
+      }
+      return
+    }
     Interrupt.install()
     let progress = Progress()
     let start = Date()

@@ -110,6 +110,12 @@ import Testing
       yaml: "input: [1, 8, 8]\ninput: [1, 2, 2]\nlayers: [{type: relu}]\n", line: 2, column: 1,
       message: "duplicate key 'input'"),
     Case(
+      yaml: "input: [1, 8, 8]\nlayers: [{type: relu}]\n---\nlayers: [{type: conv}]\n", line: 3,
+      column: 1, message: "a spec is one YAML document, but a second one starts here"),
+    Case(
+      yaml: "input: [1, 8, 8]\nlayers: [{type: relu}]\n...\n[unclosed\n", line: 4, column: 1,
+      message: "YAML syntax"),
+    Case(
       yaml: trainHeader + "  weight_init: glorot\n", line: 5, column: 16,
       message: "'weight_init' must be 'glorot_uniform' or 'lecun_uniform' or 'he_uniform'"),
     Case(
@@ -118,6 +124,12 @@ import Testing
     Case(
       yaml: trainHeader + "  optimizer: {type: sgd, lr: -1}\n", line: 5, column: 30,
       message: "train.optimizer: 'lr' must be a positive number, found -1"),
+    Case(
+      yaml: trainHeader + "  optimizer: {type: sgd, lr: .nan}\n", line: 5, column: 30,
+      message: "'lr' must be a number, found not-a-number"),
+    Case(
+      yaml: header + "  - {type: dense, units: !custom 3}\n", line: 3, column: 26,
+      message: "YAML tag '!custom' is not supported in a spec"),
     Case(
       yaml: trainHeader + "  lr_policy: {type: invv}\n", line: 5, column: 21,
       message: "did you mean 'inv'?"),
@@ -139,6 +151,15 @@ import Testing
     let result = check(
       Self.header + "  - {type: convv}\n  - {type: dense}\n  - {type: relu, input: nope}\n")
     #expect(result.diagnostics.errors.map(\.location.line) == [3, 4, 5])
+  }
+
+  /// A duplicate key is one error among the others, and the rest of the spec is still read.
+  @Test func aDuplicateKeyHidesNothing() {
+    let result = check(
+      "name: n\ninput: [1, 8, 8]\nlayers:\n  - {type: relu, type: relu}\n  - {type: convv}\n")
+    #expect(result.diagnostics.errors.map(\.location.line) == [4, 5])
+    #expect(result.network?.name == "n")
+    #expect(result.network?.input == Shape(channels: 1, height: 8, width: 8))
   }
 
   @Test func errorsDoNotCascadeFromABrokenLayer() {

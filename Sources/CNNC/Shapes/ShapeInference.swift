@@ -24,6 +24,8 @@ public struct InferredLayer: Sendable {
 public struct InferredNetwork: Sendable {
   public var name: String
   public var input: Shape
+  /// Where `input:` is written in the spec.
+  public var inputLocation = SourceLocation(line: 1, column: 1)
   public var layers: [InferredLayer]
   public var train: TrainSpec?
 
@@ -103,7 +105,10 @@ public enum ShapeInference {
       }
       layers.append(inferred)
     }
-    return InferredNetwork(name: spec.name, input: spec.input, layers: layers, train: spec.train)
+    var network = InferredNetwork(
+      name: spec.name, input: spec.input, layers: layers, train: spec.train)
+    network.inputLocation = spec.inputLocation
+    return network
   }
 
   private static func infer(

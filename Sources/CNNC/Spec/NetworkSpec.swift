@@ -2,6 +2,8 @@
 public struct NetworkSpec: Sendable {
   public var name: String
   public var input: Shape
+  /// Where `input:` is written, for messages about data that does not fit it.
+  public var inputLocation = SourceLocation(line: 1, column: 1)
   public var layers: [LayerSpec]
   /// The `train:` section, when the spec has one.
   public var train: TrainSpec?

@@ -11,7 +11,9 @@ public enum SpecParser {
     let start = SourceLocation(line: 1, column: 1)
     let root: YAMLNode
     do {
-      guard let node = try YAMLReader().read(bytes) else {
+      let document = try YAMLReader().read(bytes)
+      for problem in document.problems { diagnostics.error(problem.message, at: problem.location) }
+      guard let node = document.root else {
         diagnostics.error("the spec is empty: it needs 'input' and 'layers'", at: start)
         return (nil, diagnostics)
       }
@@ -67,7 +69,9 @@ public enum SpecParser {
     }
     let train = root["train"].flatMap { TrainSpec.read($0, &diagnostics) }
     guard let input else { return (nil, diagnostics) }
-    return (NetworkSpec(name: name, input: input, layers: layers, train: train), diagnostics)
+    var spec = NetworkSpec(name: name, input: input, layers: layers, train: train)
+    spec.inputLocation = root["input"]?.location ?? start
+    return (spec, diagnostics)
   }
 
   /// `input: {channels, height, width}` or `input: [c, h, w]`.

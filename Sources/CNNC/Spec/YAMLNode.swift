@@ -18,6 +18,10 @@ public struct YAMLNode: Sendable {
     case .scalar(let text, let plain):
       guard plain else { return "a string" }
       if text.isEmpty || text == "~" || text == "null" { return "nothing (null)" }
+      if [".nan", ".NaN", ".NAN"].contains(text) { return "not-a-number" }
+      if [".inf", ".Inf", ".INF"].contains(text.trimmingPrefix(while: { $0 == "+" || $0 == "-" })) {
+        return "infinity"
+      }
       if Int64(text) != nil { return "an integer" }
       if Double(text) != nil { return "a number" }
       if ["true", "false"].contains(text) { return "a boolean" }

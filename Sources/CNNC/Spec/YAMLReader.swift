@@ -19,23 +19,44 @@ public struct YAMLReader {
 
   public init() {}
 
-  /// Parses the first document of `text`; `nil` for a stream with no document at all.
-  public func read(_ text: [UInt8]) throws(Failure) -> YAMLNode? {
+  /// What `read` found: the document's tree (nil for a stream with no document at all) and
+  /// the problems that did not stop the reading (a duplicate key: its first value is kept).
+  public struct Document: Sendable {
+    public var root: YAMLNode?
+    public var problems: [Failure]
+  }
+
+  /// Parses `text`, which must hold at most one document: a second one, or a syntax error
+  /// anywhere in the stream, is a failure.
+  public func read(_ text: [UInt8]) throws(Failure) -> Document {
     var parser = yaml_parser_t()
     guard yaml_parser_initialize(&parser) != 0 else {
       throw Failure(message: "libyaml could not start", location: .init(line: 1, column: 1))
     }
     defer { yaml_parser_delete(&parser) }
-    return try text.withUnsafeBufferPointer { bytes throws(Failure) -> YAMLNode? in
+    return try text.withUnsafeBufferPointer { bytes throws(Failure) -> Document in
       yaml_parser_set_input_string(&parser, bytes.baseAddress, bytes.count)
       var builder = TreeBuilder()
+      var documents = 0
       while true {
         var event = yaml_event_t()
         guard yaml_parser_parse(&parser, &event) != 0 else {
           throw Self.syntaxFailure(parser, bytes)
         }
         defer { yaml_event_delete(&event) }
-        if try builder.consume(event) { return builder.root }
+        if event.type == YAML_STREAM_END_EVENT {
+          return Document(root: builder.root, problems: builder.problems)
+        }
+        if event.type == YAML_DOCUMENT_START_EVENT {
+          documents += 1
+          guard documents == 1 else {
+            throw Failure(
+              message: "a spec is one YAML document, but a second one starts here",
+              location: .init(
+                line: event.start_mark.line + 1, column: event.start_mark.column + 1))
+          }
+        }
+        try builder.consume(event)
       }
     }
   }
@@ -80,20 +101,27 @@ private struct TreeBuilder {
   private var stack: [Open] = []
   private var nodeCount = 0
   private(set) var root: YAMLNode?
+  /// Problems that do not stop the reading, in the order met.
+  private(set) var problems: [YAMLReader.Failure] = []
 
-  /// Takes one event; returns true when the first document is complete (or the stream ended).
-  mutating func consume(_ event: yaml_event_t) throws(YAMLReader.Failure) -> Bool {
+  /// Takes one event of the document.
+  mutating func consume(_ event: yaml_event_t) throws(YAMLReader.Failure) {
     let location = SourceLocation(
       line: event.start_mark.line + 1, column: event.start_mark.column + 1)
     switch event.type {
-    case YAML_STREAM_END_EVENT, YAML_DOCUMENT_END_EVENT:
-      return true
     case YAML_ALIAS_EVENT:
       throw .init(
         message: "YAML aliases (*name) are not supported in a spec; write the value out",
         location: location)
     case YAML_SCALAR_EVENT:
       let scalar = event.data.scalar
+      if let tag = scalar.tag {
+        problems.append(
+          .init(
+            message: "YAML tag '\(String(cString: tag))' is not supported in a spec; "
+              + "write the value without it",
+            location: location))
+      }
       let text =
         scalar.value.map { pointer in
           String(decoding: UnsafeBufferPointer(start: pointer, count: scalar.length), as: UTF8.self)
@@ -108,13 +136,12 @@ private struct TreeBuilder {
       try count(at: location)
       stack.append(Open(isMapping: event.type == YAML_MAPPING_START_EVENT, location: location))
     case YAML_MAPPING_END_EVENT, YAML_SEQUENCE_END_EVENT:
-      guard let top = stack.popLast() else { return false }
+      guard let top = stack.popLast() else { return }
       let content: YAMLNode.Content = top.isMapping ? .mapping(top.pairs) : .sequence(top.items)
       try add(.init(content: content, location: top.location))
     default:
-      break  // stream and document starts carry nothing a spec needs
+      break  // stream and document boundaries carry nothing a spec needs
     }
-    return false
   }
 
   private mutating func count(at location: SourceLocation) throws(YAMLReader.Failure) {
@@ -134,11 +161,17 @@ private struct TreeBuilder {
     if !stack[top].isMapping {
       stack[top].items.append(node)
     } else if let key = stack[top].pendingKey {
+      stack[top].pendingKey = nil
+      // A repeated key is reported and its later value dropped, so that every other problem
+      // in the file is still found.
       if let keyText = key.scalarText, !stack[top].keys.insert(keyText).inserted {
-        throw .init(message: "duplicate key '\(keyText)'", location: key.location)
+        problems.append(
+          .init(
+            message: "duplicate key '\(keyText)' (its first value is the one read)",
+            location: key.location))
+        return
       }
       stack[top].pairs.append((key, node))
-      stack[top].pendingKey = nil
     } else {
       stack[top].pendingKey = node
     }

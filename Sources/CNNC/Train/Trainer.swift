@@ -134,7 +134,13 @@ public final class Trainer {
     var loss: Float = 0
     for (share, result) in zip(shares, results) { loss += share * result.loss }
     guard loss.isFinite else {
-      throw TrainingError(message: "the loss is \(loss) at step \(step + 1); training stopped")
+      let rate = options.learningRatePolicy.rate(base: options.optimizer.learningRate, step: step)
+      let cause =
+        step > 0 && rate >= 1
+        ? " (the learning rate is \(String(format: "%g", rate)); a rate that large makes the "
+          + "weights diverge)" : ""
+      throw TrainingError(
+        message: "the loss is \(loss) at step \(step + 1)\(cause); training stopped")
     }
     // The averaged gradient and the SGD update in one pass, split across the threads.
     let rate = options.learningRatePolicy.rate(base: options.optimizer.learningRate, step: step)
