@@ -94,6 +94,14 @@ struct SpecFile {
       printError("error: \(path): is a directory, not a spec file")
       throw ExitCode(1)
     }
+    // Refuse an oversized file before reading it.
+    let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+    if size > SpecParser.maximumFileBytes {
+      printError(
+        "error: \(path): the file is \(size) bytes, more than the "
+          + "\(SpecParser.maximumFileBytes >> 20) MiB a spec may be")
+      throw ExitCode(1)
+    }
     guard let data = FileManager.default.contents(atPath: path) else {
       let reason =
         FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"

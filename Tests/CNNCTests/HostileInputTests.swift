@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import CNNC
@@ -22,6 +23,30 @@ import Testing
     }
     let result = check(text)
     #expect(result.diagnostics.errors.first?.message.contains("aliases") == true)
+  }
+
+  /// Past 64 MiB a spec is refused before parsing, in the library and (without reading the
+  /// file) in the command line.
+  @Test func oversizedSpec() throws {
+    let bytes = [UInt8](repeating: UInt8(ascii: " "), count: SpecParser.maximumFileBytes + 1)
+    let result = check(bytes: bytes)
+    #expect(result.diagnostics.errors.first?.message.contains("more than the 64 MiB") == true)
+    let path = try CommandLineTests.temporaryFile("", name: "huge.yaml")
+    #expect(truncate(path, 1 << 30) == 0)
+    let run = try CommandLineTests.run(["check", path])
+    #expect(run.status == 1)
+    #expect(run.stderr.contains("the file is 1073741824 bytes, more than the 64 MiB"))
+  }
+
+  /// A diagnostic on a very long line shows a window around its column, with the caret under it.
+  @Test func caretOnALongLine() throws {
+    let source = SourceText(Array(("é" + String(repeating: "x", count: 500) + "!yz\nnext").utf8))
+    let excerpt = try #require(source.excerpt(line: 1, column: 502))
+    #expect(excerpt.line.hasPrefix("…") && excerpt.line.hasSuffix("!yz"))
+    #expect(excerpt.caret.count == 101)
+    #expect(Array(excerpt.line)[excerpt.caret.count] == "!")
+    #expect(source.excerpt(line: 2, column: 1)?.line == "next")
+    #expect(source.excerpt(line: 3, column: 1) == nil)
   }
 
   @Test func binaryGarbage() {

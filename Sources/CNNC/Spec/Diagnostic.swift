@@ -26,36 +26,65 @@ public struct Diagnostic: Hashable, Sendable {
 }
 
 /// The lines of a spec file, for showing the line a diagnostic points at.
+///
+/// Kept as the file's UTF-8 bytes and the offset where each line starts (about 1.1× the
+/// file), not as decoded text: a line is decoded only around a column that is shown.
 public struct SourceText: Sendable {
-  /// Each line as Unicode scalars (libyaml counts columns in characters), for O(1) slicing.
-  private let lines: [[Unicode.Scalar]]
+  private let bytes: [UInt8]
+  /// The byte offset of each line's first byte.
+  private let lineStarts: [Int]
   /// Longer lines are shown as a window around the column.
   static let window = 100
 
   public init(_ bytes: [UInt8]) {
-    let text = String(decoding: bytes, as: UTF8.self)
-    lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
-      .map { Array($0) }
+    self.bytes = bytes
+    var starts = [0]
+    for (offset, byte) in bytes.enumerated() where byte == UInt8(ascii: "\n") {
+      starts.append(offset + 1)
+    }
+    lineStarts = starts
   }
 
-  /// The part of line `number` around `column`, and the white space that puts a caret under it.
+  /// The part of line `number` around `column` (counted in characters, as libyaml counts), and
+  /// the white space that puts a caret under it.
   public func excerpt(line number: Int, column: Int) -> (line: String, caret: String)? {
-    guard number >= 1, number <= lines.count else { return nil }
-    let line = lines[number - 1]
-    let target = min(max(column - 1, 0), line.count)
-    let start = max(0, target - Self.window)
-    let end = min(line.count, target + Self.window)
-    var shown = ""
-    var caret = start > 0 ? " " : ""
-    if start > 0 { shown += "…" }
-    for (offset, scalar) in line[start..<end].enumerated() where scalar != "\r" {
+    guard number >= 1, number <= lineStarts.count else { return nil }
+    let lineEnd = number < lineStarts.count ? lineStarts[number] - 1 : bytes.count
+    // Walk the line's characters once, keeping only the window around the column.
+    let target = max(column - 1, 0)
+    let first = max(0, target - Self.window)
+    var window: [Unicode.Scalar] = []
+    var index = 0
+    var truncatedAfter = false
+    var decoder = UTF8()
+    var iterator = bytes[lineStarts[number - 1]..<lineEnd].makeIterator()
+    decoding: while true {
+      switch decoder.decode(&iterator) {
+      case .scalarValue(let scalar):
+        if index >= target + Self.window {
+          truncatedAfter = true
+          break decoding
+        }
+        if index >= first { window.append(scalar) }
+        index += 1
+      case .error:
+        if index >= first { window.append("\u{FFFD}") }
+        index += 1
+      case .emptyInput:
+        break decoding
+      }
+    }
+    let targetInWindow = min(target - first, window.count)
+    var shown = first > 0 ? "…" : ""
+    var caret = first > 0 ? " " : ""
+    for (offset, scalar) in window.enumerated() where scalar != "\r" {
       // Control characters would garble a terminal; show a stand-in of the same width.
       let isControl = scalar.value < 0x20 && scalar != "\t" || scalar.value == 0x7F
       shown.unicodeScalars.append(isControl ? "\u{FFFD}" : scalar)
       // Tabs stay tabs so that the caret lines up under them.
-      if start + offset < target { caret += scalar == "\t" ? "\t" : " " }
+      if offset < targetInWindow { caret += scalar == "\t" ? "\t" : " " }
     }
-    if end < line.count { shown += "…" }
+    if truncatedAfter { shown += "…" }
     return (shown, caret)
   }
 }

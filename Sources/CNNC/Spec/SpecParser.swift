@@ -4,11 +4,21 @@ public enum SpecParser {
   /// Layers beyond this are refused: a real network has hundreds, not hundreds of thousands.
   public static let maximumLayerCount = 100_000
 
+  /// Spec files beyond this are refused before they are parsed (a 100,000-layer spec is about
+  /// 4 MiB).
+  public static let maximumFileBytes = 64 << 20
+
   /// Parses `bytes`; the spec is nil only when the file is not a usable spec at all.
   public static func parse(_ bytes: [UInt8], defaultName: String) -> (NetworkSpec?, DiagnosticList)
   {
     var diagnostics = DiagnosticList()
     let start = SourceLocation(line: 1, column: 1)
+    guard bytes.count <= maximumFileBytes else {
+      diagnostics.error(
+        "the spec is \(bytes.count) bytes, more than the \(maximumFileBytes >> 20) MiB a spec may be",
+        at: start)
+      return (nil, diagnostics)
+    }
     let root: YAMLNode
     do {
       let document = try YAMLReader().read(bytes)
