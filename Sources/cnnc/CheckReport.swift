@@ -101,7 +101,16 @@ enum CheckReport {
   }
 
   /// Pads each column to its widest cell, two spaces between columns.
+  /// Cells wider than this are shortened with an ellipsis (whole in `--json`), so that one
+  /// long name cannot pad every row of a large table: output stays linear in the spec's size.
+  static let maximumCellWidth = 48
+
   static func aligned(_ rows: [[String]], rightAligned: Set<Int>) -> [String] {
+    let rows = rows.map { row in
+      row.map { cell in
+        cell.count <= maximumCellWidth ? cell : cell.prefix(maximumCellWidth - 1) + "…"
+      }
+    }
     let columns = rows.map(\.count).max() ?? 0
     let widths = (0..<columns).map { column in
       rows.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0

@@ -2,6 +2,9 @@ import CNNC
 
 /// `cnnc check --plan`: the steps with their operands, then each buffer's lifetime as a bar.
 enum PlanReport {
+  /// The widest lifetime bar, in columns.
+  static let barWidth = 120
+
   static func text(_ plan: ExecutionPlan) -> String {
     let options = plan.options
     var lines = [
@@ -19,13 +22,24 @@ enum PlanReport {
       ])
     }
     lines += CheckReport.aligned(rows, rightAligned: [0])
-    lines += ["", "buffer lifetimes (one column per step; # live):"]
+    // A long plan's bars are scaled to at most `barWidth` columns, each covering several
+    // steps, so that the output grows with the buffers, not with buffers × steps.
+    let perColumn = max(1, (plan.steps.count + barWidth - 1) / barWidth)
+    let barColumns = (plan.steps.count + perColumn - 1) / perColumn
+    lines += [
+      "",
+      perColumn == 1
+        ? "buffer lifetimes (one column per step; # live):"
+        : "buffer lifetimes (one column per \(perColumn) steps; # live in any of them):",
+    ]
     var lifetimes = [["buffer", "offset", "bytes", "steps"]]
     for buffer in plan.buffers.sorted(by: { ($0.offset, $0.firstStep) < ($1.offset, $1.firstStep) })
     {
-      let bar = (0..<plan.steps.count).map { step in
-        step >= buffer.firstStep && step <= buffer.lastStep ? "#" : "."
-      }.joined()
+      let bar = String(
+        (0..<barColumns).map { column -> Character in
+          let (first, last) = (column * perColumn, column * perColumn + perColumn - 1)
+          return first <= buffer.lastStep && last >= buffer.firstStep ? "#" : "."
+        })
       lifetimes.append([
         buffer.name, CheckReport.grouped(buffer.offset), CheckReport.grouped(buffer.bytes), bar,
       ])

@@ -49,6 +49,38 @@ import Testing
     #expect(source.excerpt(line: 3, column: 1) == nil)
   }
 
+  /// Output stays linear in the spec: one 100,000-character name among 10,000 layers, and 9,997
+  /// branches into one concat, print tables of about a megabyte (the names are shortened with
+  /// an ellipsis in the table), and a 2,000-step plan's lifetime bars are scaled to 120 columns.
+  @Test func outputIsLinearInTheSpec() throws {
+    var long =
+      "input: [1, 8, 8]\nlayers:\n  - {type: relu, name: \(String(repeating: "n", count: 100_000))}\n"
+    long += String(repeating: "  - {type: relu}\n", count: 9_999)
+    let run = try CommandLineTests.run(["check", try CommandLineTests.temporaryFile(long)])
+    #expect(run.status == 0)
+    #expect(run.stdout.utf8.count < 2_000_000, "\(run.stdout.utf8.count) bytes")
+    #expect(run.stdout.contains("nnnn…"))
+
+    var branches = "input: [1, 8, 8]\nlayers:\n"
+    for index in 0..<9_997 { branches += "  - {type: relu, name: b\(index), input: input}\n" }
+    branches +=
+      "  - {type: concat, input: [\((0..<9_997).map { "b\($0)" }.joined(separator: ","))]}\n"
+    let wide = try CommandLineTests.run(["check", try CommandLineTests.temporaryFile(branches)])
+    #expect(wide.status == 0)
+    #expect(wide.stdout.utf8.count < 2_000_000, "\(wide.stdout.utf8.count) bytes")
+
+    let chain =
+      "input: [1, 8, 8]\nlayers:\n" + String(repeating: "  - {type: relu}\n", count: 999)
+      + "  - {type: dense, units: 10}\n  - {type: softmax}\n"
+    let plan = try CommandLineTests.run([
+      "check", try CommandLineTests.temporaryFile(chain), "--plan", "--batch", "8",
+    ])
+    #expect(plan.status == 0, "\(plan.stderr)")
+    #expect(plan.stdout.contains("one column per"))
+    let longest = plan.stdout.split(separator: "\n").map(\.count).max() ?? 0
+    #expect(longest < 400, "longest line \(longest)")
+  }
+
   @Test func binaryGarbage() {
     var generator = SystemRandomNumberGenerator()
     let bytes = (0..<8192).map { _ in UInt8.random(in: 0...255, using: &generator) }
