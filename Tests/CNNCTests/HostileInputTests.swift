@@ -81,6 +81,33 @@ import Testing
     #expect(longest < 400, "longest line \(longest)")
   }
 
+  /// A raw IDX file or a checkpoint far larger than its header says is refused from the header
+  /// and the file's size, before the body is read (1.2 GB sparse files here).
+  @Test func oversizedFilesAreRefusedFromTheirHeaders() throws {
+    let folder = (try CommandLineTests.temporaryFile("", name: "x") as NSString)
+      .deletingLastPathComponent
+    let idx = folder + "/big-idx3-ubyte"
+    try Data([0, 0, 8, 3, 0, 0, 0, 10, 0, 0, 0, 28, 0, 0, 0, 28]).write(
+      to: URL(fileURLWithPath: idx))
+    #expect(truncate(idx, 1_200_000_000) == 0)
+    #expect {
+      try IDXReader.read(idx, dimensionCount: 3)
+    } throws: { error in
+      "\(error)".contains("longer than its header says: dimensions 10×28×28 need 7856 bytes")
+    }
+    let checkpoint = folder + "/big.safetensors"
+    try SafeTensors(tensors: [.init(name: "w", shape: [2], values: [1, 2])]).write(to: checkpoint)
+    #expect(truncate(checkpoint, 1_200_000_000) == 0)
+    #expect {
+      try SafeTensors.read(checkpoint)
+    } throws: { error in
+      "\(error)".contains("bytes at the end belong to no tensor")
+    }
+    let tiny = folder + "/tiny-idx1-ubyte"
+    try Data([0, 0]).write(to: URL(fileURLWithPath: tiny))
+    #expect(throws: DataError.self) { try IDXReader.read(tiny, dimensionCount: 1) }
+  }
+
   @Test func binaryGarbage() {
     var generator = SystemRandomNumberGenerator()
     let bytes = (0..<8192).map { _ in UInt8.random(in: 0...255, using: &generator) }

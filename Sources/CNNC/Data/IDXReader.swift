@@ -12,22 +12,52 @@ public enum IDXReader {
   public static let maximumBytes = 512 << 20
 
   /// Reads `path`, which must hold unsigned bytes in `dimensionCount` dimensions.
+  /// A raw file's header is read and checked against the file's size before its body is read;
+  /// a gzipped file larger than the limit is refused before it is read.
   public static func read(_ path: String, dimensionCount: Int) throws(DataError) -> IDXArray {
-    guard let data = FileManager.default.contents(atPath: path) else {
+    guard let file = FileHandle(forReadingAtPath: path) else {
+      var isFolder: ObjCBool = false
+      let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
       let reason =
-        FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+        isFolder.boolValue ? "is a directory" : exists ? "cannot be read" : "does not exist"
       throw DataError(file: path, "the file \(reason)")
     }
-    var bytes = [UInt8](data)
-    if bytes.starts(with: [0x1F, 0x8B]) {
-      bytes = try gunzip(bytes, limit: maximumBytes, file: path)
+    defer { try? file.close() }
+    func readBytes(_ count: Int) throws(DataError) -> [UInt8] {
+      do {
+        return [UInt8](try file.read(upToCount: count) ?? Data())
+      } catch {
+        throw DataError(file: path, "cannot be read: \(error.localizedDescription)")
+      }
     }
-    return try parse(bytes, dimensionCount: dimensionCount, file: path)
+    let size: Int
+    do {
+      size = Int(try file.seekToEnd())
+      try file.seek(toOffset: 0)
+    } catch {
+      throw DataError(file: path, "cannot be read: \(error.localizedDescription)")
+    }
+    let head = try readBytes(4 + 4 * dimensionCount)
+    if head.starts(with: [0x1F, 0x8B]) {
+      guard size <= maximumBytes else {
+        throw DataError(file: path, "is \(size) bytes, more than cnnc reads (\(maximumBytes))")
+      }
+      let bytes = try gunzip(
+        head + readBytes(max(0, size - head.count)), limit: maximumBytes, file: path)
+      return try parse(bytes, dimensionCount: dimensionCount, file: path)
+    }
+    // The header alone says how long the file must be: check that before reading the rest.
+    _ = try parse(head, dimensionCount: dimensionCount, file: path, totalBytes: size)
+    return try parse(
+      head + readBytes(max(0, size - head.count)), dimensionCount: dimensionCount, file: path)
   }
 
-  /// Checks the magic number, the dimensions and that they account for every byte.
-  static func parse(_ bytes: [UInt8], dimensionCount: Int, file: String) throws(DataError)
-    -> IDXArray
+  /// Checks the magic number, the dimensions and that they account for every byte. With
+  /// `totalBytes`, `bytes` is only the file's header and the file is that long: the header is
+  /// checked against it and nothing else is returned.
+  @discardableResult
+  static func parse(_ bytes: [UInt8], dimensionCount: Int, file: String, totalBytes: Int? = nil)
+    throws(DataError) -> IDXArray
   {
     guard bytes.count >= 4 else {
       throw DataError(file: file, "too short for an IDX header (\(bytes.count) bytes)")
@@ -60,13 +90,15 @@ public enum IDXReader {
       throw DataError(file: file, "dimensions \(dimensions) describe more data than cnnc reads")
     }
     let expected = headerBytes + count
-    guard bytes.count == expected else {
-      let what = bytes.count < expected ? "truncated" : "longer than its header says"
+    let actual = totalBytes ?? bytes.count
+    guard actual == expected else {
+      let what = actual < expected ? "truncated" : "longer than its header says"
       throw DataError(
         file: file,
         "\(what): dimensions \(dimensions.map(String.init).joined(separator: "×")) need "
-          + "\(expected) bytes, the file has \(bytes.count)")
+          + "\(expected) bytes, the file has \(actual)")
     }
+    if totalBytes != nil { return IDXArray(dimensions: dimensions, values: []) }
     return IDXArray(dimensions: dimensions, values: Array(bytes[headerBytes...]))
   }
 }

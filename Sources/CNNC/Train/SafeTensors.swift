@@ -76,37 +76,90 @@ public struct SafeTensors: Sendable {
 
   // MARK: Reading
 
+  /// Reads the header first and checks it against the file's size; the tensor data, whose size
+  /// is then known, is read only when everything in the header holds.
   public static func read(_ path: String) throws(CheckpointError) -> SafeTensors {
-    guard let data = FileManager.default.contents(atPath: path) else {
+    guard let file = FileHandle(forReadingAtPath: path) else {
+      var isFolder: ObjCBool = false
+      let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
       let reason =
-        FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+        isFolder.boolValue ? "is a directory" : exists ? "cannot be read" : "does not exist"
       throw CheckpointError(file: path, problem: "the file \(reason)")
     }
-    return try decode([UInt8](data), file: path)
+    defer { try? file.close() }
+    func readBytes(_ count: Int) throws(CheckpointError) -> [UInt8] {
+      do {
+        return [UInt8](try file.read(upToCount: count) ?? Data())
+      } catch {
+        throw CheckpointError(file: path, problem: "cannot be read: \(error.localizedDescription)")
+      }
+    }
+    let size: Int
+    do {
+      size = Int(try file.seekToEnd())
+      try file.seek(toOffset: 0)
+    } catch {
+      throw CheckpointError(file: path, problem: "cannot be read: \(error.localizedDescription)")
+    }
+    let lengthBytes = try readBytes(8)
+    let (headerEnd, _) = try headerLength(lengthBytes, fileBytes: size, file: path)
+    let layout = try parseHeader(
+      try readBytes(headerEnd - 8), dataBytes: size - headerEnd, file: path)
+    let data = try readBytes(size - headerEnd)
+    guard data.count == size - headerEnd else {
+      throw CheckpointError(file: path, problem: "changed while it was read")
+    }
+    return tensors(layout, data: data[...])
   }
 
   /// Checks everything before trusting it: header length and JSON, dtype, that each shape
   /// matches its byte range, offsets inside the data, no overlaps and no gaps.
   public static func decode(_ bytes: [UInt8], file: String) throws(CheckpointError) -> SafeTensors {
+    let (headerEnd, _) = try headerLength(bytes, fileBytes: bytes.count, file: file)
+    let layout = try parseHeader(
+      Array(bytes[8..<headerEnd]), dataBytes: bytes.count - headerEnd, file: file)
+    return tensors(layout, data: bytes[headerEnd...])
+  }
+
+  /// Where the header ends, from the 8-byte length that opens `bytes` (a file of
+  /// `fileBytes` bytes).
+  private static func headerLength(_ bytes: [UInt8], fileBytes: Int, file: String)
+    throws(CheckpointError) -> (end: Int, length: Int)
+  {
+    guard bytes.count >= 8, fileBytes >= 8 else {
+      throw CheckpointError(
+        file: file,
+        problem: "too short for a safetensors header length (\(min(bytes.count, fileBytes)) bytes)")
+    }
+    let declared = bytes[0..<8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+    guard declared <= UInt64(min(maximumHeaderBytes, fileBytes - 8)) else {
+      throw CheckpointError(
+        file: file,
+        problem: "header length \(declared) runs past the end of the file (\(fileBytes) bytes)")
+    }
+    return (8 + Int(declared), Int(declared))
+  }
+
+  /// The tensors' names, shapes and byte ranges, and the metadata: a header checked against
+  /// the `dataBytes` that follow it.
+  private struct Layout {
+    var metadata: [String: String]
+    var entries: [(name: String, shape: [Int], range: Range<Int>)]
+  }
+
+  private static func parseHeader(_ headerBytes: [UInt8], dataBytes: Int, file: String)
+    throws(CheckpointError) -> Layout
+  {
     func fail(_ problem: String, _ tensor: String? = nil) -> CheckpointError {
       CheckpointError(file: file, tensor: tensor, problem: problem)
     }
-    guard bytes.count >= 8 else {
-      throw fail("too short for a safetensors header length (\(bytes.count) bytes)")
-    }
-    let declared = bytes[0..<8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-    guard declared <= UInt64(min(maximumHeaderBytes, bytes.count - 8)) else {
-      throw fail("header length \(declared) runs past the end of the file (\(bytes.count) bytes)")
-    }
-    let headerEnd = 8 + Int(declared)
     let json: Any
     do {
-      json = try JSONSerialization.jsonObject(with: Data(bytes[8..<headerEnd]))
+      json = try JSONSerialization.jsonObject(with: Data(headerBytes))
     } catch {
       throw fail("the header is not valid JSON")
     }
     guard let header = json as? [String: Any] else { throw fail("the header is not a JSON object") }
-    let dataBytes = bytes.count - headerEnd
 
     var metadata: [String: String] = [:]
     var entries: [(name: String, shape: [Int], range: Range<Int>)] = []
@@ -157,17 +210,23 @@ public struct SafeTensors: Sendable {
     guard cursor == dataBytes else {
       throw fail("\(dataBytes - cursor) bytes at the end belong to no tensor")
     }
-    let tensors = entries.map { entry in
+    return Layout(metadata: metadata, entries: entries)
+  }
+
+  /// The tensors of a checked layout, from its data bytes (little-endian F32).
+  private static func tensors(_ layout: Layout, data: ArraySlice<UInt8>) -> SafeTensors {
+    let base = data.startIndex
+    let tensors = layout.entries.map { entry in
       let values = (0..<(entry.range.count / 4)).map { index -> Float in
-        let at = headerEnd + entry.range.lowerBound + 4 * index
+        let at = base + entry.range.lowerBound + 4 * index
         let bits =
-          UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16
-          | UInt32(bytes[at + 3]) << 24
+          UInt32(data[at]) | UInt32(data[at + 1]) << 8 | UInt32(data[at + 2]) << 16
+          | UInt32(data[at + 3]) << 24
         return Float(bitPattern: bits)
       }
       return Tensor(name: entry.name, shape: entry.shape, values: values)
     }
-    return SafeTensors(tensors: tensors, metadata: metadata)
+    return SafeTensors(tensors: tensors, metadata: layout.metadata)
   }
 
   /// A JSON array of integers, or nil. Booleans ("c") and numbers written with a fraction or
