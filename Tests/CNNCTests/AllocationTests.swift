@@ -15,6 +15,7 @@ import Testing
 @Suite struct AllocationTests {
   @Test(
     .enabled(if: isOptimizedBuild, "heap counts are only meaningful in release builds"),
+    .enabled(if: malloc_counter_available() != 0, "sanitizer builds keep their allocators"),
     arguments: ["lenet.yaml", "inception.yaml", "residual.yaml"], KernelISA.supported)
   func trainingAndInferenceStepsAllocateNothing(_ model: String, _ isa: KernelISA) throws {
     let text = try String(contentsOfFile: modelPath(model), encoding: .utf8)
@@ -41,6 +42,7 @@ import Testing
   /// thread, and no allocation on the calling thread.
   @Test(
     .enabled(if: isOptimizedBuild, "heap counts are only meaningful in release builds"),
+    .enabled(if: malloc_counter_available() != 0, "sanitizer builds keep their allocators"),
     arguments: ["lenet.yaml", "inception.yaml", "residual.yaml"])
   func batchOneSplitAcrossThreads(_ model: String) throws {
     let text = try String(contentsOfFile: modelPath(model), encoding: .utf8)
@@ -63,7 +65,8 @@ import Testing
   }
 
   /// The counter itself works: an allocation between start and stop is seen.
-  @Test func counterSeesAnAllocation() {
+  @Test(.enabled(if: malloc_counter_available() != 0, "sanitizer builds keep their allocators"))
+  func counterSeesAnAllocation() {
     malloc_counter_start()
     let pointer = UnsafeMutablePointer<Float>.allocate(capacity: 1000)
     let calls = malloc_counter_stop()

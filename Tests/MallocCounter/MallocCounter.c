@@ -30,6 +30,19 @@ long malloc_counter_stop(void) {
   return calls;
 }
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+
+#ifdef SANITIZED
+// AddressSanitizer and ThreadSanitizer replace the allocators themselves; wrapping them here
+// would hand the sanitizer memory it did not allocate.
+int malloc_counter_available(void) { return 0; }
+#else
+int malloc_counter_available(void) { return 1; }
+
 void *malloc(size_t size) {
   count_call();
   return __libc_malloc(size);
@@ -62,3 +75,4 @@ int posix_memalign(void **result, size_t alignment, size_t size) {
   *result = pointer;
   return 0;
 }
+#endif

@@ -95,12 +95,13 @@ public final class CheckpointLock {
   }
 }
 
-/// Test hook: with `CNNC_FAULT_AT=<point>` in the environment, the process aborts at that point
-/// of a save (no cleanup, as a kill would), so tests can prove every instant recoverable.
+/// Test hook: with `CNNC_FAULT_AT=<point>` in the environment, the process kills itself with
+/// SIGKILL at that point of a save (no cleanup, no handler can intervene, as with a real kill),
+/// so tests can prove every instant recoverable.
 /// Points: `resume-written`, `resume-renamed`, `checkpoint-written`, `checkpoint-renamed`.
 enum FaultInjection {
   static func point(_ name: String) {
     guard let value = getenv("CNNC_FAULT_AT"), String(cString: value) == name else { return }
-    abort()
+    kill(getpid(), SIGKILL)
   }
 }
