@@ -1,6 +1,12 @@
 // A team of threads that split one kernel call (one image's convolution or dense layer) with
 // the caller. Waking a sleeping thread costs tens of microseconds, as much as the work itself
 // at batch 1, so helpers spin for a while after each call before they sleep.
+//
+// Parts are claimed from one ticket, {call number, next part}, by whoever is free: the caller
+// works through the parts too and waits only for parts a helper has claimed, never for a
+// helper that has not woken (on a busy machine it may not run for milliseconds). A helper's
+// claim is a compare-and-swap of the whole ticket, so it can never claim a part of a later
+// call than the one it woke for.
 #define _GNU_SOURCE
 #include "cnnc_kernels.h"
 
@@ -25,7 +31,8 @@ struct cnnc_team {
   pthread_mutex_t mutex;
   pthread_cond_t wake;
   atomic_ulong generation;  // one more for each call; helpers wait for it to change
-  atomic_size_t pending;    // helpers still working on the current call
+  atomic_ullong ticket;     // call number << 32 | next part to claim
+  atomic_size_t done;       // parts of the current call finished
   atomic_size_t sleepers;   // helpers waiting on `wake`
   atomic_int stop;
   cnnc_task task;
@@ -35,8 +42,19 @@ struct cnnc_team {
 
 typedef struct {
   struct cnnc_team *team;
-  size_t index;  // this helper runs part index + 1 ..., in steps of helpers + 1
 } helper_start;
+
+// Claims and runs parts of call `call` until none are left or a later call has begun.
+static void work(struct cnnc_team *team, unsigned long long call) {
+  for (;;) {
+    unsigned long long ticket = atomic_load(&team->ticket);
+    size_t part = (size_t)(ticket & 0xFFFFFFFFu);
+    if (ticket >> 32 != call || part >= team->parts) return;
+    if (!atomic_compare_exchange_weak(&team->ticket, &ticket, ticket + 1)) continue;
+    team->task(team->context, part);
+    atomic_fetch_add(&team->done, 1);
+  }
+}
 
 static long long now_nanoseconds(void) {
   struct timespec time;
@@ -70,10 +88,7 @@ static void *helper_main(void *argument) {
     }
     seen = generation;
     if (atomic_load(&team->stop)) return NULL;
-    for (size_t part = start.index + 1; part < team->parts; part += team->helpers + 1) {
-      team->task(team->context, part);
-    }
-    atomic_fetch_sub(&team->pending, 1);
+    work(team, generation & 0xFFFFFFFFu);
   }
 }
 
@@ -99,7 +114,7 @@ cnnc_team *cnnc_team_create(size_t threads) {
   for (; team->threads && started < team->helpers; started++) {
     helper_start *start = malloc(sizeof *start);
     if (!start) break;
-    *start = (helper_start){team, started};
+    *start = (helper_start){team};
     if (pthread_create(&team->threads[started], NULL, helper_main, start) != 0) {
       free(start);
       break;
@@ -121,10 +136,13 @@ void cnnc_team_run(cnnc_team *team, cnnc_task task, void *context, size_t parts)
   team->task = task;
   team->context = context;
   team->parts = parts;
-  atomic_store(&team->pending, team->helpers);
+  atomic_store(&team->done, 0);
+  unsigned long long call = (atomic_load(&team->generation) + 1) & 0xFFFFFFFFu;
+  atomic_store(&team->ticket, call << 32);
   wake_helpers(team);
-  for (size_t part = 0; part < parts; part += team->helpers + 1) task(context, part);
-  while (atomic_load(&team->pending) > 0) relax();
+  work(team, call);
+  // Only parts already claimed by a helper can still be running.
+  while (atomic_load(&team->done) < parts) relax();
 }
 
 void cnnc_team_destroy(cnnc_team *team) {
