@@ -119,34 +119,9 @@ TARGET static inline __attribute__((always_inline)) void dot_tile(
   }
 }
 
-// Up to 4 rows take 4 columns at a time; more rows take 2, to stay within the registers.
-#define DOT_ROWS(R, COLS)                                                                    \
-  TARGET static void dot_##R(size_t n, size_t k, const float *a, size_t lda, const float *b,  \
-                             size_t ldb, const cnnc_epilogue *e, float *c, size_t ldc) {      \
-    size_t j = 0;                                                                            \
-    for (; j + COLS <= n; j += COLS) {                                                       \
-      dot_tile(R, COLS, k, a, lda, b + j * ldb, ldb, e, c, ldc, j);                      \
-    }                                                                                        \
-    for (; j < n; j++) dot_tile(R, 1, k, a, lda, b + j * ldb, ldb, e, c, ldc, j);         \
-  }
-DOT_ROWS(1, 4) DOT_ROWS(2, 4) DOT_ROWS(3, 4) DOT_ROWS(4, 4)
-DOT_ROWS(5, 2) DOT_ROWS(6, 2) DOT_ROWS(7, 2) DOT_ROWS(8, 2)
+#define NARROW 2
+#include "small_nt.h"
 
-static void small_nt(size_t m, size_t n, size_t k, const float *a, size_t lda, const float *b,
-                     size_t ldb, const cnnc_epilogue *e, float *c, size_t ldc) {
-  switch (m) {
-    case 1: dot_1(n, k, a, lda, b, ldb, e, c, ldc); break;
-    case 2: dot_2(n, k, a, lda, b, ldb, e, c, ldc); break;
-    case 3: dot_3(n, k, a, lda, b, ldb, e, c, ldc); break;
-    case 4: dot_4(n, k, a, lda, b, ldb, e, c, ldc); break;
-    case 5: dot_5(n, k, a, lda, b, ldb, e, c, ldc); break;
-    case 6: dot_6(n, k, a, lda, b, ldb, e, c, ldc); break;
-    case 7: dot_7(n, k, a, lda, b, ldb, e, c, ldc); break;
-    default: dot_8(n, k, a, lda, b, ldb, e, c, ldc); break;
-  }
-}
-
-// 24 independent accumulators: enough to cover FMA latency × throughput on current cores.
 TARGET static double fma_loop(uint64_t iterations, float *sink) {
   __m512 acc[24];
   _Pragma("clang loop unroll(full)")

@@ -25,28 +25,15 @@ import Testing
 
   @Test func aForcedPathIsUsedOrRefused() throws {
     for isa in KernelISA.allCases {
-      let process = Process()
-      process.executableURL = CLI.executable
-      process.arguments = ["bench", "--gemm", "8", "8", "8", "--repeats", "1", "--json"]
-      process.environment = ProcessInfo.processInfo.environment.merging(["CNNC_ISA": isa.rawValue])
-      {
-        $1
-      }
-      let out = Pipe()
-      let err = Pipe()
-      process.standardOutput = out
-      process.standardError = err
-      try process.run()
-      let output = out.fileHandleForReading.readDataToEndOfFile()
-      let errors = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-      process.waitUntilExit()
+      let run = try CLI.run(
+        ["bench", "--gemm", "8", "8", "8", "--repeats", "1", "--json"],
+        environment: ["CNNC_ISA": isa.rawValue])
       if isa.isSupported {
-        #expect(process.terminationStatus == 0, "\(errors)")
-        let report = try #require(try JSONSerialization.jsonObject(with: output) as? [String: Any])
-        #expect(report["isa"] as? String == isa.rawValue)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try Self.json(run)["isa"] as? String == isa.rawValue)
       } else {
-        #expect(process.terminationStatus == 1)
-        #expect(errors.contains("lacks the \(isa.rawValue) instructions"), "\(errors)")
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("lacks the \(isa.rawValue) instructions"), "\(run.stderr)")
       }
     }
   }
