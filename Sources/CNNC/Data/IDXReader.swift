@@ -38,27 +38,36 @@ public enum IDXReader {
       throw DataError(file: path, "cannot be read: \(error.localizedDescription)")
     }
     let head = try readBytes(4 + 4 * dimensionCount)
-    if head.starts(with: [0x1F, 0x8B]) {
+    let gzipped = head.starts(with: [0x1F, 0x8B])
+    if gzipped {
       guard size <= maximumBytes else {
         throw DataError(file: path, "is \(size) bytes, more than cnnc reads (\(maximumBytes))")
       }
-      let bytes = try gunzip(
-        head + readBytes(max(0, size - head.count)), limit: maximumBytes, file: path)
-      return try parse(bytes, dimensionCount: dimensionCount, file: path)
+    } else {
+      // The header alone says how long the file must be: check that before reading the rest.
+      try parse(head, dimensionCount: dimensionCount, file: path, totalBytes: size)
     }
-    // The header alone says how long the file must be: check that before reading the rest.
-    _ = try parse(head, dimensionCount: dimensionCount, file: path, totalBytes: size)
-    return try parse(
-      head + readBytes(max(0, size - head.count)), dimensionCount: dimensionCount, file: path)
+    // Read whole into one buffer (no concatenation), which parse then consumes.
+    do {
+      try file.seek(toOffset: 0)
+    } catch {
+      throw DataError(file: path, "cannot be read: \(error.localizedDescription)")
+    }
+    let bytes = try readBytes(size)
+    if gzipped {
+      return try parse(
+        gunzip(bytes, limit: maximumBytes, file: path), dimensionCount: dimensionCount, file: path)
+    }
+    return try parse(bytes, dimensionCount: dimensionCount, file: path)
   }
 
   /// Checks the magic number, the dimensions and that they account for every byte. With
   /// `totalBytes`, `bytes` is only the file's header and the file is that long: the header is
   /// checked against it and nothing else is returned.
   @discardableResult
-  static func parse(_ bytes: [UInt8], dimensionCount: Int, file: String, totalBytes: Int? = nil)
-    throws(DataError) -> IDXArray
-  {
+  static func parse(
+    _ bytes: consuming [UInt8], dimensionCount: Int, file: String, totalBytes: Int? = nil
+  ) throws(DataError) -> IDXArray {
     guard bytes.count >= 4 else {
       throw DataError(file: file, "too short for an IDX header (\(bytes.count) bytes)")
     }
@@ -99,6 +108,10 @@ public enum IDXReader {
           + "\(expected) bytes, the file has \(actual)")
     }
     if totalBytes != nil { return IDXArray(dimensions: dimensions, values: []) }
-    return IDXArray(dimensions: dimensions, values: Array(bytes[headerBytes...]))
+    // The values are the bytes less the header, moved in place rather than copied: the
+    // buffer is this function's own, so the file's data is held once, not twice.
+    var values = bytes
+    values.removeSubrange(0..<headerBytes)
+    return IDXArray(dimensions: dimensions, values: values)
   }
 }
