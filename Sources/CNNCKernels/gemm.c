@@ -31,12 +31,6 @@ static const cnnc_gemm_path *path_for(cnnc_isa isa) {
   }
 }
 
-void cnnc_gemm_tile(cnnc_isa isa, size_t *rows, size_t *columns) {
-  const cnnc_gemm_path *path = path_for(isa);
-  *rows = path->mr;
-  *columns = path->nr;
-}
-
 double cnnc_fma_peak_loop(cnnc_isa isa, uint64_t iterations, float *sink) {
   return path_for(isa)->fma_loop(iterations, sink);
 }
@@ -64,6 +58,12 @@ static inline void copy_floats(float *restrict to, const float *restrict from, s
   for (; t < count; t++) to[t] = from[t];
 }
 
+// One packed row of `width` floats: `count` copied, the rest zeros (a panel's edge).
+static inline void copy_padded(float *to, const float *from, size_t count, size_t width) {
+  copy_floats(to, from, count);
+  for (size_t t = count; t < width; t++) to[t] = 0;
+}
+
 // op(A)[row0 : row0+rows, col0 : col0+kc] into panels of mr rows, each stored column by
 // column (kc columns of mr floats); rows past the edge are zeros.
 static void pack_a(const cnnc_gemm_path *path, int trans, const float *a, size_t lda,
@@ -74,10 +74,7 @@ static void pack_a(const cnnc_gemm_path *path, int trans, const float *a, size_t
     if (trans) {
       // op(A)(i, p) = a[p·lda + i]: each column of the panel is contiguous in a.
       for (size_t p = 0; p < kc; p++) {
-        const float *source = a + (col0 + p) * lda + row0 + first;
-        float *target = out + p * mr;
-        copy_floats(target, source, count);
-        for (size_t i = count; i < mr; i++) target[i] = 0;
+        copy_padded(out + p * mr, a + (col0 + p) * lda + row0 + first, count, mr);
       }
     } else {
       // op(A)(i, p) = a[i·lda + p]: a transposing copy.
@@ -99,10 +96,7 @@ static void pack_b(const cnnc_gemm_path *path, int trans, const float *b, size_t
       path->transpose_pack(b + (col0 + first) * ldb + row0, ldb, count, kc, nr, out);
     } else {
       for (size_t p = 0; p < kc; p++) {
-        const float *source = b + (row0 + p) * ldb + col0 + first;
-        float *target = out + p * nr;
-        copy_floats(target, source, count);
-        for (size_t j = count; j < nr; j++) target[j] = 0;
+        copy_padded(out + p * nr, b + (row0 + p) * ldb + col0 + first, count, nr);
       }
     }
     out += nr * kc;

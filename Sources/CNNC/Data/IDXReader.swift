@@ -15,50 +15,35 @@ public enum IDXReader {
   /// A raw file's header is read and checked against the file's size before its body is read;
   /// a gzipped file larger than the limit is refused before it is read.
   public static func read(_ path: String, dimensionCount: Int) throws(DataError) -> IDXArray {
-    guard let file = FileHandle(forReadingAtPath: path) else {
-      var isFolder: ObjCBool = false
-      let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
-      let reason =
-        isFolder.boolValue ? "is a directory" : exists ? "cannot be read" : "does not exist"
-      throw DataError(file: path, "the file \(reason)")
-    }
-    defer { try? file.close() }
-    func readBytes(_ count: Int) throws(DataError) -> [UInt8] {
-      do {
-        return [UInt8](try file.read(upToCount: count) ?? Data())
-      } catch {
-        throw DataError(file: path, "cannot be read: \(error.localizedDescription)")
-      }
-    }
-    let size: Int
     do {
-      size = Int(try file.seekToEnd())
-      try file.seek(toOffset: 0)
-    } catch {
-      throw DataError(file: path, "cannot be read: \(error.localizedDescription)")
-    }
-    let head = try readBytes(4 + 4 * dimensionCount)
-    let gzipped = head.starts(with: [0x1F, 0x8B])
-    if gzipped {
-      guard size <= maximumBytes else {
-        throw DataError(file: path, "is \(size) bytes, more than cnnc reads (\(maximumBytes))")
+      let file = try SizedFile(path)
+      let head = try file.read(4 + 4 * dimensionCount)
+      let gzipped = head.starts(with: [0x1F, 0x8B])
+      if gzipped {
+        guard file.size <= maximumBytes else {
+          throw DataError(
+            file: path, "is \(file.size) bytes, more than cnnc reads (\(maximumBytes))")
+        }
+      } else {
+        // The header alone says how long the file must be: check that before reading the rest.
+        try parse(head, dimensionCount: dimensionCount, file: path, totalBytes: file.size)
       }
-    } else {
-      // The header alone says how long the file must be: check that before reading the rest.
-      try parse(head, dimensionCount: dimensionCount, file: path, totalBytes: size)
-    }
-    // Read whole into one buffer (no concatenation), which parse then consumes.
-    do {
-      try file.seek(toOffset: 0)
+      // Read whole into one buffer (no concatenation), which parse then consumes.
+      try file.rewind()
+      let bytes = try file.read(file.size)
+      if gzipped {
+        return try parse(
+          gunzip(bytes, limit: maximumBytes, file: path), dimensionCount: dimensionCount,
+          file: path)
+      }
+      return try parse(bytes, dimensionCount: dimensionCount, file: path)
+    } catch let failure as SizedFile.Failure {
+      throw DataError(file: path, failure.reason)
+    } catch let error as DataError {
+      throw error
     } catch {
-      throw DataError(file: path, "cannot be read: \(error.localizedDescription)")
+      throw DataError(file: path, "\(error)")
     }
-    let bytes = try readBytes(size)
-    if gzipped {
-      return try parse(
-        gunzip(bytes, limit: maximumBytes, file: path), dimensionCount: dimensionCount, file: path)
-    }
-    return try parse(bytes, dimensionCount: dimensionCount, file: path)
   }
 
   /// Checks the magic number, the dimensions and that they account for every byte. With

@@ -1,7 +1,7 @@
 import CNNCKernels
 
 /// The instruction-set path cnnc's kernels run on, chosen by CPU features when a plan is made.
-public enum KernelISA: String, Sendable, CaseIterable, Comparable {
+public enum KernelISA: String, Sendable, CaseIterable {
   /// Plain C that the compiler vectorises for the build's baseline; every CPU has it.
   case portable
   /// AVX2 with FMA (x86-64 since Haswell and Zen).
@@ -17,26 +17,14 @@ public enum KernelISA: String, Sendable, CaseIterable, Comparable {
     }
   }
 
-  public static func < (left: KernelISA, right: KernelISA) -> Bool {
-    left.path.rawValue < right.path.rawValue
-  }
-
   /// Whether this CPU and its operating system run the path.
   public var isSupported: Bool { cnnc_isa_supported(path) != 0 }
 
-  /// Every path this machine runs, lowest first.
+  /// Every path this machine runs, in the order declared: lowest first.
   public static var supported: [KernelISA] { allCases.filter(\.isSupported) }
 
   /// The fastest path this machine runs.
   public static var best: KernelISA { supported.last ?? .portable }
-
-  /// The register tile (rows × columns of C) of the path's GEMM microkernel.
-  public var gemmTile: (rows: Int, columns: Int) {
-    var rows = 0
-    var columns = 0
-    cnnc_gemm_tile(path, &rows, &columns)
-    return (rows, columns)
-  }
 
   /// The path a new plan uses: `CNNC_ISA` (portable, avx2 or avx512) when it is set, which may
   /// only ask for a path this CPU has, else the best one.

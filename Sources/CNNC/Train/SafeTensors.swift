@@ -79,43 +79,29 @@ public struct SafeTensors: Sendable {
   /// Reads the header first and checks it against the file's size; the tensor data, whose size
   /// is then known, is read only when everything in the header holds.
   public static func read(_ path: String) throws(CheckpointError) -> SafeTensors {
-    guard let file = FileHandle(forReadingAtPath: path) else {
-      var isFolder: ObjCBool = false
-      let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
-      let reason =
-        isFolder.boolValue ? "is a directory" : exists ? "cannot be read" : "does not exist"
-      throw CheckpointError(file: path, problem: "the file \(reason)")
-    }
-    defer { try? file.close() }
-    func readBytes(_ count: Int) throws(CheckpointError) -> [UInt8] {
-      do {
-        return [UInt8](try file.read(upToCount: count) ?? Data())
-      } catch {
-        throw CheckpointError(file: path, problem: "cannot be read: \(error.localizedDescription)")
-      }
-    }
-    let size: Int
     do {
-      size = Int(try file.seekToEnd())
-      try file.seek(toOffset: 0)
+      let file = try SizedFile(path)
+      let headerEnd = try headerEnd(try file.read(8), fileBytes: file.size, file: path)
+      let layout = try parseHeader(
+        try file.read(headerEnd - 8), dataBytes: file.size - headerEnd, file: path)
+      let data = try file.read(file.size - headerEnd)
+      guard data.count == file.size - headerEnd else {
+        throw CheckpointError(file: path, problem: "changed while it was read")
+      }
+      return tensors(layout, data: data[...])
+    } catch let failure as SizedFile.Failure {
+      throw CheckpointError(file: path, problem: failure.reason)
+    } catch let error as CheckpointError {
+      throw error
     } catch {
-      throw CheckpointError(file: path, problem: "cannot be read: \(error.localizedDescription)")
+      throw CheckpointError(file: path, problem: "\(error)")
     }
-    let lengthBytes = try readBytes(8)
-    let (headerEnd, _) = try headerLength(lengthBytes, fileBytes: size, file: path)
-    let layout = try parseHeader(
-      try readBytes(headerEnd - 8), dataBytes: size - headerEnd, file: path)
-    let data = try readBytes(size - headerEnd)
-    guard data.count == size - headerEnd else {
-      throw CheckpointError(file: path, problem: "changed while it was read")
-    }
-    return tensors(layout, data: data[...])
   }
 
   /// Checks everything before trusting it: header length and JSON, dtype, that each shape
   /// matches its byte range, offsets inside the data, no overlaps and no gaps.
   public static func decode(_ bytes: [UInt8], file: String) throws(CheckpointError) -> SafeTensors {
-    let (headerEnd, _) = try headerLength(bytes, fileBytes: bytes.count, file: file)
+    let headerEnd = try headerEnd(bytes, fileBytes: bytes.count, file: file)
     let layout = try parseHeader(
       Array(bytes[8..<headerEnd]), dataBytes: bytes.count - headerEnd, file: file)
     return tensors(layout, data: bytes[headerEnd...])
@@ -123,8 +109,8 @@ public struct SafeTensors: Sendable {
 
   /// Where the header ends, from the 8-byte length that opens `bytes` (a file of
   /// `fileBytes` bytes).
-  private static func headerLength(_ bytes: [UInt8], fileBytes: Int, file: String)
-    throws(CheckpointError) -> (end: Int, length: Int)
+  private static func headerEnd(_ bytes: [UInt8], fileBytes: Int, file: String)
+    throws(CheckpointError) -> Int
   {
     guard bytes.count >= 8, fileBytes >= 8 else {
       throw CheckpointError(
@@ -137,7 +123,7 @@ public struct SafeTensors: Sendable {
         file: file,
         problem: "header length \(declared) runs past the end of the file (\(fileBytes) bytes)")
     }
-    return (8 + Int(declared), Int(declared))
+    return 8 + Int(declared)
   }
 
   /// The tensors' names, shapes and byte ranges, and the metadata: a header checked against

@@ -94,7 +94,4 @@ void cnnc_team_destroy(cnnc_team *team);
 // `sink` receives a value derived from the result so the loop is not optimised away.
 double cnnc_fma_peak_loop(cnnc_isa isa, uint64_t iterations, float *sink);
 
-// Register tile (rows × columns of C) of `isa`'s microkernel.
-void cnnc_gemm_tile(cnnc_isa isa, size_t *rows, size_t *columns);
-
 #endif
