@@ -38,7 +38,8 @@ struct CheckCommand: ParsableCommand {
     let file = try SpecFile(path: spec)
     let result = SpecChecker.check(file.bytes, name: file.defaultName)
     let diagnostics = result.diagnostics.sorted
-    let plans = try result.isValid ? memoryPlans(result.network) : nil
+    // The memory figures appear only in the table and in --json; --plan makes its own one plan.
+    let plans = try result.isValid && !dot && !plan ? memoryPlans(result.network) : nil
     if json {
       var report = CheckReport.json(result, diagnostics: diagnostics)
       if let plans, case .object(var pairs) = report {
@@ -89,26 +90,12 @@ struct SpecFile {
 
   init(path: String) throws {
     self.path = path
-    var isFolder: ObjCBool = false
-    if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
-      printError("error: \(path): is a directory, not a spec file")
+    do {
+      bytes = try SpecParser.readFile(path)
+    } catch {
+      printError("error: \(path): \(error.reason)")
       throw ExitCode(1)
     }
-    // Refuse an oversized file before reading it.
-    let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-    if size > SpecParser.maximumFileBytes {
-      printError(
-        "error: \(path): the file is \(size) bytes, more than the "
-          + "\(SpecParser.maximumFileBytes >> 20) MiB a spec may be")
-      throw ExitCode(1)
-    }
-    guard let data = FileManager.default.contents(atPath: path) else {
-      let reason =
-        FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
-      printError("error: \(path): the file \(reason)")
-      throw ExitCode(1)
-    }
-    bytes = Array(data)
   }
 
   /// The file name without folder or extension: the network's name when the spec gives none.

@@ -105,10 +105,17 @@ enum CheckReport {
   /// long name cannot pad every row of a large table: output stays linear in the spec's size.
   static let maximumCellWidth = 48
 
+  /// `cell`, or its first characters and an ellipsis when it is wider than a table cell. Looks
+  /// at no more than `maximumCellWidth + 1` characters, so a long name costs no more than a short.
+  static func shortened(_ cell: String) -> String {
+    let head = cell.prefix(maximumCellWidth + 1)
+    return head.count <= maximumCellWidth ? cell : head.prefix(maximumCellWidth - 1) + "…"
+  }
+
   static func aligned(_ rows: [[String]], rightAligned: Set<Int>) -> [String] {
     let rows = rows.map { row in
       row.map { cell in
-        cell.count <= maximumCellWidth ? cell : cell.prefix(maximumCellWidth - 1) + "…"
+        shortened(cell)
       }
     }
     let columns = rows.map(\.count).max() ?? 0

@@ -16,7 +16,8 @@ enum PlanReport {
     ]
     var rows = [["step", "kernel", "reads", "writes"]]
     for (index, step) in plan.steps.enumerated() {
-      let layer = step.layer.map { plan.network.layers[$0].name + ": " } ?? ""
+      let layer =
+        step.layer.map { CheckReport.shortened(plan.network.layers[$0].name) + ": " } ?? ""
       rows.append([
         String(index), layer + step.kernel, operands(step.reads, plan), operands(step.writes, plan),
       ])
@@ -41,19 +42,24 @@ enum PlanReport {
           return first <= buffer.lastStep && last >= buffer.firstStep ? "#" : "."
         })
       lifetimes.append([
-        buffer.name, CheckReport.grouped(buffer.offset), CheckReport.grouped(buffer.bytes), bar,
+        CheckReport.shortened(buffer.name), CheckReport.grouped(buffer.offset),
+        CheckReport.grouped(buffer.bytes), bar,
       ])
     }
     lines += CheckReport.aligned(lifetimes, rightAligned: [1, 2])
     return lines.joined(separator: "\n")
   }
 
-  /// "conv1@0+73,728" for each buffer: its name, offset and size.
+  /// "conv1@0+73,728" for each buffer: its name, offset and size. Stops once the text is wider
+  /// than a table cell, which shows no more: a concat of 10,000 inputs costs no more than one.
   private static func operands(_ ids: [Int], _ plan: ExecutionPlan) -> String {
-    ids.map { id in
+    var text = ""
+    for id in ids {
       let buffer = plan.buffers[id]
-      return
-        "\(buffer.name)@\(CheckReport.grouped(buffer.offset))+\(CheckReport.grouped(buffer.bytes))"
-    }.joined(separator: " ")
+      text += (text.isEmpty ? "" : " ") + CheckReport.shortened(buffer.name)
+      text += "@\(CheckReport.grouped(buffer.offset))+\(CheckReport.grouped(buffer.bytes))"
+      if text.count > CheckReport.maximumCellWidth { break }
+    }
+    return text
   }
 }

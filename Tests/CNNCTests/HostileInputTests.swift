@@ -60,6 +60,15 @@ import Testing
     #expect(run.status == 0)
     #expect(run.stdout.utf8.count < 2_000_000, "\(run.stdout.utf8.count) bytes")
     #expect(run.stdout.contains("nnnn…"))
+    // Relu runs in place at inference, so every step's operands carry the long name.
+    let inPlace = try CommandLineTests.run([
+      "check",
+      try CommandLineTests.temporaryFile(
+        String(long.dropLast("  - {type: relu}\n".count)) + "  - {type: dense, units: 2}\n"),
+      "--plan", "--mode", "inference",
+    ])
+    #expect(inPlace.status == 0, "\(inPlace.stderr)")
+    #expect(inPlace.stdout.utf8.count < 3_000_000, "\(inPlace.stdout.utf8.count) bytes")
 
     var branches = "input: [1, 8, 8]\nlayers:\n"
     for index in 0..<9_997 { branches += "  - {type: relu, name: b\(index), input: input}\n" }

@@ -21,7 +21,7 @@ import Testing
     let folder = (try CLI.temporaryFile("", name: "x") as NSString).deletingLastPathComponent
     let run = try CLI.run(["check", folder])
     #expect(run.status == 1)
-    #expect(run.stderr.contains("\(folder): is a directory, not a spec file"), "\(run.stderr)")
+    #expect(run.stderr.contains("\(folder): the file is a directory"), "\(run.stderr)")
   }
 
   @Test func dataThatDoesNotFitTheInputNamesTheSpecLine() throws {

@@ -57,6 +57,33 @@ import Testing
     #expect(ArenaPlanner.offsets(for: records, alignment: 64) == [0, 64])
   }
 
+  /// Random lifetimes and sizes (some zero, some unaligned): buffers alive together never share
+  /// a byte, offsets are aligned, and the arena is at least the lower bound.
+  @Test(arguments: 1...5)
+  func randomBuffersNeverOverlap(_ seed: UInt64) {
+    var generator = SplitMix64(seed: seed)
+    let records = (0..<1_500).map { _ in
+      let first = Int.random(in: 0..<400, using: &generator)
+      return BufferRecord(
+        bytes: Int.random(in: 0...5_000, using: &generator), firstStep: first,
+        lastStep: first + Int.random(in: 0..<60, using: &generator))
+    }
+    let offsets = ArenaPlanner.offsets(for: records)
+    #expect(offsets.allSatisfy { $0 % 64 == 0 })
+    #expect(ArenaPlanner.arenaBytes(records, offsets: offsets) >= ArenaPlanner.lowerBound(records))
+    var overlaps = 0
+    for a in records.indices {
+      for b in records.indices where b > a && records[a].livesAlongside(records[b]) {
+        if records[a].bytes > 0, records[b].bytes > 0,
+          offsets[a] < offsets[b] + records[b].bytes && offsets[b] < offsets[a] + records[a].bytes
+        {
+          overlaps += 1
+        }
+      }
+    }
+    #expect(overlaps == 0)
+  }
+
   @Test func sizeTimesLifetimeOrderWinsWhereSizeOrderStrandsAHole() {
     // By size: d (384, 1–1) at 0, c (320, 3–3) at 0, a (192, 1–4) above d at 384, and b
     // (128, 3–4) finds only 64 bytes between c and a: it goes to 576, arena 704.

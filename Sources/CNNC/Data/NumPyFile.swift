@@ -1,6 +1,12 @@
 /// A 2-D float32 array in NumPy's `.npy` format (version 1.0, little-endian, C order).
 public enum NumPyFile {
+  /// The file's bytes; `values` holds `rows × columns` floats, row by row.
   public static func encoded(rows: Int, columns: Int, values: [Float]) -> [UInt8] {
+    // A mismatch is cnnc's own bug (callers take both from one plan), never the user's input.
+    let (count, overflow) = rows.multipliedReportingOverflow(by: columns)
+    precondition(
+      rows >= 0 && columns >= 0 && !overflow && count == values.count,
+      "a \(rows)×\(columns) array needs \(rows)×\(columns) values, not \(values.count)")
     var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(rows), \(columns)), }"
     // Magic (6) + version (2) + length (2) + header, padded with spaces to a multiple of 64,
     // ending in a newline.

@@ -71,24 +71,39 @@ public enum ArenaPlanner {
   /// Best-fit placement of `records` taken in `order`.
   static func place(_ records: [BufferRecord], in order: [Int], alignment: Int) -> [Int] {
     var offsets = [Int](repeating: 0, count: records.count)
-    var placed: [Int] = []
+    // Placed buffers in address order (ties: in the order placed), so that each new buffer
+    // scans them once without sorting: a 10,000-layer training plan has ~40,000 buffers.
+    var placed: [Placed] = []
+    placed.reserveCapacity(records.count)
     for index in order {
       let record = records[index]
-      let neighbours = placed.filter { records[$0].livesAlongside(record) }
-        .sorted { offsets[$0] < offsets[$1] }
       var best: (offset: Int, gap: Int)?
       var cursor = 0
-      for neighbour in neighbours {
-        let gap = offsets[neighbour] - cursor
+      for other in placed
+      where other.firstStep <= record.lastStep && record.firstStep <= other.lastStep {
+        let gap = other.offset - cursor
         if gap >= record.bytes, gap < (best?.gap ?? Int.max) {
           best = (cursor, gap)
         }
-        cursor = max(cursor, roundUp(offsets[neighbour] + records[neighbour].bytes, to: alignment))
+        cursor = max(cursor, other.alignedEnd)
       }
-      offsets[index] = best?.offset ?? cursor
-      placed.append(index)
+      let offset = best?.offset ?? cursor
+      offsets[index] = offset
+      placed.insert(
+        Placed(
+          offset: offset, alignedEnd: roundUp(offset + record.bytes, to: alignment),
+          firstStep: record.firstStep, lastStep: record.lastStep),
+        at: placed.firstIndex(after: offset))
     }
     return offsets
+  }
+
+  /// A buffer already given its offset, as `place` scans it.
+  struct Placed {
+    var offset: Int
+    var alignedEnd: Int
+    var firstStep: Int
+    var lastStep: Int
   }
 
   /// The arena size those offsets need.
@@ -116,5 +131,17 @@ public enum ArenaPlanner {
 
   static func roundUp(_ value: Int, to alignment: Int) -> Int {
     (value + alignment - 1) / alignment * alignment
+  }
+}
+
+extension [ArenaPlanner.Placed] {
+  /// The first position whose offset is greater than `offset` (binary search; self is sorted).
+  fileprivate func firstIndex(after offset: Int) -> Int {
+    var (low, high) = (0, count)
+    while low < high {
+      let middle = (low + high) / 2
+      if self[middle].offset > offset { high = middle } else { low = middle + 1 }
+    }
+    return low
   }
 }
