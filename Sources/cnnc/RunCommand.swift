@@ -75,15 +75,11 @@ struct RunCommand: ParsableCommand {
     guard let trainSpec = network.train else {
       fail("\(spec): the spec has no train: section, which names the data to run on")
     }
-    let folder = URL(fileURLWithPath: spec).deletingLastPathComponent().path
-    let dataPath =
-      trainSpec.data.path.hasPrefix("/") ? trainSpec.data.path : folder + "/" + trainSpec.data.path
-    let classes = network.layers.last?.output?.elementCount ?? 0
     let mnist: MNIST
     do {
-      mnist = try MNIST(folder: dataPath, classes: classes)
+      mnist = try MNIST(for: network, specPath: spec)
     } catch {
-      fail(error.description)
+      fail(error)
     }
     var options = TrainingOptions(trainSpec)
     options.batch = batch ?? options.batch
@@ -91,20 +87,11 @@ struct RunCommand: ParsableCommand {
     options.seed = seed ?? options.seed
     options.threads = threads
     options.maximumSteps = steps
-    // Data that does not fit the spec is the spec's problem as much as the data's: say where.
-    let dataShape = Shape(
-      channels: mnist.train.channels, height: mnist.train.rows, width: mnist.train.columns)
-    if dataShape != network.input {
-      let at = network.inputLocation
-      printError(
-        "\(spec):\(at.line):\(at.column): error: the network's input \(network.input) does not fit "
-          + "the data's \(dataShape) images (\(dataPath))")
-      throw ExitCode(1)
-    }
     if train && options.batch > mnist.train.count {
       fail(
         "\(spec): batch \(options.batch) (\(batch == nil ? "the spec's train.batch" : "--batch")) is "
-          + "larger than the \(mnist.train.count) training images in \(dataPath)")
+          + "larger than the \(mnist.train.count) training images in "
+          + (MNIST.folder(for: network, specPath: spec) ?? ""))
     }
     if train {
       try TrainingRun(network: network, data: mnist, options: options, command: self).run()
@@ -162,6 +149,15 @@ struct RunCommand: ParsableCommand {
 func fail(_ message: String) -> Never {
   printError("error: \(message)")
   RunCommand.exit(withError: ExitCode(1))
+}
+
+/// Prints a session error, in compiler form when it points into the spec, and exits 1.
+func fail(_ error: SessionError) -> Never {
+  if let (file, at) = error.location {
+    printError("\(file):\(at.line):\(at.column): error: \(error.message)")
+    RunCommand.exit(withError: ExitCode(1))
+  }
+  fail(error.message)
 }
 
 /// A checkpoint's weights laid out as `parameters`, or exit 1 with what is wrong.

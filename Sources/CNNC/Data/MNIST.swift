@@ -73,3 +73,34 @@ public struct MNIST: Sendable {
     throw DataError(file: base + ".gz", "MNIST file not found (looked for \(name).gz and \(name))")
   }
 }
+
+extension MNIST {
+  /// The data a spec's `train:` section names, a relative `data:` path taken from the folder of
+  /// the spec file at `specPath`, checked against the network: every label below its classes,
+  /// images of its input's shape (an error located at the spec's `input:` otherwise).
+  public init(for network: InferredNetwork, specPath: String) throws(SessionError) {
+    guard let path = Self.folder(for: network, specPath: specPath) else {
+      throw SessionError(
+        "\(specPath): the spec has no train: section, which names the data to run on")
+    }
+    do {
+      self = try MNIST(folder: path, classes: network.layers.last?.output?.elementCount ?? 0)
+    } catch {
+      throw SessionError(error.description)
+    }
+    let shape = Shape(channels: train.channels, height: train.rows, width: train.columns)
+    guard shape == network.input else {
+      throw SessionError(
+        "the network's input \(network.input) does not fit the data's \(shape) images (\(path))",
+        location: (specPath, network.inputLocation))
+    }
+  }
+
+  /// The folder the spec's `train.data` names, resolved against the spec file's folder; nil
+  /// without a `train:` section.
+  public static func folder(for network: InferredNetwork, specPath: String) -> String? {
+    guard let data = network.train?.data.path else { return nil }
+    if data.hasPrefix("/") { return data }
+    return URL(fileURLWithPath: specPath).deletingLastPathComponent().path + "/" + data
+  }
+}

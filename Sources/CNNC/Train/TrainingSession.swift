@@ -1,0 +1,214 @@
+import Foundation
+import Synchronization
+
+/// Why a training session could not start or go on. The message names the file where there is
+/// one; `location` is set when the spec itself is the place to fix (its file, line and column).
+public struct SessionError: Error, CustomStringConvertible, Sendable {
+  public var message: String
+  public var location: (file: String, at: SourceLocation)?
+
+  public init(_ message: String, location: (file: String, at: SourceLocation)? = nil) {
+    self.message = message
+    self.location = location
+  }
+
+  public var description: String {
+    guard let location else { return message }
+    return "\(location.file):\(location.at.line):\(location.at.column): \(message)"
+  }
+}
+
+/// A flag the caller sets to stop a session at the end of its current step. Setting it is one
+/// lock-free store, so a signal handler may do it.
+public final class StopFlag: Sendable {
+  private let value = Atomic<Bool>(false)
+
+  public init() {}
+
+  public func set() { value.store(true, ordering: .relaxed) }
+  public var isSet: Bool { value.load(ordering: .relaxed) }
+}
+
+/// Training as a whole: the epoch and step loop that honours `options.epochs` and
+/// `options.maximumSteps`, a test-set evaluation and a checkpoint at the end of every epoch and
+/// of the run, and resume.
+///
+/// Every save writes the resume state (which holds the weights and the optimizer's state too)
+/// first and the checkpoint second, each atomically, so a kill at any instant leaves a resume
+/// state that is whole by itself. The checkpoint path is locked (`flock`) for the session's
+/// lifetime: a second session on the same path is refused.
+///
+/// ```swift
+/// let session = try TrainingSession(network: network, data: mnist, options: options,
+///                                   checkpoint: "lenet.safetensors")
+/// let summary = try session.run { event in print(event) }
+/// ```
+public final class TrainingSession {
+  public let trainer: Trainer
+  public let checkpoint: String
+  public var options: TrainingOptions { trainer.options }
+  private let test: LabelledImages?
+  private let evaluator: Evaluator?
+  private let lock: CheckpointLock
+
+  /// What a session reports while it runs.
+  public enum Event: Sendable {
+    case step(StepReport)
+    /// An epoch ended; `testAccuracy` is nil without test data.
+    case epochEnded(epoch: Int, testAccuracy: Double?)
+  }
+
+  /// How a `run` ended.
+  public struct Summary: Sendable {
+    /// Optimizer steps taken in all, and in this run.
+    public var steps: Int
+    public var stepsThisRun: Int
+    /// Mean loss over the steps of the last epoch run (NaN when no step was taken).
+    public var trainLoss: Double
+    /// On the test data, after the last step; nil without test data or when stopped early.
+    public var testAccuracy: Double?
+    public var seconds: Double
+    public var imagesPerSecond: Double
+    /// The stop flag ended the run before its epochs and steps were done.
+    public var stopped: Bool
+  }
+
+  /// Prepares a session; nothing is trained until `run`.
+  /// - Parameters:
+  ///   - test: evaluated after every epoch and at the end; nil to skip evaluation.
+  ///   - checkpoint: where the weights are written (its resume state beside it, `.resume`).
+  ///   - weights: a checkpoint to start from instead of the initialiser.
+  ///   - resume: a checkpoint whose resume state to continue from (the weights, the optimizer's
+  ///     state, the step and the shuffling all come from it).
+  public init(
+    network: InferredNetwork, train: LabelledImages, test: LabelledImages? = nil,
+    options: TrainingOptions, checkpoint: String, weights: String? = nil, resume: String? = nil
+  ) throws(SessionError) {
+    do {
+      trainer = try Trainer(network: network, data: train, options: options)
+      evaluator = test == nil ? nil : try Evaluator(network: network)
+    } catch {
+      throw SessionError("\(error)")
+    }
+    self.test = test
+    self.checkpoint = checkpoint
+    // Find out now, not after an hour of training, that the checkpoint cannot be written there.
+    do {
+      try OutputPath.check(checkpoint)
+      try OutputPath.check(Checkpoints.resumePath(for: checkpoint))
+      lock = try CheckpointLock(checkpoint: checkpoint)
+    } catch {
+      throw SessionError(error.description)
+    }
+    lock.removeStaleTemporaries(of: checkpoint)
+    let floats = trainer.weights.count
+    do {
+      if let weights {
+        trainer.setWeights(
+          try Checkpoints.values(
+            of: try SafeTensors.read(weights), path: weights, trainer.parameters, floats: floats))
+      }
+      if let resume {
+        // Everything comes from the resume state; the checkpoint beside it may be a save older
+        // or newer than it (a kill between the two writes) and is not read.
+        let state = try ResumeState.read(
+          Checkpoints.resumePath(for: resume), trainer.parameters, floats: floats,
+          seed: options.seed, batch: options.batch)
+        trainer.setWeights(state.weights)
+        try trainer.restore(
+          step: state.step, epoch: state.epoch, batchInEpoch: state.batchInEpoch,
+          velocity: state.velocity, randomStates: state.randomStates)
+      }
+    } catch let error as CheckpointError {
+      throw SessionError(error.description)
+    } catch {
+      throw SessionError("\(resume ?? weights ?? checkpoint): \(error)")
+    }
+  }
+
+  /// The options' epochs or steps are all taken (a resumed session may start so).
+  public var isFinished: Bool {
+    trainer.epoch >= options.epochs || trainer.step >= (options.maximumSteps ?? .max)
+  }
+
+  /// Trains until the epochs or steps are done or `stop` is set, then evaluates (unless
+  /// stopped) and saves. `events` is called on this thread after every step and epoch.
+  @discardableResult
+  public func run(stop: StopFlag? = nil, events: (Event) -> Void = { _ in }) throws(SessionError)
+    -> Summary
+  {
+    let start = Date()
+    let firstStep = trainer.step
+    var testAccuracy: Double?
+    var lossSum = 0.0
+    var epochSteps = 0
+    var stopped = false
+    while !isFinished {
+      if stop?.isSet == true {
+        stopped = true
+        break
+      }
+      let report: StepReport
+      do {
+        report = try trainer.trainStep()
+      } catch {
+        let kept =
+          FileManager.default.fileExists(atPath: checkpoint)
+          ? "\(checkpoint) is left as it was" : "no checkpoint was written"
+        throw SessionError("\(error) (\(kept))")
+      }
+      testAccuracy = nil
+      lossSum += Double(report.loss)
+      epochSteps += 1
+      events(.step(report))
+      if trainer.batchInEpoch == 0 {
+        testAccuracy = try evaluate()
+        events(.epochEnded(epoch: trainer.epoch, testAccuracy: testAccuracy))
+        try save()
+        if !isFinished { (lossSum, epochSteps) = (0, 0) }
+      }
+    }
+    if !stopped, testAccuracy == nil { testAccuracy = try evaluate() }
+    try save()
+    let seconds = Date().timeIntervalSince(start)
+    let steps = trainer.step - firstStep
+    return Summary(
+      steps: trainer.step, stepsThisRun: steps,
+      trainLoss: epochSteps > 0 ? lossSum / Double(epochSteps) : .nan,
+      testAccuracy: testAccuracy, seconds: seconds,
+      imagesPerSecond: Double(steps * options.batch) / max(seconds, 1e-9), stopped: stopped)
+  }
+
+  /// The fraction of the test data classified correctly with the current weights; nil without
+  /// test data.
+  public func evaluate() throws(SessionError) -> Double? {
+    guard let test, let evaluator else { return nil }
+    do {
+      let (correct, _) = try evaluator.run(
+        weights: trainer.weights, data: test, scale: options.scale)
+      return Double(correct) / Double(test.count)
+    } catch {
+      throw SessionError("\(error)")
+    }
+  }
+
+  /// Writes the resume state, then the checkpoint (the order `--resume` relies on).
+  public func save() throws(SessionError) {
+    let weights = trainer.weights
+    let state = ResumeState(
+      step: trainer.step, epoch: trainer.epoch, batchInEpoch: trainer.batchInEpoch,
+      randomStates: trainer.randomStates, weights: weights, velocity: trainer.velocity)
+    do {
+      try state.encoded(trainer.parameters, seed: options.seed, batch: options.batch)
+        .write(to: Checkpoints.resumePath(for: checkpoint), faultLabel: "resume")
+      try Checkpoints.tensors(
+        weights, trainer.parameters,
+        metadata: [
+          "format": "pt", "network": trainer.network.name, "step": String(trainer.step),
+        ]
+      ).write(to: checkpoint, faultLabel: "checkpoint")
+    } catch {
+      throw SessionError(error.description)
+    }
+  }
+}
