@@ -46,5 +46,21 @@ import Testing
     #expect(report["isa"] as? String == KernelISA.best.rawValue)
     #expect(report["cpu"] as? String == Machine.cpuModel)
     #expect((report["train_images_per_second"] as? Double ?? 0) > 0)
+    for key in [
+      "batch", "threads", "infer_images_per_second", "batch1_latency_us", "gflops", "step_ms",
+      "layers_sum_ms", "loss_ms", "layers",
+    ] {
+      #expect(report[key] != nil, "no \(key)")
+    }
+    // The reported sum is the rows' sum (forward and backward of every layer, and the loss).
+    let layers = try #require(report["layers"] as? [[String: Any]])
+    #expect(
+      layers.map { $0["name"] as? String }
+        == (try InferredNetwork(yaml: smallNet)).layers.map(\.name))
+    let rows = layers.reduce(report["loss_ms"] as? Double ?? .nan) {
+      $0 + ($1["forward_ms"] as? Double ?? .nan) + ($1["backward_ms"] as? Double ?? .nan)
+    }
+    let sum = try #require(report["layers_sum_ms"] as? Double)
+    #expect(abs(rows - sum) <= 1e-9 * sum, "\(rows) vs \(sum)")
   }
 }

@@ -63,3 +63,110 @@ import Testing
     }
   }
 }
+
+/// Training, resuming and benchmarking from an embedding program: public API only.
+@Suite struct SessionEmbeddingTests {
+  static func lenet() throws -> (InferredNetwork, MNIST, TrainingOptions) {
+    let spec = modelPath("lenet.yaml")
+    let network = try InferredNetwork(yaml: try String(contentsOfFile: spec, encoding: .utf8))
+    let data = try MNIST(for: network, specPath: spec)
+    return (network, data, TrainingOptions(try #require(network.train)))
+  }
+
+  static func folder() throws -> String {
+    let path = NSTemporaryDirectory() + "cnnc-session-\(UUID().uuidString)"
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+  }
+
+  /// 50 steps; then 30 more resumed from its checkpoint end bit-identical to 80 straight steps,
+  /// and the checkpoint loads into an inference executor.
+  @Test func trainFiftyStepsResumeAndLoad() throws {
+    let (network, data, base) = try Self.lenet()
+    let folder = try Self.folder()
+    var options = base
+    options.maximumSteps = 50
+    let first = try TrainingSession(
+      network: network, train: data.train, test: data.test, options: options,
+      checkpoint: folder + "/first.safetensors")
+    let summary = try first.run()
+    #expect(summary.steps == 50 && summary.stepsThisRun == 50 && !summary.stopped)
+    #expect((summary.testAccuracy ?? 0) > 0.5, "\(String(describing: summary.testAccuracy))")
+    #expect(summary.trainLoss.isFinite)
+
+    options.maximumSteps = 80
+    let resumed = try TrainingSession(
+      network: network, train: data.train, options: options,
+      checkpoint: folder + "/resumed.safetensors", resume: folder + "/first.safetensors")
+    #expect(resumed.trainer.step == 50)
+    let more = try resumed.run()
+    #expect(more.steps == 80 && more.stepsThisRun == 30 && more.testAccuracy == nil)
+    let straight = try TrainingSession(
+      network: network, train: data.train, options: options,
+      checkpoint: folder + "/straight.safetensors")
+    try straight.run()
+    #expect(resumed.trainer.weights.map(\.bitPattern) == straight.trainer.weights.map(\.bitPattern))
+
+    let executor = try Executor(
+      plan: try Planner.plan(network, PlanOptions(mode: .inference, batch: 1)))
+    try executor.loadWeights(from: folder + "/straight.safetensors")
+    #expect(Array(executor.weights) == straight.trainer.weights)
+  }
+
+  /// The caller's flag stops the session after the current step; the state is saved there.
+  @Test func aStopFlagEndsTheRunAndSaves() throws {
+    let (network, data, base) = try Self.lenet()
+    let folder = try Self.folder()
+    var options = base
+    options.maximumSteps = 50
+    let stop = StopFlag()
+    var steps = 0
+    let session = try TrainingSession(
+      network: network, train: data.train, options: options,
+      checkpoint: folder + "/stopped.safetensors")
+    let summary = try session.run(stop: stop) { event in
+      if case .step = event {
+        steps += 1
+        if steps == 7 { stop.set() }
+      }
+    }
+    #expect(summary.stopped && summary.steps == 7)
+    let saved = try SafeTensors.read(folder + "/stopped.safetensors")
+    #expect(saved.metadata["step"] == "7")
+    #expect(FileManager.default.fileExists(atPath: folder + "/stopped.safetensors.resume"))
+  }
+
+  /// A second session on the same checkpoint is refused while the first is alive.
+  @Test func oneSessionPerCheckpoint() throws {
+    let (network, data, options) = try Self.lenet()
+    let path = try Self.folder() + "/locked.safetensors"
+    let first = try TrainingSession(
+      network: network, train: data.train, options: options, checkpoint: path)
+    #expect(throws: SessionError.self) {
+      try TrainingSession(network: network, train: data.train, options: options, checkpoint: path)
+    }
+    withExtendedLifetime(first) {}
+  }
+
+  /// What `cnnc bench` measures, from the library: every figure measured, one row per layer, and
+  /// the rows adding up to the reported sum.
+  @Test func benchmarkLeNet() throws {
+    let (network, _, _) = try Self.lenet()
+    let report = try Benchmark(network: network, batch: 8, repeats: 1).run()
+    for figure in [
+      report.trainImagesPerSecond, report.inferImagesPerSecond, report.batch1LatencyMicroseconds,
+      report.stepMilliseconds,
+    ] {
+      #expect(figure.isFinite && figure > 0)
+    }
+    #expect(report.layers.map(\.name) == network.layers.map(\.name))
+    let sum = report.layers.reduce(report.lossMilliseconds) {
+      $0 + $1.forwardMilliseconds + $1.backwardMilliseconds
+    }
+    #expect(abs(report.layersSumMilliseconds - sum) <= 1e-9 * sum)
+    let inferenceOnly = try Benchmark(network: network, batch: 8, repeats: 1, inferenceOnly: true)
+      .run()
+    #expect(inferenceOnly.trainImagesPerSecond.isNaN && inferenceOnly.layers.isEmpty)
+    #expect(inferenceOnly.inferImagesPerSecond > 0)
+  }
+}

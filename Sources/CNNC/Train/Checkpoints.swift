@@ -146,3 +146,14 @@ public struct ResumeState: Sendable, Equatable {
         of: file, path: path, parameters, floats: floats, prefix: "momentum/"))
   }
 }
+
+extension Executor {
+  /// Reads a checkpoint (as `cnnc run` writes it, or a PyTorch state_dict saved as safetensors
+  /// with the same names) into this executor's weights. Every tensor is checked against the
+  /// plan's parameters first; on any error the weights are left as they were.
+  public func loadWeights(from path: String) throws(CheckpointError) {
+    let values = try Checkpoints.values(
+      of: try SafeTensors.read(path), path: path, plan.parameters, floats: plan.parameterFloats)
+    _ = weights.update(fromContentsOf: values)
+  }
+}

@@ -17,3 +17,17 @@ func parallelFor(_ count: Int, _ body: (Int) -> Void) {
 struct UncheckedSendable<Value>: @unchecked Sendable {
   let value: Value
 }
+
+/// How a batch is split across data-parallel workers: up to `threads` slices of consecutive
+/// samples, as even as they can be (the first `batch % workers` take one more).
+func workerSlices(batch: Int, threads: Int) -> [(start: Int, count: Int)] {
+  let workers = max(1, min(threads, batch))
+  var slices: [(start: Int, count: Int)] = []
+  var start = 0
+  for worker in 0..<workers {
+    let count = batch / workers + (worker < batch % workers ? 1 : 0)
+    slices.append((start, count))
+    start += count
+  }
+  return slices
+}

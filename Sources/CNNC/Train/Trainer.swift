@@ -81,12 +81,8 @@ public final class Trainer {
     self.network = network
     self.options = options
     self.data = data
-    let workerCount = max(1, min(options.threads, options.batch))
-    var start = 0
-    for worker in 0..<workerCount {
-      let count = options.batch / workerCount + (worker < options.batch % workerCount ? 1 : 0)
-      slices.append((start, count))
-      start += count
+    slices = workerSlices(batch: options.batch, threads: options.threads)
+    for (worker, (_, count)) in slices.enumerated() {
       let plan = try Planner.plan(
         network, PlanOptions(mode: .training, batch: count, isa: options.isa))
       // Worker 0 owns the weights; the others read the same storage.
