@@ -273,11 +273,98 @@ void cnnc_sgemm_packed_a(cnnc_isa isa, size_t m, size_t n, size_t k, const float
        workspace);
 }
 
+// Direct convolution, for stride-1 layers with rows of at least one tile and few filters:
+// there the implicit GEMM's packing, done once per block of B and shared only by the filters'
+// few MR-row panels, costs a fifth of the layer (VGG-16's conv1_2: 64 filters on 224×224).
+// Instead the microkernel reads each row of the column matrix, for one tile of 32 outputs in
+// one output row, straight from a zero-padded copy of the image: row (c, ky, kx) of the tile
+// starts at padded[c][y + ky][x0 + kx]. The sums run in the same order as the GEMM's (blocks of
+// KC, each added to C), so the two give bit-identical outputs.
+enum { DIRECT_MAX_FILTERS = 128 };
+
+static size_t direct_image_floats(const cnnc_window *g);
+
+static int direct_applies(const cnnc_window *g, size_t filters) {
+  // Offsets into the padded image are 32-bit.
+  return g->stride_h == 1 && g->stride_w == 1 && g->out_w >= NR_BOUND &&
+         filters <= DIRECT_MAX_FILTERS && direct_image_floats(g) < INT32_MAX;
+}
+
+// The padded image, then NR_BOUND floats of slack (a tile at the end of the last row reads up
+// to 31 past it, into columns it does not store), then one offset per row of the patch.
+static size_t direct_image_floats(const cnnc_window *g) {
+  return g->channels * (g->height + 2 * g->pad_h) * (g->width + 2 * g->pad_w) + NR_BOUND;
+}
+
+size_t cnnc_conv_workspace_floats(const cnnc_window *g, size_t filters) {
+  size_t patch = g->channels * g->kernel_h * g->kernel_w;
+  size_t packing = cnnc_gemm_workspace_floats(filters, g->out_h * g->out_w, patch);
+  if (!direct_applies(g, filters)) return packing;
+  size_t direct = direct_image_floats(g) + patch;
+  return direct > packing ? direct : packing;
+}
+
+static void pad_image(const cnnc_window *g, const float *image, float *padded) {
+  const size_t hp = g->height + 2 * g->pad_h, wp = g->width + 2 * g->pad_w;
+  for (size_t c = 0; c < g->channels; c++) {
+    float *plane = padded + c * hp * wp;
+    memset(plane, 0, g->pad_h * wp * sizeof(float));
+    for (size_t y = 0; y < g->height; y++) {
+      float *row = plane + (g->pad_h + y) * wp;
+      memset(row, 0, g->pad_w * sizeof(float));
+      memcpy(row + g->pad_w, image + (c * g->height + y) * g->width, g->width * sizeof(float));
+      memset(row + g->pad_w + g->width, 0, g->pad_w * sizeof(float));
+    }
+    memset(plane + (g->pad_h + g->height) * wp, 0, g->pad_h * wp * sizeof(float));
+  }
+  memset(padded + direct_image_floats(g) - NR_BOUND, 0, NR_BOUND * sizeof(float));
+}
+
+static void conv_direct(const cnnc_gemm_path *path, const cnnc_window *g, size_t filters,
+                        const float *packed_weights, const float *image, const float *bias,
+                        float *out, float *workspace) {
+  const size_t hp = g->height + 2 * g->pad_h, wp = g->width + 2 * g->pad_w;
+  const size_t patch = g->channels * g->kernel_h * g->kernel_w;
+  const size_t plane = g->out_h * g->out_w, mr = path->mr, nr = path->nr;
+  float *padded = workspace;
+  int32_t *offsets = (int32_t *)(workspace + direct_image_floats(g));
+  pad_image(g, image, padded);
+  size_t p = 0;
+  for (size_t c = 0; c < g->channels; c++) {
+    for (size_t ky = 0; ky < g->kernel_h; ky++) {
+      for (size_t kx = 0; kx < g->kernel_w; kx++) offsets[p++] = (int32_t)((c * hp + ky) * wp + kx);
+    }
+  }
+  const size_t panel_rows = round_up(filters, mr);
+  for (size_t y = 0; y < g->out_h; y++) {
+    for (size_t x0 = 0; x0 < g->out_w; x0 += nr) {
+      const size_t columns = min_size(nr, g->out_w - x0);
+      const float *tile_image = padded + y * wp + x0;
+      float *tile_out = out + y * g->out_w + x0;
+      for (size_t pc = 0; pc < patch; pc += KC) {
+        const size_t kc = min_size(KC, patch - pc);
+        const float *block = packed_weights + pc * panel_rows;
+        for (size_t row = 0; row < filters; row += mr) {
+          const cnnc_epilogue epilogue = {
+              pc == 0 ? 0.0f : 1.0f, pc == 0 && bias ? bias + row : NULL, NULL};
+          path->direct(kc, block + row * kc, tile_image, offsets + pc, tile_out + row * plane,
+                       plane, &epilogue, min_size(mr, filters - row), columns);
+        }
+      }
+    }
+  }
+}
+
 void cnnc_conv_forward(cnnc_isa isa, const cnnc_window *window, size_t filters,
                        const float *packed_weights, const float *image, const float *bias,
                        size_t first_output, size_t outputs, float *out, float *workspace) {
   size_t plane = window->out_h * window->out_w;
   size_t patch = window->channels * window->kernel_h * window->kernel_w;
+  const cnnc_gemm_path *path = path_for(isa);
+  if (path->direct && first_output == 0 && outputs == plane && direct_applies(window, filters)) {
+    conv_direct(path, window, filters, packed_weights, image, bias, out, workspace);
+    return;
+  }
   gemm(isa, 0, 0, filters, outputs, patch, NULL, 0, packed_weights, image, 0, window,
        first_output, 0.0f, bias, NULL, out + first_output, plane, workspace);
 }

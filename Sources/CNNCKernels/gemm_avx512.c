@@ -10,31 +10,14 @@
 #define TARGET __attribute__((target("avx512f")))
 enum { MR = 12, NR = 32 };
 
-// `rows` is a constant in every caller, so the loops unroll and the accumulators stay in
-// registers. A's panel keeps its MR stride whatever `rows` is.
-TARGET static inline __attribute__((always_inline)) void tile(const int rows, size_t kc,
-                                                              const float *a, const float *b,
-                                                              float *c, size_t ldc,
-                                                              const cnnc_epilogue *e, size_t nr) {
+// Stores an accumulated tile (rows × nr of C) with the epilogue: biases, then beta · C.
+TARGET static inline __attribute__((always_inline)) void store_tile(const int rows,
+                                                                    const __m512 *left,
+                                                                    const __m512 *right, float *c,
+                                                                    size_t ldc,
+                                                                    const cnnc_epilogue *e,
+                                                                    size_t nr) {
   const float beta = e->beta;
-  __m512 left[MR], right[MR];
-  _Pragma("clang loop unroll(full)")
-  for (int i = 0; i < rows; i++) {
-    left[i] = _mm512_setzero_ps();
-    right[i] = _mm512_setzero_ps();
-  }
-  for (size_t p = 0; p < kc; p++) {
-    __m512 b0 = _mm512_loadu_ps(b);
-    __m512 b1 = _mm512_loadu_ps(b + 16);
-    _Pragma("clang loop unroll(full)")
-    for (int i = 0; i < rows; i++) {
-      __m512 ai = _mm512_set1_ps(a[i]);
-      left[i] = _mm512_fmadd_ps(ai, b0, left[i]);
-      right[i] = _mm512_fmadd_ps(ai, b1, right[i]);
-    }
-    a += MR;
-    b += NR;
-  }
   // Columns past nr are neither read nor written.
   __mmask16 left_mask = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
   __mmask16 right_mask = nr >= 32 ? 0xFFFF : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
@@ -69,11 +52,49 @@ TARGET static inline __attribute__((always_inline)) void tile(const int rows, si
   }
 }
 
+// `rows` is a constant in every caller, so the loops unroll and the accumulators stay in
+// registers. A's panel keeps its MR stride whatever `rows` is. B's row p is at b + p·NR
+// (packed), or, with `offsets`, at b + offsets[p] (direct convolution: a row of the image).
+TARGET static inline __attribute__((always_inline)) void tile(const int rows, size_t kc,
+                                                              const float *a, const float *b,
+                                                              const int32_t *offsets, float *c,
+                                                              size_t ldc, const cnnc_epilogue *e,
+                                                              size_t nr) {
+  __m512 left[MR], right[MR];
+  _Pragma("clang loop unroll(full)")
+  for (int i = 0; i < rows; i++) {
+    left[i] = _mm512_setzero_ps();
+    right[i] = _mm512_setzero_ps();
+  }
+  for (size_t p = 0; p < kc; p++) {
+    const float *row = offsets ? b + offsets[p] : b + p * NR;
+    // The direct path's next tile (32 columns on) reads these rows' next lines.
+    if (offsets) _mm_prefetch((const char *)(row + 2 * NR), _MM_HINT_T0);
+    __m512 b0 = _mm512_loadu_ps(row);
+    __m512 b1 = _mm512_loadu_ps(row + 16);
+    _Pragma("clang loop unroll(full)")
+    for (int i = 0; i < rows; i++) {
+      __m512 ai = _mm512_set1_ps(a[i]);
+      left[i] = _mm512_fmadd_ps(ai, b0, left[i]);
+      right[i] = _mm512_fmadd_ps(ai, b1, right[i]);
+    }
+    a += MR;
+  }
+  store_tile(rows, left, right, c, ldc, e, nr);
+}
+
+// `offsets` is a constant NULL in kernel_R and never NULL in direct_R, so each compiles to
+// one loop without a branch.
 #define ROWS(R)                                                                              \
   TARGET static void kernel_##R(size_t kc, const float *a, const float *b, float *c,          \
                                 size_t ldc, const cnnc_epilogue *e, size_t mr, size_t nr) {   \
     (void)mr;                                                                                \
-    tile(R, kc, a, b, c, ldc, e, nr);                                                        \
+    tile(R, kc, a, b, NULL, c, ldc, e, nr);                                                  \
+  }                                                                                          \
+  TARGET static void direct_##R(size_t kc, const float *a, const float *b,                   \
+                                const int32_t *offsets, float *c, size_t ldc,                \
+                                const cnnc_epilogue *e, size_t nr) {                         \
+    tile(R, kc, a, b, offsets, c, ldc, e, nr);                                               \
   }
 ROWS(1) ROWS(2) ROWS(3) ROWS(4) ROWS(5) ROWS(6) ROWS(7) ROWS(8) ROWS(9) ROWS(10) ROWS(11)
 ROWS(12)
@@ -85,6 +106,17 @@ static const cnnc_microkernel by_rows[MR + 1] = {
 static void kernel(size_t kc, const float *a, const float *b, float *c, size_t ldc,
                    const cnnc_epilogue *e, size_t mr, size_t nr) {
   by_rows[mr](kc, a, b, c, ldc, e, mr, nr);
+}
+
+typedef void (*direct_rows)(size_t kc, const float *a, const float *b, const int32_t *offsets,
+                            float *c, size_t ldc, const cnnc_epilogue *e, size_t nr);
+static const direct_rows direct_by_rows[MR + 1] = {
+    NULL,      direct_1, direct_2, direct_3,  direct_4,  direct_5, direct_6,
+    direct_7,  direct_8, direct_9, direct_10, direct_11, direct_12};
+
+static void direct(size_t kc, const float *a, const float *b, const int32_t *offsets, float *c,
+                   size_t ldc, const cnnc_epilogue *e, size_t mr, size_t nr) {
+  direct_by_rows[mr](kc, a, b, offsets, c, ldc, e, nr);
 }
 
 // A rows × `cols` columns of C as dot products of A's rows with B's rows, 16 lanes at a time;
@@ -138,7 +170,8 @@ TARGET static double fma_loop(uint64_t iterations, float *sink) {
   return (double)iterations * 24 * 16 * 2;
 }
 
-const cnnc_gemm_path cnnc_path_avx512 = {MR, NR, kernel, cnnc_transpose_pack_avx2, small_nt, fma_loop};
+const cnnc_gemm_path cnnc_path_avx512 = {
+    MR, NR, kernel, cnnc_transpose_pack_avx2, small_nt, fma_loop, direct};
 #else
 // Not an x86 CPU: never chosen (cnnc_isa_supported says no); the portable path stands in.
 const cnnc_gemm_path cnnc_path_avx512 = {0};

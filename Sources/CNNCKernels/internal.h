@@ -32,6 +32,12 @@ typedef void (*cnnc_small_nt)(size_t m, size_t n, size_t k, const float *a, size
                               const float *b, size_t ldb, const cnnc_epilogue *epilogue,
                               float *c, size_t ldc);
 
+// The microkernel with B's row p at b + offsets[p] instead of packed: direct convolution
+// reads the rows of the column matrix straight from a zero-padded image.
+typedef void (*cnnc_direct_kernel)(size_t kc, const float *a, const float *b,
+                                   const int32_t *offsets, float *c, size_t ldc,
+                                   const cnnc_epilogue *epilogue, size_t mr, size_t nr);
+
 typedef struct {
   size_t mr;
   size_t nr;
@@ -40,6 +46,7 @@ typedef struct {
   cnnc_small_nt small_nt;  // NULL: small products take the packed route
 
   double (*fma_loop)(uint64_t iterations, float *sink);
+  cnnc_direct_kernel direct;  // NULL: convolutions always pack
 } cnnc_gemm_path;
 
 void cnnc_transpose_pack_avx2(const float *source, size_t ld, size_t count, size_t kc,

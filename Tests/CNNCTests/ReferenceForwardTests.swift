@@ -132,6 +132,53 @@ enum Reference {
   }
 }
 
+/// Stride-1 convolutions with rows of 32 outputs or more and at most 128 filters run as a direct
+/// convolution (the image read in place of packed panels). Against the definition in Double,
+/// and bit for bit against the implicit GEMM, which takes over when one image's outputs are
+/// split across two threads.
+@Suite struct DirectConvolutionTests {
+  static let shapes: [(c: Int, h: Int, w: Int, filters: Int, kh: Int, kw: Int, ph: Int, pw: Int)] =
+    [
+      (3, 5, 37, 13, 3, 2, 1, 0),  // 36 columns: a full tile and a masked one; 13 filters
+      (30, 4, 40, 7, 3, 3, 1, 1),  // a patch of 270 rows: two blocks of k
+      (1, 3, 64, 128, 1, 5, 0, 2),  // the most filters the direct path takes
+      (2, 6, 34, 24, 3, 3, 1, 1),  // two full panels of 12 filters
+    ]
+
+  @Test(arguments: KernelISA.supported)
+  func matchesTheReferenceAndTheGEMM(_ isa: KernelISA) throws {
+    for (index, s) in Self.shapes.enumerated() {
+      let yaml = """
+        input: [\(s.c), \(s.h), \(s.w)]
+        layers:
+          - {type: conv, name: conv, filters: \(s.filters), kernel: [\(s.kh), \(s.kw)], pad: [\(s.ph), \(s.pw)]}
+        """
+      let direct = try makeExecutor(
+        yaml, PlanOptions(mode: .inference, batch: 1, isa: isa), seed: UInt64(index))
+      let split = try makeExecutor(
+        yaml, PlanOptions(mode: .inference, batch: 1, isa: isa, imageThreads: 2),
+        seed: UInt64(index))
+      let input = randomValues(direct.input.count, seed: UInt64(index) + 50)
+      for executor in [direct, split] {
+        _ = executor.input.update(fromContentsOf: input)
+        executor.forward()
+      }
+      #expect(
+        Array(direct.output).map(\.bitPattern) == Array(split.output).map(\.bitPattern),
+        "shape \(index)")
+      let weight = Array(try #require(direct.parameter("conv.weight"))).map(Double.init)
+      let bias = Array(try #require(direct.parameter("conv.bias"))).map(Double.init)
+      let expected = Reference.convolution(
+        input.map(Double.init), c: s.c, h: s.h, w: s.w, weight: weight, bias: bias,
+        filters: s.filters, kernel: (s.kh, s.kw), stride: (1, 1), pad: (s.ph, s.pw))
+      #expect(expected.values.count == direct.output.count)
+      for (a, e) in zip(direct.output, expected.values) {
+        #expect(abs(Double(a) - e) <= 1e-4 * max(1, abs(e)), "shape \(index)")
+      }
+    }
+  }
+}
+
 /// Max pooling's fast paths (four windows at a time; SIMD for 2×2 stride 2) against the plain
 /// definition: the value and the first maximum's index in row-major window order, ties included.
 @Suite struct MaxPoolKernelTests {

@@ -55,6 +55,16 @@ func gemmWorkspaceFloats(m: Int, n: Int, k: Int) -> Int {
   cnnc_gemm_workspace_floats(m, n, k)
 }
 
+/// Workspace for `convolutionForward` over a whole plane of outputs: the direct path (stride 1,
+/// few filters) may need more than the implicit GEMM's packing.
+func convolutionWorkspaceFloats(_ window: cnnc_window, filters: Int) -> Int? {
+  let patch = window.channels * window.kernel_h * window.kernel_w
+  guard gemmWorkspaceFloats([(filters, window.out_h * window.out_w, patch)]) != nil else {
+    return nil
+  }
+  return withUnsafePointer(to: window) { cnnc_conv_workspace_floats($0, filters) }
+}
+
 /// The largest workspace among several products, as a scratch request's element count.
 func gemmWorkspaceFloats(_ products: [(m: Int, n: Int, k: Int)]) -> Int? {
   var largest = 0

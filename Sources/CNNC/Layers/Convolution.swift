@@ -141,8 +141,8 @@ extension Convolution {
     let (f, k, p) = (filters, g.patchSize, g.outputPlane)
     let packing = [
       ScratchRequest(
-        name: "packing", elements: gemmWorkspaceFloats([(f, p, k)]), lifetime: .forward,
-        perThread: true),
+        name: "packing", elements: convolutionWorkspaceFloats(g.window, filters: f),
+        lifetime: .forward, perThread: true),
       ScratchRequest(
         name: "packing", elements: gemmWorkspaceFloats([(f, k, p), (k, p, f)]),
         lifetime: .backward),

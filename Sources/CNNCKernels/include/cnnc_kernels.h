@@ -64,7 +64,11 @@ typedef struct {
 // cnnc_pack_a. The columns are packed straight from the image into the microkernel's panels,
 // never materialised. Only the output positions first_output ..< first_output + outputs
 // (row-major over out_h × out_w) are computed, so threads can share one image.
-// Workspace: cnnc_gemm_workspace_floats(filters, outputs, patch size).
+// Stride-1 layers with few filters and wide rows are computed as a direct convolution instead
+// (same results, bit for bit) when the whole plane is asked for.
+// Workspace: cnnc_conv_workspace_floats(window, filters) for the whole plane;
+// cnnc_gemm_workspace_floats(filters, outputs, patch size) for part of it.
+size_t cnnc_conv_workspace_floats(const cnnc_window *window, size_t filters);
 void cnnc_conv_forward(cnnc_isa isa, const cnnc_window *window, size_t filters,
                        const float *packed_weights, const float *image, const float *bias,
                        size_t first_output, size_t outputs, float *out, float *workspace);
