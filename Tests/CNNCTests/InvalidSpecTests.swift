@@ -136,6 +136,18 @@ import Testing
     Case(
       yaml: trainHeader + "  momentum: 0.9\n", line: 5, column: 3,
       message: "train: unknown key 'momentum'"),
+    Case(
+      yaml: trainHeader + "  optimizer: {type: adam, lr: 0.001, momentum: 0.9}\n", line: 5,
+      column: 48, message: "'momentum' is not a setting of Adam; its momentum is 'betas'"),
+    Case(
+      yaml: trainHeader + "  optimizer: {type: sgd, lr: 0.1, betas: [0.9, 0.99]}\n", line: 5,
+      column: 42, message: "'betas' is not a setting of SGD (give type: adam or adamw)"),
+    Case(
+      yaml: trainHeader + "  optimizer: {type: adamw, lr: 0.001, betas: [0.9, 1.5]}\n", line: 5,
+      column: 52, message: "'betas' values must be in [0, 1), found 1.5"),
+    Case(
+      yaml: trainHeader + "  optimizer: {type: adam, lr: 0.001, betas: 0.9}\n", line: 5,
+      column: 45, message: "'betas' must be a list of two numbers"),
   ]
 
   @Test(arguments: cases)

@@ -60,7 +60,7 @@ import Testing
   @Test func aDivergingLossNamesTheLearningRate() throws {
     let network = try InferredNetwork(yaml: smallNet)
     var options = TrainingOptions(try #require(network.train))
-    options.optimizer = SGD(learningRate: 1e30)
+    options.optimizer = .sgd(learningRate: 1e30)
     let trainer = try Trainer(network: network, data: try trainingSlice(64), options: options)
     var message = ""
     do {

@@ -34,11 +34,14 @@ func trainingSlice(_ count: Int) throws -> LabelledImages {
   return slice
 }
 
-func makeTrainer(threads: Int = 1, images: Int = 640, isa: KernelISA? = nil) throws -> Trainer {
+func makeTrainer(
+  threads: Int = 1, images: Int = 640, isa: KernelISA? = nil, optimizer: Optimizer? = nil
+) throws -> Trainer {
   let network = try InferredNetwork(yaml: smallNet)
   var options = TrainingOptions(try #require(network.train))
   options.threads = threads
   options.isa = isa
+  options.optimizer = optimizer ?? options.optimizer
   return try Trainer(network: network, data: try trainingSlice(images), options: options)
 }
 
@@ -60,39 +63,57 @@ func makeTrainer(threads: Int = 1, images: Int = 640, isa: KernelISA? = nil) thr
       try b.trainStep()
     }
     #expect(a.weights == b.weights)
-    #expect(a.velocity == b.velocity)
+    #expect(a.optimizerState == b.optimizerState)
   }
 
-  @Test func resumedRunEndsWithTheSameWeights() throws {
-    let straight = try makeTrainer(threads: 2)
+  /// The spec's SGD, Adam and AdamW: their state goes through the resume file.
+  @Test(arguments: [
+    nil, Optimizer.adam(learningRate: 0.001, weightDecay: 0.01),
+    .adam(learningRate: 0.002, decoupled: true),
+  ])
+  func resumedRunEndsWithTheSameWeights(_ optimizer: Optimizer?) throws {
+    let straight = try makeTrainer(threads: 2, optimizer: optimizer)
     for _ in 0..<30 { try straight.trainStep() }
 
-    let first = try makeTrainer(threads: 2)
+    let first = try makeTrainer(threads: 2, optimizer: optimizer)
     for _ in 0..<17 { try first.trainStep() }
     // Save through the real file formats and restore into a fresh trainer.
     let weights = try SafeTensors.decode(
       Checkpoints.tensors(first.weights, first.parameters, metadata: [:]).encoded(), file: "w")
     let state = ResumeState(
       step: first.step, epoch: first.epoch, batchInEpoch: first.batchInEpoch,
-      randomStates: first.randomStates, weights: first.weights, velocity: first.velocity)
+      randomStates: first.randomStates, weights: first.weights,
+      optimizerState: first.optimizerState)
     let statePath = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
       .path
-    try state.encoded(first.parameters, seed: 5, batch: 32).write(to: statePath)
+    let used = first.options.optimizer
+    try state.encoded(first.parameters, optimizer: used, seed: 5, batch: 32).write(to: statePath)
 
-    let second = try makeTrainer(threads: 2)
+    let second = try makeTrainer(threads: 2, optimizer: optimizer)
     second.setWeights(
       try Checkpoints.values(
         of: weights, path: "w", second.parameters, floats: second.weights.count))
     let restored = try ResumeState.read(
-      statePath, second.parameters, floats: second.weights.count, seed: 5, batch: 32)
+      statePath, second.parameters, floats: second.weights.count, optimizer: used, seed: 5,
+      batch: 32)
     #expect(restored == state)
     try second.restore(
       step: restored.step, epoch: restored.epoch, batchInEpoch: restored.batchInEpoch,
-      velocity: restored.velocity, randomStates: restored.randomStates)
+      optimizerState: restored.optimizerState, randomStates: restored.randomStates)
     // 640 images / 32 = 20 batches an epoch: the resumed part crosses into epoch 2.
     for _ in 0..<13 { try second.trainStep() }
     #expect(second.step == 30)
     #expect(second.weights == straight.weights)
+    // Resuming with another optimizer is refused, naming both.
+    let other: Optimizer =
+      used.name == "sgd" ? .adam(learningRate: 0.001) : .sgd(learningRate: 0.01)
+    #expect {
+      try ResumeState.read(
+        statePath, second.parameters, floats: second.weights.count, optimizer: other, seed: 5,
+        batch: 32)
+    } throws: { error in
+      "\(error)".contains("optimizer '\(used.name)', not '\(other.name)'")
+    }
   }
 
   @Test func checkpointRoundTripGivesIdenticalOutputs() throws {
@@ -115,7 +136,7 @@ func makeTrainer(threads: Int = 1, images: Int = 640, isa: KernelISA? = nil) thr
   @Test func nonFiniteLossStopsWithTheStep() throws {
     let network = try InferredNetwork(yaml: smallNet)
     var options = TrainingOptions(try #require(network.train))
-    options.optimizer = SGD(learningRate: 1e30)
+    options.optimizer = .sgd(learningRate: 1e30)
     let trainer = try Trainer(network: network, data: try trainingSlice(320), options: options)
     var failure: TrainingError?
     for _ in 0..<10 where failure == nil {
@@ -169,8 +190,8 @@ func makeTrainer(threads: Int = 1, images: Int = 640, isa: KernelISA? = nil) thr
     weights.withUnsafeMutableBufferPointer { w in
       velocity.withUnsafeMutableBufferPointer { v in
         gradients.withUnsafeBufferPointer { g in
-          SGD(learningRate: 0.1, momentum: 0.9, weightDecay: 0.01).update(
-            weights: w, gradients: g, velocity: v, rate: 0.1)
+          Optimizer.sgd(learningRate: 0.1, momentum: 0.9, weightDecay: 0.01).update(
+            weights: w, gradients: g, state: v, step: 1, rate: 0.1)
         }
       }
     }
@@ -178,5 +199,57 @@ func makeTrainer(threads: Int = 1, images: Int = 640, isa: KernelISA? = nil) thr
     // v = 0 + 0.1·(0.2 + 0.01·(−2)) = 0.018; w = −2 − 0.018
     #expect(abs(velocity[0] - 0.461) < 1e-6 && abs(weights[0] - 0.539) < 1e-6)
     #expect(abs(velocity[1] - 0.018) < 1e-6 && abs(weights[1] + 2.018) < 1e-6)
+  }
+
+  /// `optimizer:` in the spec, with PyTorch's defaults where keys are left out.
+  @Test func optimizersFromTheSpec() throws {
+    func optimizer(_ text: String) throws -> Optimizer {
+      let yaml = smallNet.replacingOccurrences(
+        of: "optimizer: {type: sgd, lr: 0.05, momentum: 0.9, weight_decay: 0.0005}",
+        with: "optimizer: \(text)")
+      return try #require(try InferredNetwork(yaml: yaml).train).optimizer
+    }
+    #expect(
+      try optimizer("{type: adamw, lr: 0.001}")
+        == .adam(learningRate: 0.001, weightDecay: 0.01, decoupled: true))
+    #expect(
+      try optimizer("{type: adam, lr: 0.002, betas: [0.8, 0.99], eps: 1e-6}")
+        == .adam(learningRate: 0.002, beta1: 0.8, beta2: 0.99, epsilon: 1e-6))
+    #expect(try optimizer("{type: adam, lr: 0.002}").weightDecay == 0)
+    #expect(try optimizer("{lr: 0.1, momentum: 0.5}") == .sgd(learningRate: 0.1, momentum: 0.5))
+  }
+
+  /// Two Adam steps and one AdamW step worked by hand (in Double) from PyTorch's rules.
+  @Test func adamMatchesPyTorchsRules() {
+    func run(_ optimizer: Optimizer, steps: [[Float]], weight: Float) -> (Float, [Float]) {
+      var weights = [weight]
+      var state: [Float] = [0, 0]
+      for (index, gradient) in steps.enumerated() {
+        weights.withUnsafeMutableBufferPointer { w in
+          state.withUnsafeMutableBufferPointer { s in
+            gradient.withUnsafeBufferPointer { g in
+              optimizer.update(weights: w, gradients: g, state: s, step: index + 1, rate: 0.1)
+            }
+          }
+        }
+      }
+      return (weights[0], state)
+    }
+    // Adam, lr 0.1, wd 0.5, w = 1: step 1, g = 0.2 + 0.5·1 = 0.7: m = 0.07, v = 0.00049,
+    // m̂ = 0.7, v̂ = 0.49, w = 1 − 0.1·0.7/(0.7 + 1e-8) = 0.9 (to 1e-8).
+    // Step 2, g = −0.4 + 0.5·0.9 = 0.05: m = 0.063 + 0.005 = 0.068, v = 0.00048951 + 0.0000025
+    // = 0.00049201; m̂ = 0.068/0.19, v̂ = 0.00049201/0.001999, w = 0.9 − 0.1·m̂/(√v̂ + 1e-8).
+    let adam = Optimizer.adam(learningRate: 0.1, weightDecay: 0.5)
+    let (w, state) = run(adam, steps: [[0.2], [-0.4]], weight: 1)
+    let m = 0.068
+    let v = 0.00049201
+    let expected = 0.9 - 0.1 * (m / 0.19) / ((v / (1 - 0.999 * 0.999)).squareRoot() + 1e-8)
+    #expect(abs(Double(state[0]) - m) < 1e-7 && abs(Double(state[1]) - v) < 1e-9)
+    #expect(abs(Double(w) - expected) < 1e-6, "\(w) vs \(expected)")
+    // AdamW, lr 0.1, wd 0.5: w = 1·(1 − 0.05) = 0.95 first, then g = 0.2 alone: m̂ = 0.2,
+    // v̂ = 0.04, w = 0.95 − 0.1·0.2/(0.2 + 1e-8).
+    let adamW = Optimizer.adam(learningRate: 0.1, weightDecay: 0.5, decoupled: true)
+    let (decoupled, _) = run(adamW, steps: [[0.2]], weight: 1)
+    #expect(abs(Double(decoupled) - (0.95 - 0.1 * 0.2 / (0.2 + 1e-8))) < 1e-6)
   }
 }

@@ -97,6 +97,37 @@ public struct KeyReader {
     return integer(value, named: "'\(key)'", in: range).map { Pair($0) } ?? standIn
   }
 
+  /// Two finite numbers for which `isValid` holds, e.g. `betas: [0.9, 0.999]`.
+  mutating func numberPair(
+    _ key: String, default fallback: (Double, Double), requirement: String,
+    isValid: (Double) -> Bool
+  ) -> (Double, Double) {
+    guard let value = node[key] else { return fallback }
+    guard case .sequence(let items) = value.content, items.count == 2 else {
+      error(
+        "'\(key)' must be a list of two numbers, found \(value.kindDescription)\(shown(value))",
+        at: value.location)
+      return fallback
+    }
+    var numbers: [Double] = []
+    for item in items {
+      guard case .scalar(let text, plain: true) = item.content, let number = Double(text),
+        number.isFinite, !text.lowercased().contains("n")
+      else {
+        error(
+          "'\(key)' must hold numbers, found \(item.kindDescription)\(shown(item))",
+          at: item.location)
+        return fallback
+      }
+      guard isValid(number) else {
+        error("'\(key)' values must be \(requirement), found \(text)", at: item.location)
+        return fallback
+      }
+      numbers.append(number)
+    }
+    return (numbers[0], numbers[1])
+  }
+
   public mutating func boolean(_ key: String, default fallback: Bool) -> Bool {
     guard let value = node[key] else { return fallback }
     switch value.content {

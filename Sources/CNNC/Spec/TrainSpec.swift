@@ -14,14 +14,14 @@ public struct TrainSpec: Sendable, Equatable {
   public var shuffle: Bool
   public var seed: Int
   public var weightInit: WeightInit
-  public var optimizer: SGD
+  public var optimizer: Optimizer
   public var learningRatePolicy: LearningRatePolicy
 
   /// The settings a net without a `train:` section trains with in benchmarks: batch 64, SGD at
   /// lr 0.01, no data.
   public static let defaults = TrainSpec(
     data: DataSource(format: "mnist", path: "", scale: 1 / 256), batch: 64, epochs: 1,
-    shuffle: true, seed: 1, weightInit: .glorotUniform, optimizer: SGD(learningRate: 0.01),
+    shuffle: true, seed: 1, weightInit: .glorotUniform, optimizer: .sgd(learningRate: 0.01),
     learningRatePolicy: .fixed)
 
   static let keys = [
@@ -51,7 +51,7 @@ public struct TrainSpec: Sendable, Equatable {
       diagnostics.error("train: missing required key 'data'", at: node.location)
     }
     let optimizer =
-      node["optimizer"].map { readOptimizer($0, &diagnostics) } ?? SGD(learningRate: 0.01)
+      node["optimizer"].map { readOptimizer($0, &diagnostics) } ?? .sgd(learningRate: 0.01)
     let policy = node["lr_policy"].map { readPolicy($0, &diagnostics) } ?? .fixed
     guard let data, let optimizer, let policy, !diagnostics.hasErrors else { return nil }
     return TrainSpec(
@@ -104,18 +104,45 @@ public struct TrainSpec: Sendable, Equatable {
     return DataSource(format: format, path: path, scale: Float(scale))
   }
 
-  private static func readOptimizer(_ node: YAMLNode, _ diagnostics: inout DiagnosticList) -> SGD? {
+  /// `{type: sgd, lr, momentum, weight_decay}` or `{type: adam | adamw, lr, betas, eps,
+  /// weight_decay}` with PyTorch's defaults; a key of the other kind is named as such.
+  private static func readOptimizer(_ node: YAMLNode, _ diagnostics: inout DiagnosticList)
+    -> Optimizer?
+  {
     guard var keys = mapping(node, "train.optimizer", &diagnostics) else { return nil }
-    keys.rejectUnknownKeys(keys: ["type", "lr", "momentum", "weight_decay"])
-    _ = keys.choice("type", among: ["sgd"], default: "sgd")
-    let rate = keys.number("lr", requirement: "a positive number") { $0 > 0 }
-    let momentum = keys.number("momentum", default: 0, requirement: "in [0, 1)") {
-      $0 >= 0 && $0 < 1
+    let type = keys.choice("type", among: ["sgd", "adam", "adamw"], default: "sgd")
+    let own = type == "sgd" ? ["momentum"] : ["betas", "eps"]
+    let others = type == "sgd" ? ["betas", "eps"] : ["momentum"]
+    for key in others where keys.has(key) {
+      keys.report(
+        "'\(key)' is not a setting of \(type == "sgd" ? "SGD" : "Adam")"
+          + (type == "sgd" ? " (give type: adam or adamw)" : "; its momentum is 'betas'"),
+        at: key)
     }
-    let decay = keys.number("weight_decay", default: 0, requirement: "non-negative") { $0 >= 0 }
+    keys.rejectUnknownKeys(keys: ["type", "lr", "weight_decay"] + own + others)
+    let rate = keys.number("lr", requirement: "a positive number") { $0 > 0 }
+    let decay = keys.number(
+      "weight_decay", default: type == "adamw" ? 0.01 : 0, requirement: "non-negative"
+    ) { $0 >= 0 }
+    let optimizer: Optimizer
+    if type == "sgd" {
+      let momentum = keys.number("momentum", default: 0, requirement: "in [0, 1)") {
+        $0 >= 0 && $0 < 1
+      }
+      optimizer = .sgd(learningRate: rate, momentum: momentum, weightDecay: decay)
+    } else {
+      let (beta1, beta2) = keys.numberPair(
+        "betas", default: (0.9, 0.999), requirement: "in [0, 1)"
+      ) { $0 >= 0 && $0 < 1 }
+      let epsilon = keys.number("eps", default: 1e-8, requirement: "a positive number") {
+        $0 > 0
+      }
+      optimizer = .adam(
+        learningRate: rate, beta1: beta1, beta2: beta2, epsilon: epsilon, weightDecay: decay,
+        decoupled: type == "adamw")
+    }
     diagnostics.append(contentsOf: keys.diagnostics)
-    return keys.diagnostics.hasErrors
-      ? nil : SGD(learningRate: rate, momentum: momentum, weightDecay: decay)
+    return keys.diagnostics.hasErrors ? nil : optimizer
   }
 
   private static func readPolicy(_ node: YAMLNode, _ diagnostics: inout DiagnosticList)

@@ -81,36 +81,46 @@ public struct ResumeState: Sendable, Equatable {
   public var batchInEpoch: Int
   public var randomStates: [UInt64]
   public var weights: [Float]
-  public var velocity: [Float]
+  /// The optimizer's state tensors, one block per name in `Optimizer.stateNames`.
+  public var optimizerState: [Float]
 
   /// Written in the metadata; a resume file of another format is refused with this named.
+  /// Files without the "optimizer" entry were written by SGD runs.
   static let format = "cnnc-resume-2"
 
   public init(
     step: Int, epoch: Int, batchInEpoch: Int, randomStates: [UInt64], weights: [Float],
-    velocity: [Float]
+    optimizerState: [Float]
   ) {
     self.step = step
     self.epoch = epoch
     self.batchInEpoch = batchInEpoch
     self.randomStates = randomStates
     self.weights = weights
-    self.velocity = velocity
+    self.optimizerState = optimizerState
   }
 
-  public func encoded(_ parameters: [ParameterSlot], seed: Int, batch: Int) -> SafeTensors {
-    SafeTensors(
-      tensors: Checkpoints.named(weights, parameters, prefix: "weights/")
-        + Checkpoints.named(velocity, parameters, prefix: "momentum/"),
+  public func encoded(
+    _ parameters: [ParameterSlot], optimizer: Optimizer, seed: Int, batch: Int
+  ) -> SafeTensors {
+    var tensors = Checkpoints.named(weights, parameters, prefix: "weights/")
+    for (index, name) in optimizer.stateNames.enumerated() {
+      let block = Array(optimizerState[(index * weights.count)..<((index + 1) * weights.count)])
+      tensors += Checkpoints.named(block, parameters, prefix: name + "/")
+    }
+    return SafeTensors(
+      tensors: tensors,
       metadata: [
-        "format": Self.format, "step": String(step), "epoch": String(epoch),
-        "batch_in_epoch": String(batchInEpoch), "seed": String(seed), "batch": String(batch),
+        "format": Self.format, "optimizer": optimizer.name, "step": String(step),
+        "epoch": String(epoch), "batch_in_epoch": String(batchInEpoch), "seed": String(seed),
+        "batch": String(batch),
         "random_states": randomStates.map { String($0) }.joined(separator: ","),
       ])
   }
 
   public static func read(
-    _ path: String, _ parameters: [ParameterSlot], floats: Int, seed: Int, batch: Int
+    _ path: String, _ parameters: [ParameterSlot], floats: Int, optimizer: Optimizer, seed: Int,
+    batch: Int
   ) throws(CheckpointError) -> ResumeState {
     let file = try SafeTensors.read(path)
     func number(_ key: String) throws(CheckpointError) -> Int {
@@ -130,20 +140,32 @@ public struct ResumeState: Sendable, Equatable {
       throw CheckpointError(
         file: path, problem: "was saved with another seed or batch size; resume with the same ones")
     }
+    let saved = file.metadata["optimizer"] ?? "sgd"
+    guard saved == optimizer.name else {
+      throw CheckpointError(
+        file: path,
+        problem: "was saved by a run with optimizer '\(saved)', not '\(optimizer.name)'; resume "
+          + "with the same optimizer, or start from its checkpoint with --weights")
+    }
     let states = (file.metadata["random_states"] ?? "").split(separator: ",").compactMap {
       UInt64($0)
     }
+    let prefixes = ["weights/"] + optimizer.stateNames.map { $0 + "/" }
     try Checkpoints.checkNoOthers(
       in: file, path: path,
-      expected: Set(parameters.flatMap { ["weights/" + $0.name, "momentum/" + $0.name] }))
+      expected: Set(parameters.flatMap { slot in prefixes.map { $0 + slot.name } }))
+    var optimizerState: [Float] = []
+    for prefix in prefixes.dropFirst() {
+      optimizerState += try Checkpoints.values(
+        of: file, path: path, parameters, floats: floats, prefix: prefix)
+    }
     return ResumeState(
       step: try number("step"), epoch: try number("epoch"),
       batchInEpoch: try number("batch_in_epoch"),
       randomStates: states,
       weights: try Checkpoints.values(
         of: file, path: path, parameters, floats: floats, prefix: "weights/"),
-      velocity: try Checkpoints.values(
-        of: file, path: path, parameters, floats: floats, prefix: "momentum/"))
+      optimizerState: optimizerState)
   }
 }
 

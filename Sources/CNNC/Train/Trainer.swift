@@ -15,7 +15,7 @@ public struct TrainingOptions: Sendable {
   public var weightInit: WeightInit
   /// Samples of a batch are split across this many workers, each with its own plan.
   public var threads: Int
-  public var optimizer: SGD
+  public var optimizer: Optimizer
   public var learningRatePolicy: LearningRatePolicy
   /// Each pixel byte is multiplied by this.
   public var scale: Float
@@ -46,15 +46,15 @@ public struct StepReport: Sendable {
   public var samples: Int
 }
 
-/// Trains a network on labelled images with mini-batch SGD: data-parallel over `threads`
+/// Trains a network on labelled images with mini-batch SGD or Adam: data-parallel over `threads`
 /// executors, each running its slice of every batch; their gradients are averaged in a fixed
 /// order, so a run is bit-for-bit repeatable for a given seed and thread count.
 public final class Trainer {
   public let network: InferredNetwork
   public let options: TrainingOptions
   public let data: LabelledImages
-  /// The optimizer's velocity, laid out as `parameters`.
-  public private(set) var velocity: [Float]
+  /// The optimizer's state: `options.optimizer.stateNames.count` blocks, one float per weight.
+  public private(set) var optimizerState: [Float]
   public let parameters: [ParameterSlot]
   /// Optimizer steps taken so far, and where in the data the next batch starts.
   public private(set) var step = 0
@@ -92,7 +92,8 @@ public final class Trainer {
           weightInit: options.weightInit, sharingWeightsOf: workers.first))
     }
     parameters = workers[0].plan.parameters
-    velocity = [Float](repeating: 0, count: workers[0].weights.count)
+    optimizerState = [Float](
+      repeating: 0, count: options.optimizer.stateNames.count * workers[0].weights.count)
     order = epochOrder(0)
   }
 
@@ -138,17 +139,17 @@ public final class Trainer {
       throw TrainingError(
         message: "the loss is \(loss) at step \(step + 1)\(cause); training stopped")
     }
-    // The averaged gradient and the SGD update in one pass, split across the threads.
+    // The averaged gradient and the update in one pass, split across the threads.
     let rate = options.learningRatePolicy.rate(base: options.optimizer.learningRate, step: step)
     let sources = workers.map { UnsafePointer($0.gradients.baseAddress!) }
     let weights = workers[0].weights
-    velocity.withUnsafeMutableBufferPointer { velocity in
+    optimizerState.withUnsafeMutableBufferPointer { state in
       let chunk = (weights.count + workers.count - 1) / workers.count
       parallelFor(workers.count) { part in
         let range = min(part * chunk, weights.count)..<min((part + 1) * chunk, weights.count)
         options.optimizer.update(
-          weights: weights, gradients: sources, shares: shares, velocity: velocity, rate: rate,
-          range: range)
+          weights: weights, gradients: sources, shares: shares, state: state, step: step + 1,
+          rate: rate, range: range)
       }
     }
     step += 1
@@ -181,11 +182,11 @@ public final class Trainer {
 
   /// Continues from a saved position.
   public func restore(
-    step: Int, epoch: Int, batchInEpoch: Int, velocity: [Float], randomStates: [UInt64]
+    step: Int, epoch: Int, batchInEpoch: Int, optimizerState: [Float], randomStates: [UInt64]
   )
     throws
   {
-    guard velocity.count == self.velocity.count, randomStates.count == workers.count,
+    guard optimizerState.count == self.optimizerState.count, randomStates.count == workers.count,
       batchInEpoch >= 0, batchInEpoch < batchesPerEpoch, epoch >= 0, step >= 0
     else {
       throw TrainingError(
@@ -194,7 +195,7 @@ public final class Trainer {
     self.step = step
     self.epoch = epoch
     self.batchInEpoch = batchInEpoch
-    self.velocity = velocity
+    self.optimizerState = optimizerState
     order = epochOrder(epoch)
     for (worker, state) in zip(workers, randomStates) { worker.randomState = state }
   }

@@ -113,11 +113,11 @@ public final class TrainingSession {
         // or newer than it (a kill between the two writes) and is not read.
         let state = try ResumeState.read(
           Checkpoints.resumePath(for: resume), trainer.parameters, floats: floats,
-          seed: options.seed, batch: options.batch)
+          optimizer: options.optimizer, seed: options.seed, batch: options.batch)
         trainer.setWeights(state.weights)
         try trainer.restore(
           step: state.step, epoch: state.epoch, batchInEpoch: state.batchInEpoch,
-          velocity: state.velocity, randomStates: state.randomStates)
+          optimizerState: state.optimizerState, randomStates: state.randomStates)
       }
     } catch let error as CheckpointError {
       throw SessionError(error.description)
@@ -197,10 +197,13 @@ public final class TrainingSession {
     let weights = trainer.weights
     let state = ResumeState(
       step: trainer.step, epoch: trainer.epoch, batchInEpoch: trainer.batchInEpoch,
-      randomStates: trainer.randomStates, weights: weights, velocity: trainer.velocity)
+      randomStates: trainer.randomStates, weights: weights,
+      optimizerState: trainer.optimizerState)
     do {
-      try state.encoded(trainer.parameters, seed: options.seed, batch: options.batch)
-        .write(to: Checkpoints.resumePath(for: checkpoint), faultLabel: "resume")
+      try state.encoded(
+        trainer.parameters, optimizer: options.optimizer, seed: options.seed, batch: options.batch
+      )
+      .write(to: Checkpoints.resumePath(for: checkpoint), faultLabel: "resume")
       try Checkpoints.tensors(
         weights, trainer.parameters,
         metadata: [
