@@ -29,7 +29,7 @@ extension Activation {
   }
 
   /// ReLU, sigmoid and tanh differentiate from their output, so they may overwrite the input.
-  public var isElementwise: Bool { backwardReads == .output }
+  public var mayRunInPlace: Bool { backwardReads == .output }
 
   public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
     let (x, y, count) = (b.inputs[0], b.output, b.batch * b.inputCount)

@@ -42,8 +42,10 @@ public struct Convolution: Layer {
 
   public func parameters(for inputs: [Shape]) -> [ParameterTensor] {
     let weight = ParameterTensor(
-      name: "weight", dimensions: [filters, inputs[0].channels, kernel.height, kernel.width])
-    return hasBias ? [weight, ParameterTensor(name: "bias", dimensions: [filters])] : [weight]
+      name: "weight", dimensions: [filters, inputs[0].channels, kernel.height, kernel.width],
+      initializer: .fans)
+    let bias = ParameterTensor(name: "bias", dimensions: [filters], initializer: .zeros)
+    return hasBias ? [weight, bias] : [weight]
   }
 
   public func multiplyAdds(for inputs: [Shape], output: Shape) -> Int? {
@@ -132,48 +134,49 @@ extension Convolution {
     Window(kernel: kernel, stride: stride, pad: pad).geometry(input: input, output: output)
   }
 
-  /// Scratch, in this order (the indices below): GEMM packing for forward and backward, the
-  /// weights packed once per batch for forward (W) and for the input gradient (Wᵀ), then,
-  /// unless the window is pointwise, backward's columns and their gradient. Forward packs its
+  /// Scratch: GEMM packing for forward and backward, the weights packed once per batch for
+  /// forward (W) and for the input gradient (Wᵀ), then, unless the window is pointwise,
+  /// backward's columns and their gradient. Forward packs its
   /// columns straight from the image (implicit GEMM) and needs none.
   public func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest] {
     let g = geometry(inputs[0], output)
     let (f, k, p) = (filters, g.patchSize, g.outputPlane)
     let packing = [
       ScratchRequest(
-        name: "packing", elements: convolutionWorkspaceFloats(g.window, filters: f),
+        name: Scratch.forwardPacking, elements: convolutionWorkspaceFloats(g.window, filters: f),
         lifetime: .forward, perThread: true),
       ScratchRequest(
-        name: "packing", elements: gemmWorkspaceFloats([(f, k, p), (k, p, f)]),
+        name: Scratch.backwardPacking, elements: gemmWorkspaceFloats([(f, k, p), (k, p, f)]),
         lifetime: .backward),
       ScratchRequest(
-        name: "packed weights", elements: packedAFloats(m: f, k: k), lifetime: .forward),
+        name: Scratch.forwardWeights, elements: packedAFloats(m: f, k: k), lifetime: .forward),
       ScratchRequest(
-        name: "packed weights", elements: packedAFloats(m: k, k: f), lifetime: .backward,
+        name: Scratch.backwardWeights, elements: packedAFloats(m: k, k: f), lifetime: .backward,
         forInputGradient: true),
     ]
     // A 1×1 window with stride 1 and no pad reads the image as its own column matrix.
     guard !g.isPointwise else { return packing }
     let columns = checkedProduct([k, p])
     return packing + [
-      ScratchRequest(name: "columns", elements: columns, lifetime: .backward),
+      ScratchRequest(name: Scratch.backwardColumns, elements: columns, lifetime: .backward),
       ScratchRequest(
-        name: "column gradient", elements: columns, lifetime: .backward, forInputGradient: true),
+        name: Scratch.columnGradient, elements: columns, lifetime: .backward,
+        forInputGradient: true),
     ]
   }
 
-  private enum ScratchIndex {
-    static let (forwardPacking, backwardPacking) = (0, 1)
-    static let (forwardWeights, backwardWeights) = (2, 3)
-    static let (backwardColumns, columnGradient) = (4, 5)
+  private enum Scratch {
+    static let (forwardPacking, backwardPacking) = ("forward packing", "backward packing")
+    static let (forwardWeights, backwardWeights) = ("packed weights", "packed weights transposed")
+    static let (backwardColumns, columnGradient) = ("columns", "column gradient")
   }
 
   public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
     let g = geometry(b.inputShapes[0], b.outputShape)
     let (x, y, weight) = (b.inputs[0], b.output, b.parameters[0])
     let bias = hasBias ? b.parameters[1] : nil
-    let packing = b.requiredScratch(ScratchIndex.forwardPacking, as: Float.self)
-    let packedWeights = b.requiredScratch(ScratchIndex.forwardWeights, as: Float.self)
+    let packing = b.requiredScratch(Scratch.forwardPacking, as: Float.self)
+    let packedWeights = b.requiredScratch(Scratch.forwardWeights, as: Float.self)
     let (inputCount, outputCount, filters, isa) = (b.inputCount, b.outputCount, self.filters, b.isa)
     let window = g.window
     // With several threads on one image, each takes a range of output positions (whole
@@ -210,10 +213,10 @@ extension Convolution {
     let g = geometry(b.inputShapes[0], b.outputShape)
     let (x, weight, weightGradient) = (b.inputs[0], b.parameters[0], b.parameterGradients[0])
     let biasGradient = hasBias ? b.parameterGradients[1] : nil
-    let packing = b.requiredScratch(ScratchIndex.backwardPacking, as: Float.self)
-    let packedWeights = b.optionalScratch(ScratchIndex.backwardWeights)
-    let columns = b.optionalScratch(ScratchIndex.backwardColumns)
-    let columnGradient = b.optionalScratch(ScratchIndex.columnGradient)
+    let packing = b.requiredScratch(Scratch.backwardPacking, as: Float.self)
+    let packedWeights = b.optionalScratch(Scratch.backwardWeights)
+    let columns = b.optionalScratch(Scratch.backwardColumns)
+    let columnGradient = b.optionalScratch(Scratch.columnGradient)
     let (inputCount, outputCount, filters, isa) = (b.inputCount, b.outputCount, self.filters, b.isa)
     let dy = b.requiredOutputGradient
     let (dx, accumulate) = (b.inputGradients[0], b.accumulate[0])

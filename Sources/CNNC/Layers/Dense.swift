@@ -18,8 +18,10 @@ public struct Dense: Layer {
 
   /// Weight `[units, inputs]`, PyTorch's `nn.Linear` layout.
   public func parameters(for inputs: [Shape]) -> [ParameterTensor] {
-    let weight = ParameterTensor(name: "weight", dimensions: [units, inputs[0].elementCount ?? 0])
-    return hasBias ? [weight, ParameterTensor(name: "bias", dimensions: [units])] : [weight]
+    let weight = ParameterTensor(
+      name: "weight", dimensions: [units, inputs[0].elementCount ?? 0], initializer: .fans)
+    let bias = ParameterTensor(name: "bias", dimensions: [units], initializer: .zeros)
+    return hasBias ? [weight, bias] : [weight]
   }
 
   public func multiplyAdds(for inputs: [Shape], output: Shape) -> Int? {
@@ -37,10 +39,10 @@ extension Dense {
     let inputCount = inputs[0].elementCount ?? 0
     return [
       ScratchRequest(
-        name: "packing", elements: gemmWorkspaceFloats([(batch, units, inputCount)]),
+        name: "forward packing", elements: gemmWorkspaceFloats([(batch, units, inputCount)]),
         lifetime: .forward, perThread: true),
       ScratchRequest(
-        name: "packing",
+        name: "backward packing",
         elements: gemmWorkspaceFloats([(units, inputCount, batch), (batch, inputCount, units)]),
         lifetime: .backward),
     ]
@@ -49,7 +51,7 @@ extension Dense {
   public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
     let (x, y, weight) = (b.inputs[0], b.output, b.parameters[0])
     let bias = hasBias ? b.parameters[1] : nil
-    let packing = b.requiredScratch(0, as: Float.self)
+    let packing = b.requiredScratch("forward packing", as: Float.self)
     let (batch, inputs, units, isa) = (b.batch, b.inputCount, self.units, b.isa)
     // With several threads on one image, each takes a range of the units (rows of W).
     let parts = outputRanges(units, threads: b.threads)
@@ -76,7 +78,7 @@ extension Dense {
   public func backwardKernel(_ b: LayerBinding) -> Kernel {
     let (x, weight, weightGradient) = (b.inputs[0], b.parameters[0], b.parameterGradients[0])
     let biasGradient = hasBias ? b.parameterGradients[1] : nil
-    let packing = b.requiredScratch(1, as: Float.self)
+    let packing = b.requiredScratch("backward packing", as: Float.self)
     let (batch, inputs, units, isa) = (b.batch, b.inputCount, self.units, b.isa)
     let (dy, dx, accumulate) = (b.requiredOutputGradient, b.inputGradients[0], b.accumulate[0])
     return {

@@ -15,7 +15,7 @@ public struct Dropout: Layer {
 extension Dropout {
   /// At inference dropout is the identity, so it needs neither a step nor a buffer.
   public func isView(training: Bool) -> Bool { !training }
-  public var isElementwise: Bool { true }
+  public var mayRunInPlace: Bool { true }
 
   public func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest] {
     let mask = output.elementCount.flatMap { checkedProduct([batch, $0]) }
@@ -26,13 +26,13 @@ extension Dropout {
     let (x, y, count, rate, random) = (
       b.inputs[0], b.output, b.batch * b.inputCount, rate, b.random
     )
-    let mask = b.requiredScratch(0, as: Float.self)
+    let mask = b.requiredScratch("mask", as: Float.self)
     return { dropoutForward(x, y, mask, rate: rate, count: count, random: &random.pointee) }
   }
 
   public func backwardKernel(_ b: LayerBinding) -> Kernel {
     guard let dx = b.inputGradients[0], let dy = b.outputGradient else { return {} }
-    let mask = b.requiredScratch(0, as: Float.self)
+    let mask = b.requiredScratch("mask", as: Float.self)
     let (count, accumulate) = (b.batch * b.inputCount, b.accumulate[0])
     return { scaleBackward(mask, dy, dx, count: count, accumulate: accumulate) }
   }

@@ -5,8 +5,12 @@ public protocol Layer: LayerLowering, Sendable {
   /// The output shape for these input shapes; mismatches are reported to `check`.
   func outputShape(for inputs: [Shape], check: inout ShapeCheck) -> Shape?
 
-  /// Learned tensors, named and shaped as PyTorch names and lays them out.
+  /// Its tensors, learned and state, named and shaped as PyTorch names and lays them out.
   func parameters(for inputs: [Shape]) -> [ParameterTensor]
+
+  /// A softmax over the class scores: it must be the last layer, and training with softmax
+  /// cross-entropy folds it into the loss.
+  var isClassSoftmax: Bool { get }
 
   /// Multiply-adds per sample (FLOPs are twice this); nil on 64-bit overflow.
   func multiplyAdds(for inputs: [Shape], output: Shape) -> Int?
@@ -15,14 +19,57 @@ public protocol Layer: LayerLowering, Sendable {
 extension Layer {
   public func parameters(for inputs: [Shape]) -> [ParameterTensor] { [] }
   public func multiplyAdds(for inputs: [Shape], output: Shape) -> Int? { 0 }
+  public var isClassSoftmax: Bool { false }
 }
 
-/// A learned tensor, e.g. conv weight `[out, in, kh, kw]`.
+/// A tensor a layer keeps between steps, e.g. conv weight `[out, in, kh, kw]`: how it starts,
+/// whether the optimizer moves it, and its name in checkpoints (`<layer>.<name>`).
 public struct ParameterTensor: Hashable, Sendable {
+  public enum Initializer: Hashable, Sendable {
+    /// The run's `weight_init` scheme, from the fans of `[out, in, kernel...]`.
+    case fans
+    case zeros
+    case ones
+  }
+
+  public enum Role: Hashable, Sendable {
+    /// Has a gradient; the optimizer and weight decay update it.
+    case learned
+    /// Saved and restored, never given to the optimizer; the layer's own kernels update it
+    /// (batchnorm's running statistics).
+    case state
+  }
+
+  /// Its element type in checkpoints (and in the parameter storage: an int64 takes two floats'
+  /// room, its bits kept as they are).
+  public enum ElementType: Hashable, Sendable {
+    case float32
+    case int64
+  }
+
   public var name: String
   public var dimensions: [Int]
+  public var initializer: Initializer
+  public var role: Role
+  public var elementType: ElementType
+
+  public init(
+    name: String, dimensions: [Int], initializer: Initializer, role: Role = .learned,
+    elementType: ElementType = .float32
+  ) {
+    self.name = name
+    self.dimensions = dimensions
+    self.initializer = initializer
+    self.role = role
+    self.elementType = elementType
+  }
 
   public var elementCount: Int? { checkedProduct(dimensions) }
+
+  /// The floats of parameter storage it takes.
+  public var floatCount: Int? {
+    elementCount.flatMap { checkedProduct([$0, elementType == .int64 ? 2 : 1]) }
+  }
 }
 
 /// How many inputs a layer type takes.

@@ -18,6 +18,7 @@ public struct ScratchRequest: Sendable {
     case forwardToBackward
   }
 
+  /// Unique within the layer: kernels find the buffer by it, and the plan shows it.
   public var name: String
   /// Number of 4-byte elements (floats or 32-bit indices); nil when it overflows.
   public var elements: Int?
@@ -49,8 +50,8 @@ public struct LayerBinding {
   public var inputGradients: [UnsafeMutablePointer<Float>?]
   /// Per input: add to the gradient (another consumer wrote it first) instead of overwriting.
   public var accumulate: [Bool]
-  /// In the order of `scratch(batch:inputs:output:)`; nil when the mode does not allocate it.
-  public var scratch: [UnsafeMutableRawPointer?]
+  /// By request name; nil (or absent) when the mode does not allocate it.
+  public var scratch: [String: UnsafeMutableRawPointer?]
   /// In the order of `parameters(for:)`.
   public var parameters: [UnsafeMutablePointer<Float>]
   public var parameterGradients: [UnsafeMutablePointer<Float>]
@@ -65,18 +66,19 @@ public struct LayerBinding {
     return outputGradient
   }
 
-  /// Scratch buffer `index` as `T`, which the planner allocates for every step that asks.
-  func requiredScratch<T>(_ index: Int, as type: T.Type) -> UnsafeMutablePointer<T> {
-    guard let pointer = scratch[index] else {
-      preconditionFailure("scratch \(index) not allocated")
+  /// Scratch buffer `name` as `T`, which the planner allocates for every step that asks.
+  func requiredScratch<T>(_ name: String, as type: T.Type) -> UnsafeMutablePointer<T> {
+    guard case let pointer?? = scratch[name] else {
+      preconditionFailure("scratch '\(name)' not allocated")
     }
     return pointer.assumingMemoryBound(to: T.self)
   }
   var outputCount: Int { outputShape.elementCount ?? 0 }
 
-  /// Scratch buffer `index` as floats, or nil when the plan did not allocate it.
-  func optionalScratch(_ index: Int) -> UnsafeMutablePointer<Float>? {
-    index < scratch.count ? scratch[index]?.assumingMemoryBound(to: Float.self) : nil
+  /// Scratch buffer `name` as floats, or nil when the plan did not allocate it.
+  func optionalScratch(_ name: String) -> UnsafeMutablePointer<Float>? {
+    guard case let pointer?? = scratch[name] else { return nil }
+    return pointer.assumingMemoryBound(to: Float.self)
   }
 }
 
@@ -88,8 +90,9 @@ public typealias Kernel = () -> Void
 public protocol LayerLowering {
   /// What the backward pass reads, so the planner keeps it alive until then.
   var backwardReads: BackwardReads { get }
-  /// An element-wise layer may write its output over its input when the input dies there.
-  var isElementwise: Bool { get }
+  /// Its output may be written over its input (element-wise, backward reads at most the output);
+  /// the planner does so when nothing reads the input afterwards.
+  var mayRunInPlace: Bool { get }
   /// A view reuses its input's buffer and needs no step (flatten; dropout at inference).
   func isView(training: Bool) -> Bool
   func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest]
@@ -100,7 +103,7 @@ public protocol LayerLowering {
 
 extension LayerLowering {
   public var backwardReads: BackwardReads { [] }
-  public var isElementwise: Bool { false }
+  public var mayRunInPlace: Bool { false }
   public func isView(training: Bool) -> Bool { false }
   public func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest] { [] }
 }

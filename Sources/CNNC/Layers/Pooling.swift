@@ -69,7 +69,7 @@ extension Pooling {
     case .max where !training:
       return { maxPoolForwardValues(x, y, planes: planes, g) }
     case .max:
-      let argmax = b.requiredScratch(0, as: Int32.self)
+      let argmax = b.requiredScratch("argmax", as: Int32.self)
       return { maxPoolForward(x, y, argmax, planes: planes, g) }
     case .average:
       return { averagePoolForward(x, y, planes: planes, g) }
@@ -83,7 +83,7 @@ extension Pooling {
     let overwrite = !b.accumulate[0]
     switch kind {
     case .max:
-      let argmax = b.requiredScratch(0, as: Int32.self)
+      let argmax = b.requiredScratch("argmax", as: Int32.self)
       return { maxPoolBackward(dy, argmax, dx, planes: planes, overwrite: overwrite, g) }
     case .average:
       return { averagePoolBackward(dy, dx, planes: planes, overwrite: overwrite, g) }

@@ -5,6 +5,8 @@ public struct Softmax: Layer {
   public static let type = LayerType(name: "softmax", keys: []) { _ in Softmax() }
 
   public func outputShape(for inputs: [Shape], check: inout ShapeCheck) -> Shape? { inputs[0] }
+
+  public var isClassSoftmax: Bool { true }
 }
 
 extension Softmax {

@@ -124,7 +124,7 @@ public final class Executor {
   /// A parameter tensor's weights, e.g. "conv1.weight".
   public func parameter(_ name: String) -> UnsafeMutableBufferPointer<Float>? {
     plan.parameters.first { $0.name == name }.map { slot in
-      UnsafeMutableBufferPointer(rebasing: weights[slot.offset..<slot.offset + slot.count])
+      UnsafeMutableBufferPointer(rebasing: weights[slot.range])
     }
   }
 
@@ -176,22 +176,24 @@ public final class Executor {
     return result
   }
 
-  /// Seeded uniform weights (Glorot unless `scheme` says otherwise), zero biases.
+  /// Each tensor as its layer declares: seeded uniform weights (Glorot unless `scheme` says
+  /// otherwise) for `.fans`, else zeros or ones.
   public func initializeParameters(seed: UInt64, scheme: WeightInit = .glorotUniform) {
     var generator = SplitMix64(seed: seed)
     for slot in plan.parameters {
-      let values = UnsafeMutableBufferPointer(
-        rebasing: weights[slot.offset..<slot.offset + slot.count])
-      guard slot.dimensions.count >= 2 else {
-        values.update(repeating: 0)
-        continue
-      }
-      let receptive = slot.dimensions.dropFirst(2).reduce(1, *)
-      let fanIn = slot.dimensions[1] * receptive
-      let fanOut = slot.dimensions[0] * receptive
-      let limit = scheme.limit(fanIn: fanIn, fanOut: fanOut)
-      for index in values.indices {
-        values[index] = (generator.nextUnitFloat() * 2 - 1) * limit
+      let values = UnsafeMutableBufferPointer(rebasing: weights[slot.range])
+      switch slot.initializer {
+      case .zeros: values.update(repeating: 0)
+      case .ones: values.update(repeating: 1)
+      case .fans:
+        // [out, in, kernel...]: PyTorch's fans (fan-out counts the out dimension).
+        let receptive = slot.dimensions.dropFirst(2).reduce(1, *)
+        let fanIn = slot.dimensions.dropFirst().first.map { $0 * receptive } ?? 1
+        let fanOut = (slot.dimensions.first ?? 1) * receptive
+        let limit = scheme.limit(fanIn: fanIn, fanOut: fanOut)
+        for index in values.indices {
+          values[index] = (generator.nextUnitFloat() * 2 - 1) * limit
+        }
       }
     }
   }
@@ -220,9 +222,10 @@ public final class Executor {
         outputGradient: ops.outputGradient.map { pointer($0) },
         inputGradients: ops.inputGradients.map { $0.map { pointer($0) } },
         accumulate: ops.accumulate,
-        scratch: ops.scratch.map {
-          $0.map { UnsafeMutableRawPointer(pointer($0, as: UInt8.self)) }
-        },
+        scratch: Dictionary(
+          uniqueKeysWithValues: zip(ops.scratchNames, ops.scratch).map { name, id in
+            (name, id.map { UnsafeMutableRawPointer(pointer($0, as: UInt8.self)) })
+          }),
         parameters: slots.map { weightBase + $0.offset },
         parameterGradients: slots.map { gradientBase + $0.offset },
         random: random)

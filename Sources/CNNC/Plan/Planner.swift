@@ -74,7 +74,8 @@ private struct Lowering {
     self.outputs = outputs
     let last = network.layers.count - 1
     foldedSoftmax =
-      training && options.loss == .softmaxCrossEntropy && network.layers[last].spec.layer is Softmax
+      training && options.loss == .softmaxCrossEntropy
+      && network.layers[last].spec.layer?.isClassSoftmax == true
       ? last : nil
   }
 
@@ -103,7 +104,8 @@ private struct Lowering {
     func needsGradient(_ value: Int) -> Bool { value != 0 || options.inputGradient }
     let hasBackward = layers.indices.map { index in
       training && hasForward[index]
-        && (!layers[index].parameters.isEmpty || inputValues[index].contains(where: needsGradient))
+        && (layers[index].parameters.contains { $0.role == .learned }
+          || inputValues[index].contains(where: needsGradient))
     }
     var forwardStep = [Int?](repeating: nil, count: layers.count)
     var backwardStep = [Int?](repeating: nil, count: layers.count)
@@ -138,14 +140,17 @@ private struct Lowering {
     read(logits, at: lossStep)
     read(owner[finalValue], at: stepCount - 1)
 
-    // In place: an element-wise layer writes over an input that nothing reads after it.
+    // In place: a layer that may writes over an input that nothing reads after it (never
+    // over the network's input, which the caller owns).
+    func runsInPlace(_ index: Int) -> Bool {
+      let input = inputValues[index][0]
+      return hasForward[index] && layer(index).mayRunInPlace && input != 0
+        && lastRead[input] == forwardStep[index]
+    }
     // `bufferOwner[v]` is the value whose buffer holds v's data; it only ever points back.
     var bufferOwner = owner
-    for index in layers.indices where hasForward[index] && layer(index).isElementwise {
-      let input = inputValues[index][0]
-      if input != 0, lastRead[input] == forwardStep[index] {
-        bufferOwner[index + 1] = bufferOwner[input]
-      }
+    for index in layers.indices where runsInPlace(index) {
+      bufferOwner[index + 1] = bufferOwner[inputValues[index][0]]
     }
     for value in bufferOwner.indices { bufferOwner[value] = bufferOwner[owner[value]] }
 
@@ -186,6 +191,11 @@ private struct Lowering {
       layer(index).scratch(
         batch: options.batch, inputs: layers[index].inputShapes, output: outputs[index])
     }
+    for (index, layerRequests) in requests.enumerated() {
+      precondition(
+        Set(layerRequests.map(\.name)).count == layerRequests.count,
+        "\(layers[index].typeName): two scratch requests share a name")
+    }
     for index in layers.indices where hasForward[index] {
       let wantsInputGradient = training && inputValues[index].contains(where: needsGradient)
       var scratch: [Int?] = []
@@ -208,7 +218,8 @@ private struct Lowering {
         inputs: inputValues[index].map { activation[$0] }, output: activation[index + 1],
         outputGradient: gradient[owner[index + 1]],
         inputGradients: inputValues[index].map { gradient[$0] },
-        accumulate: inputValues[index].map { _ in false }, scratch: scratch)
+        accumulate: inputValues[index].map { _ in false }, scratch: scratch,
+        scratchNames: requests[index].map(\.name))
     }
 
     for index in layers.indices {
@@ -296,12 +307,13 @@ private struct Lowering {
     var offset = 0
     for (index, layer) in layers.enumerated() {
       for tensor in layer.parameters {
-        guard let count = tensor.elementCount, count <= Int(Int32.max) else {
+        guard let count = tensor.floatCount, count <= Int(Int32.max) else {
           throw PlanError(message: "\(layer.spec.subject): its \(tensor.name) is too large to run")
         }
         slots.append(
           ParameterSlot(
             name: "\(layer.name).\(tensor.name)", layer: index, dimensions: tensor.dimensions,
+            initializer: tensor.initializer, role: tensor.role, elementType: tensor.elementType,
             offset: offset, count: count))
         offset += ArenaPlanner.roundUp(count, to: 16)
       }

@@ -12,6 +12,8 @@ public struct InferredLayer: Sendable {
   /// Nil where the layer or one of its inputs had an error.
   public var output: Shape?
   public var parameters: [ParameterTensor]
+  /// Elements of its learned tensors (state such as running statistics is not counted, as in
+  /// PyTorch's `parameters()`).
   public var parameterCount: Int?
   /// 2 × multiply-adds per sample.
   public var flops: Int?
@@ -98,7 +100,7 @@ public enum ShapeInference {
       if resolved, let layer = layerSpec.layer, !inferred.inputShapes.isEmpty {
         infer(layer, into: &inferred, diagnostics: &diagnostics)
       }
-      if layerSpec.typeName == "softmax", index != spec.layers.count - 1 {
+      if layerSpec.layer?.isClassSoftmax == true, index != spec.layers.count - 1 {
         diagnostics.error(
           "\(layerSpec.subject): softmax must be the last layer (it is \(index + 1) of \(spec.layers.count))",
           at: layerSpec.location)
@@ -129,8 +131,9 @@ public enum ShapeInference {
       return
     }
     let parameters = layer.parameters(for: inferred.inputShapes)
-    let counts = parameters.map(\.elementCount)
-    guard !counts.contains(where: { $0 == nil }), let total = checkedSum(counts.compactMap { $0 })
+    let counts = parameters.map(\.floatCount)
+    let learned = parameters.filter { $0.role == .learned }.compactMap(\.elementCount)
+    guard !counts.contains(where: { $0 == nil }), let total = checkedSum(learned)
     else {
       check.error("its parameter count overflows a 64-bit integer")
       return

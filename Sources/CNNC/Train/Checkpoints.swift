@@ -1,10 +1,12 @@
 /// Checkpoints in PyTorch's names and layouts, and the state a resumed run needs.
 ///
-/// The checkpoint holds only `<layer>.weight` and `<layer>.bias` (conv `[out, in, kh, kw]`,
-/// dense `[out, in]`), so `load_state_dict(load_file(path), strict=True)` accepts it. The resume
-/// state goes in a second safetensors file beside it, `<checkpoint>.resume`: the weights again
-/// (`weights/<name>`), the momentum (`momentum/<name>`), and the step, data position and random
-/// states. It alone is enough to resume, so a kill between writing the two files can never leave
+/// The checkpoint holds every layer tensor by PyTorch's name and layout (`<layer>.weight` and
+/// `.bias`, conv `[out, in/groups, kh, kw]`, dense `[out, in]`, batchnorm's running statistics
+/// and its I64 `num_batches_tracked`), so `load_state_dict(load_file(path), strict=True)` accepts
+/// it. The resume state goes in a second safetensors file beside it, `<checkpoint>.resume`: the
+/// tensors again (`weights/<name>`), the optimizer's state of each learned one
+/// (`momentum/<name>`, or Adam's `exp_avg/` and `exp_avg_sq/`), and the step, data position and
+/// random states. It alone is enough to resume, so a kill between writing the two files can never leave
 /// a pair that cannot be resumed.
 public enum Checkpoints {
   public static func resumePath(for checkpoint: String) -> String { checkpoint + ".resume" }
@@ -25,7 +27,7 @@ public enum Checkpoints {
     parameters.map { slot in
       SafeTensors.Tensor(
         name: prefix + slot.name, shape: slot.dimensions,
-        values: Array(values[slot.offset..<slot.offset + slot.count]))
+        dtype: slot.elementType == .int64 ? .i64 : .f32, values: Array(values[slot.range]))
     }
   }
 
@@ -63,11 +65,20 @@ public enum Checkpoints {
           file: path, tensor: slot.name,
           problem: "shape \(tensor.shape) does not match the layer's \(slot.dimensions)")
       }
-      guard tensor.values.allSatisfy(\.isFinite) else {
+      let dtype: SafeTensors.DType = slot.elementType == .int64 ? .i64 : .f32
+      guard tensor.dtype == dtype else {
+        throw CheckpointError(
+          file: path, tensor: slot.name,
+          problem: "dtype \(tensor.dtype.rawValue) is not the layer's \(dtype.rawValue)")
+      }
+      if dtype == .f32, !tensor.values.allSatisfy(\.isFinite) {
         throw CheckpointError(
           file: path, tensor: slot.name, problem: "holds NaN or infinite values")
       }
-      values.replaceSubrange(slot.offset..<slot.offset + slot.count, with: tensor.values)
+      if let counts = tensor.integers, counts.contains(where: { $0 < 0 }) {
+        throw CheckpointError(file: path, tensor: slot.name, problem: "holds a negative count")
+      }
+      values.replaceSubrange(slot.range, with: tensor.values)
     }
     return values
   }
@@ -81,7 +92,8 @@ public struct ResumeState: Sendable, Equatable {
   public var batchInEpoch: Int
   public var randomStates: [UInt64]
   public var weights: [Float]
-  /// The optimizer's state tensors, one block per name in `Optimizer.stateNames`.
+  /// The optimizer's state, one block per name in `Optimizer.stateNames`, each laid out as the
+  /// weights (only the learned tensors' parts are saved; the rest stay zero).
   public var optimizerState: [Float]
 
   /// Written in the metadata; a resume file of another format is refused with this named.
@@ -104,9 +116,10 @@ public struct ResumeState: Sendable, Equatable {
     _ parameters: [ParameterSlot], optimizer: Optimizer, seed: Int, batch: Int
   ) -> SafeTensors {
     var tensors = Checkpoints.named(weights, parameters, prefix: "weights/")
+    let learned = parameters.filter { $0.role == .learned }
     for (index, name) in optimizer.stateNames.enumerated() {
       let block = Array(optimizerState[(index * weights.count)..<((index + 1) * weights.count)])
-      tensors += Checkpoints.named(block, parameters, prefix: name + "/")
+      tensors += Checkpoints.named(block, learned, prefix: name + "/")
     }
     return SafeTensors(
       tensors: tensors,
@@ -150,14 +163,17 @@ public struct ResumeState: Sendable, Equatable {
     let states = (file.metadata["random_states"] ?? "").split(separator: ",").compactMap {
       UInt64($0)
     }
-    let prefixes = ["weights/"] + optimizer.stateNames.map { $0 + "/" }
+    let statePrefixes = optimizer.stateNames.map { $0 + "/" }
+    let learned = parameters.filter { $0.role == .learned }
     try Checkpoints.checkNoOthers(
       in: file, path: path,
-      expected: Set(parameters.flatMap { slot in prefixes.map { $0 + slot.name } }))
+      expected: Set(
+        parameters.map { "weights/" + $0.name }
+          + learned.flatMap { slot in statePrefixes.map { $0 + slot.name } }))
     var optimizerState: [Float] = []
-    for prefix in prefixes.dropFirst() {
+    for prefix in statePrefixes {
       optimizerState += try Checkpoints.values(
-        of: file, path: path, parameters, floats: floats, prefix: prefix)
+        of: file, path: path, learned, floats: floats, prefix: prefix)
     }
     return ResumeState(
       step: try number("step"), epoch: try number("epoch"),

@@ -11,13 +11,50 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable {
   }
 }
 
-/// A safetensors file of F32 tensors: `[u64 little-endian header length][JSON header][data]`,
-/// the header mapping each name to its dtype, shape and byte range within the data.
+/// A safetensors file of F32 and I64 tensors: `[u64 little-endian header length][JSON
+/// header][data]`, the header mapping each name to its dtype, shape and byte range in the data.
 public struct SafeTensors: Sendable {
+  public enum DType: String, Sendable {
+    case f32 = "F32"
+    /// Only batchnorm's `num_batches_tracked` is one, as PyTorch saves it.
+    case i64 = "I64"
+
+    /// 4-byte words per element.
+    var words: Int { self == .f32 ? 1 : 2 }
+  }
+
   public struct Tensor: Sendable {
     public var name: String
     public var shape: [Int]
+    public var dtype: DType
+    /// The data as 4-byte words, bits as stored: an F32 tensor's values, or each I64 element as
+    /// two words, low first (see `integers`).
     public var values: [Float]
+
+    public init(name: String, shape: [Int], dtype: DType = .f32, values: [Float]) {
+      self.name = name
+      self.shape = shape
+      self.dtype = dtype
+      self.values = values
+    }
+
+    public init(name: String, shape: [Int], integers: [Int64]) {
+      let words = integers.flatMap { value -> [Float] in
+        let bits = UInt64(bitPattern: value)
+        return [Float(bitPattern: UInt32(truncatingIfNeeded: bits)), Float(bitPattern: UInt32(bits >> 32))]
+      }
+      self.init(name: name, shape: shape, dtype: .i64, values: words)
+    }
+
+    /// An I64 tensor's elements; nil for F32.
+    public var integers: [Int64]? {
+      guard dtype == .i64 else { return nil }
+      return stride(from: 0, to: values.count - 1, by: 2).map { index in
+        Int64(
+          bitPattern: UInt64(values[index].bitPattern)
+            | UInt64(values[index + 1].bitPattern) << 32)
+      }
+    }
   }
 
   public var tensors: [Tensor]
@@ -49,7 +86,7 @@ public struct SafeTensors: Sendable {
       let end = offset + tensor.values.count * 4
       let shape = tensor.shape.map(String.init).joined(separator: ",")
       entries.append(
-        "\(jsonQuoted(tensor.name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}"
+        "\(jsonQuoted(tensor.name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}"
       )
       offset = end
     }
@@ -130,7 +167,7 @@ public struct SafeTensors: Sendable {
   /// the `dataBytes` that follow it.
   private struct Layout {
     var metadata: [String: String]
-    var entries: [(name: String, shape: [Int], range: Range<Int>)]
+    var entries: [(name: String, shape: [Int], dtype: DType, range: Range<Int>)]
   }
 
   private static func parseHeader(_ headerBytes: [UInt8], dataBytes: Int, file: String)
@@ -148,7 +185,7 @@ public struct SafeTensors: Sendable {
     guard let header = json as? [String: Any] else { throw fail("the header is not a JSON object") }
 
     var metadata: [String: String] = [:]
-    var entries: [(name: String, shape: [Int], range: Range<Int>)] = []
+    var entries: [(name: String, shape: [Int], dtype: DType, range: Range<Int>)] = []
     for (name, value) in header {
       if name == "__metadata__" {
         guard let map = value as? [String: Any] else { throw fail("__metadata__ is not an object") }
@@ -162,7 +199,9 @@ public struct SafeTensors: Sendable {
         throw fail("its entry is not an object", name)
       }
       guard let dtype = info["dtype"] as? String else { throw fail("has no dtype", name) }
-      guard dtype == "F32" else { throw fail("dtype \(dtype) is not F32", name) }
+      guard let type = DType(rawValue: dtype) else {
+        throw fail("dtype \(dtype) is neither F32 nor I64", name)
+      }
       guard let shape = integers(info["shape"]), shape.allSatisfy({ $0 >= 0 }) else {
         throw fail("its shape is not a list of non-negative integers", name)
       }
@@ -173,12 +212,12 @@ public struct SafeTensors: Sendable {
         throw fail(
           "its bytes \(offsets[0])..<\(offsets[1]) run past the data (\(dataBytes) bytes)", name)
       }
-      guard let count = checkedProduct(shape), let size = checkedProduct([count, 4]),
+      guard let count = checkedProduct(shape), let size = checkedProduct([count, 4 * type.words]),
         size == offsets[1] - offsets[0]
       else {
         throw fail("shape \(shape) does not match its \(offsets[1] - offsets[0]) bytes", name)
       }
-      entries.append((name, shape, offsets[0]..<offsets[1]))
+      entries.append((name, shape, type, offsets[0]..<offsets[1]))
     }
     entries.sort {
       ($0.range.lowerBound, $0.range.upperBound) < ($1.range.lowerBound, $1.range.upperBound)
@@ -199,7 +238,7 @@ public struct SafeTensors: Sendable {
     return Layout(metadata: metadata, entries: entries)
   }
 
-  /// The tensors of a checked layout, from its data bytes (little-endian F32).
+  /// The tensors of a checked layout, from its data bytes (little-endian words).
   private static func tensors(_ layout: Layout, data: ArraySlice<UInt8>) -> SafeTensors {
     let base = data.startIndex
     let tensors = layout.entries.map { entry in
@@ -210,7 +249,7 @@ public struct SafeTensors: Sendable {
           | UInt32(data[at + 3]) << 24
         return Float(bitPattern: bits)
       }
-      return Tensor(name: entry.name, shape: entry.shape, values: values)
+      return Tensor(name: entry.name, shape: entry.shape, dtype: entry.dtype, values: values)
     }
     return SafeTensors(tensors: tensors, metadata: layout.metadata)
   }

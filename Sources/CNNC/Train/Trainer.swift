@@ -56,6 +56,8 @@ public final class Trainer {
   /// The optimizer's state: `options.optimizer.stateNames.count` blocks, one float per weight.
   public private(set) var optimizerState: [Float]
   public let parameters: [ParameterSlot]
+  /// The learned tensors' places in the weights: the optimizer touches nothing else.
+  private let learnedRanges: [Range<Int>]
   /// Optimizer steps taken so far, and where in the data the next batch starts.
   public private(set) var step = 0
   public private(set) var epoch = 0
@@ -92,6 +94,7 @@ public final class Trainer {
           weightInit: options.weightInit, sharingWeightsOf: workers.first))
     }
     parameters = workers[0].plan.parameters
+    learnedRanges = parameters.filter { $0.role == .learned }.map(\.range)
     optimizerState = [Float](
       repeating: 0, count: options.optimizer.stateNames.count * workers[0].weights.count)
     order = epochOrder(0)
@@ -143,13 +146,16 @@ public final class Trainer {
     let rate = options.learningRatePolicy.rate(base: options.optimizer.learningRate, step: step)
     let sources = workers.map { UnsafePointer($0.gradients.baseAddress!) }
     let weights = workers[0].weights
+    let learned = learnedRanges
     optimizerState.withUnsafeMutableBufferPointer { state in
       let chunk = (weights.count + workers.count - 1) / workers.count
       parallelFor(workers.count) { part in
-        let range = min(part * chunk, weights.count)..<min((part + 1) * chunk, weights.count)
-        options.optimizer.update(
-          weights: weights, gradients: sources, shares: shares, state: state, step: step + 1,
-          rate: rate, range: range)
+        let share = min(part * chunk, weights.count)..<min((part + 1) * chunk, weights.count)
+        for tensor in learned where tensor.overlaps(share) {
+          options.optimizer.update(
+            weights: weights, gradients: sources, shares: shares, state: state, step: step + 1,
+            rate: rate, range: tensor.clamped(to: share))
+        }
       }
     }
     step += 1
