@@ -75,7 +75,7 @@ private struct Lowering {
     let last = network.layers.count - 1
     foldedSoftmax =
       training && options.loss == .softmaxCrossEntropy
-      && network.layers[last].spec.layer?.isClassSoftmax == true
+        && network.layers[last].spec.layer?.isClassSoftmax == true
       ? last : nil
   }
 

@@ -41,7 +41,10 @@ public struct SafeTensors: Sendable {
     public init(name: String, shape: [Int], integers: [Int64]) {
       let words = integers.flatMap { value -> [Float] in
         let bits = UInt64(bitPattern: value)
-        return [Float(bitPattern: UInt32(truncatingIfNeeded: bits)), Float(bitPattern: UInt32(bits >> 32))]
+        return [
+          Float(bitPattern: UInt32(truncatingIfNeeded: bits)),
+          Float(bitPattern: UInt32(bits >> 32)),
+        ]
       }
       self.init(name: name, shape: shape, dtype: .i64, values: words)
     }
