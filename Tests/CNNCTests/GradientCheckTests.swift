@@ -73,6 +73,18 @@ import Testing
         input: [2, 2, 3]
         layers: [{type: flatten}, {type: dense, units: 3, bias: false}]
         """),
+    Case(
+      name: "batchnorm over channels and positions", types: ["batchnorm"],
+      yaml: """
+        input: [3, 2, 3]
+        layers: [{type: conv, filters: 2, kernel: 1}, {type: batchnorm}]
+        """),
+    Case(
+      name: "batchnorm over dense features", types: ["batchnorm"],
+      yaml: """
+        input: [4, 1, 1]
+        layers: [{type: dense, units: 3}, {type: batchnorm, eps: 0.01}]
+        """),
     Case(name: "relu", types: ["relu"], yaml: "input: [2, 3, 3]\nlayers: [{type: relu}]\n"),
     Case(
       name: "sigmoid", types: ["sigmoid"], yaml: "input: [2, 3, 3]\nlayers: [{type: sigmoid}]\n"),
@@ -152,7 +164,8 @@ import Testing
     var tensors: [(String, UnsafeMutableBufferPointer<Float>, [Float])] = [
       ("input", input, Array(try #require(executor.inputGradient)))
     ]
-    for slot in executor.plan.parameters {
+    // State tensors (running statistics) have no gradient and no effect on a training pass.
+    for slot in executor.plan.parameters where slot.role == .learned {
       tensors.append(
         (
           slot.name, try #require(executor.parameter(slot.name)),

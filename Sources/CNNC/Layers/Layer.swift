@@ -106,6 +106,7 @@ public enum LayerRegistry {
     Pooling.averageType,
     GlobalAveragePooling.type,
     Dense.type,
+    BatchNorm.type,
     Flatten.type,
     Activation.reluType,
     Activation.sigmoidType,

@@ -55,6 +55,9 @@ public struct LayerBinding {
   /// In the order of `parameters(for:)`.
   public var parameters: [UnsafeMutablePointer<Float>]
   public var parameterGradients: [UnsafeMutablePointer<Float>]
+  /// This executor owns the weights and alone updates state tensors (batchnorm's running
+  /// statistics); data-parallel workers sharing them leave the state alone.
+  public var updatesState: Bool
   /// Shared random state (dropout masks).
   public var random: UnsafeMutablePointer<SplitMix64>
 
@@ -96,6 +99,8 @@ public protocol LayerLowering {
   /// A view reuses its input's buffer and needs no step (flatten; dropout at inference).
   func isView(training: Bool) -> Bool
   func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest]
+  /// Why a training plan of `batch` samples per executor cannot run this layer, or nil.
+  func trainingProblem(batch: Int, inputs: [Shape]) -> String?
   func forwardKernel(_ binding: LayerBinding, training: Bool) -> Kernel
   /// Computes the parameter gradients (overwriting) and the input gradients that are wanted.
   func backwardKernel(_ binding: LayerBinding) -> Kernel
@@ -106,6 +111,7 @@ extension LayerLowering {
   public var mayRunInPlace: Bool { false }
   public func isView(training: Bool) -> Bool { false }
   public func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest] { [] }
+  public func trainingProblem(batch: Int, inputs: [Shape]) -> String? { nil }
 }
 
 extension Window {

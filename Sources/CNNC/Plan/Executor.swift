@@ -228,7 +228,7 @@ public final class Executor {
           }),
         parameters: slots.map { weightBase + $0.offset },
         parameterGradients: slots.map { gradientBase + $0.offset },
-        random: random)
+        updatesState: weightOwner == nil, random: random)
       guard let kind = layer.spec.layer else {
         kernels.append({})
         continue

@@ -121,7 +121,16 @@ private struct Lowering {
       stepCount += 1
     }
     let logits = foldedSoftmax.map { inputValues[$0][0] } ?? owner[finalValue]
-    if training { try checkTrainable(logits: logits, owner: owner) }
+    if training {
+      try checkTrainable(logits: logits, owner: owner)
+      for index in layers.indices where hasForward[index] {
+        if let problem = layer(index).trainingProblem(
+          batch: options.batch, inputs: layers[index].inputShapes)
+        {
+          throw PlanError(message: "\(layers[index].spec.subject): \(problem)")
+        }
+      }
+    }
 
     // The last step that reads each value, for deciding in-place runs.
     var lastRead = [Int](repeating: -1, count: layers.count + 1)

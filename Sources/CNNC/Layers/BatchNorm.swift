@@ -1,0 +1,177 @@
+import Foundation
+
+/// Batch normalisation as PyTorch's `BatchNorm1d`/`BatchNorm2d` define it: each channel (each
+/// feature of a dense output) is normalised over the batch and the positions, N×H×W values,
+/// then scaled by `weight` and shifted by `bias`.
+///
+/// Training normalises with the batch's mean and biased variance and moves the running
+/// statistics towards them, `running = (1 − momentum)·running + momentum·batch`, with the
+/// unbiased variance for `running_var`; inference and test-set evaluation use the running
+/// statistics. With data-parallel workers (`--threads`), each normalises by its own slice of
+/// the batch, and the running statistics follow worker 0's slice, as PyTorch DDP's default
+/// (per-replica statistics, rank 0's buffers broadcast) behaves.
+public struct BatchNorm: Layer {
+  public var epsilon: Float
+  public var momentum: Float
+
+  public init(epsilon: Float = 1e-5, momentum: Float = 0.1) {
+    self.epsilon = epsilon
+    self.momentum = momentum
+  }
+
+  public static let type = LayerType(name: "batchnorm", keys: ["eps", "momentum"]) { keys in
+    let epsilon = keys.number("eps", default: 1e-5, requirement: "positive") { $0 > 0 }
+    let momentum = keys.number("momentum", default: 0.1, requirement: "in [0, 1]") {
+      (0...1).contains($0)
+    }
+    return BatchNorm(epsilon: Float(epsilon), momentum: Float(momentum))
+  }
+
+  public func outputShape(for inputs: [Shape], check: inout ShapeCheck) -> Shape? { inputs[0] }
+
+  /// PyTorch's five, in its order: the learned scale and shift, then the state.
+  public func parameters(for inputs: [Shape]) -> [ParameterTensor] {
+    let channels = [inputs[0].channels]
+    return [
+      ParameterTensor(name: "weight", dimensions: channels, initializer: .ones),
+      ParameterTensor(name: "bias", dimensions: channels, initializer: .zeros),
+      ParameterTensor(
+        name: "running_mean", dimensions: channels, initializer: .zeros, role: .state),
+      ParameterTensor(name: "running_var", dimensions: channels, initializer: .ones, role: .state),
+      ParameterTensor(
+        name: "num_batches_tracked", dimensions: [], initializer: .zeros, role: .state,
+        elementType: .int64),
+    ]
+  }
+
+  public func multiplyAdds(for inputs: [Shape], output: Shape) -> Int? { output.elementCount }
+}
+
+// Per channel c over its M = N·H·W values x: μ = Σx/M, σ² = Σ(x − μ)²/M, r = 1/√(σ² + ε),
+// x̂ = (x − μ)·r, y = γ·x̂ + β.
+// Backward: dβ = Σdy, dγ = Σ dy·x̂, dx = γ·r/M · (M·dy − dβ − x̂·dγ).
+extension BatchNorm {
+  public var backwardReads: BackwardReads { .input }
+  /// In inference it is element-wise (training's backward reads its input, which keeps it apart).
+  public var mayRunInPlace: Bool { true }
+
+  public func trainingProblem(batch: Int, inputs: [Shape]) -> String? {
+    let values = batch * inputs[0].height * inputs[0].width
+    guard values < 2 else { return nil }
+    return "batchnorm in training needs more than one value per channel, and a worker's "
+      + "\(batch)-sample slice of \(inputs[0]) gives \(values); use a larger batch or fewer threads"
+  }
+
+  /// Each channel's batch mean and 1/√(σ² + ε), from forward to backward.
+  public func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest] {
+    [
+      ScratchRequest(
+        name: "statistics", elements: 2 * inputs[0].channels, lifetime: .forwardToBackward)
+    ]
+  }
+
+  public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
+    let shape = b.outputShape
+    let (channels, plane, batch) = (shape.channels, shape.height * shape.width, b.batch)
+    let (x, y) = (b.inputs[0], b.output)
+    let (gamma, beta, runningMean, runningVariance) = (
+      b.parameters[0], b.parameters[1], b.parameters[2], b.parameters[3]
+    )
+    let batchesTracked = UnsafeMutableRawPointer(b.parameters[4])
+    let (epsilon, momentum) = (epsilon, momentum)
+    let values = batch * plane
+    guard training else {
+      return {
+        for c in 0..<channels {
+          let scale = gamma[c] / (runningVariance[c] + epsilon).squareRoot()
+          let shift = beta[c] - runningMean[c] * scale
+          forEachPlane(of: c, channels, plane, batch) { offset in
+            for i in 0..<plane { y[offset + i] = x[offset + i] * scale + shift }
+          }
+        }
+      }
+    }
+    let statistics = b.requiredScratch("statistics", as: Float.self)
+    let updatesState = b.updatesState
+    return {
+      for c in 0..<channels {
+        var sum = 0.0
+        forEachPlane(of: c, channels, plane, batch) { offset in
+          for i in 0..<plane { sum += Double(x[offset + i]) }
+        }
+        let mean = sum / Double(values)
+        var squares = 0.0
+        forEachPlane(of: c, channels, plane, batch) { offset in
+          for i in 0..<plane {
+            let d = Double(x[offset + i]) - mean
+            squares += d * d
+          }
+        }
+        let variance = squares / Double(values)
+        let inverse = 1 / (Float(variance) + epsilon).squareRoot()
+        let (m, scale) = (Float(mean), inverse * gamma[c])
+        let shift = beta[c]
+        forEachPlane(of: c, channels, plane, batch) { offset in
+          for i in 0..<plane { y[offset + i] = (x[offset + i] - m) * scale + shift }
+        }
+        statistics[c] = m
+        statistics[channels + c] = inverse
+        if updatesState {
+          let unbiased = Float(squares / Double(values - 1))
+          runningMean[c] = (1 - momentum) * runningMean[c] + momentum * m
+          runningVariance[c] = (1 - momentum) * runningVariance[c] + momentum * unbiased
+        }
+      }
+      if updatesState {
+        batchesTracked.storeBytes(of: batchesTracked.load(as: Int64.self) + 1, as: Int64.self)
+      }
+    }
+  }
+
+  public func backwardKernel(_ b: LayerBinding) -> Kernel {
+    let shape = b.outputShape
+    let (channels, plane, batch) = (shape.channels, shape.height * shape.width, b.batch)
+    let (x, dy, dx, accumulate) = (
+      b.inputs[0], b.requiredOutputGradient, b.inputGradients[0], b.accumulate[0]
+    )
+    let (gamma, gammaGradient, betaGradient) = (
+      b.parameters[0], b.parameterGradients[0], b.parameterGradients[1]
+    )
+    let statistics = b.requiredScratch("statistics", as: Float.self)
+    let values = Float(batch * plane)
+    return {
+      for c in 0..<channels {
+        let (mean, inverse) = (statistics[c], statistics[channels + c])
+        var (sumGradient, sumProduct) = (0.0, 0.0)
+        forEachPlane(of: c, channels, plane, batch) { offset in
+          for i in 0..<plane {
+            let g = Double(dy[offset + i])
+            sumGradient += g
+            sumProduct += g * Double((x[offset + i] - mean) * inverse)
+          }
+        }
+        betaGradient[c] = Float(sumGradient)
+        gammaGradient[c] = Float(sumProduct)
+        guard let dx else { continue }
+        let scale = gamma[c] * inverse / values
+        let (dBeta, dGamma) = (Float(sumGradient), Float(sumProduct))
+        forEachPlane(of: c, channels, plane, batch) { offset in
+          for i in 0..<plane {
+            let normalised = (x[offset + i] - mean) * inverse
+            let value = scale * (values * dy[offset + i] - dBeta - normalised * dGamma)
+            dx[offset + i] = accumulate ? dx[offset + i] + value : value
+          }
+        }
+      }
+    }
+  }
+}
+
+/// Calls `body` with the offset of channel `c`'s plane in each sample of a (batch, C, plane)
+/// tensor.
+@inline(__always)
+private func forEachPlane(
+  of c: Int, _ channels: Int, _ plane: Int, _ batch: Int, _ body: (Int) -> Void
+) {
+  for n in 0..<batch { body((n * channels + c) * plane) }
+}
