@@ -32,6 +32,34 @@ import Testing
         layers: [{type: conv, filters: 2, kernel: [2, 3], stride: [1, 2], pad: [1, 0], bias: false}]
         """),
     Case(
+      name: "conv, groups 2, stride 2 with padding", types: ["conv"],
+      yaml: """
+        input: [4, 5, 5]
+        layers: [{type: conv, filters: 6, kernel: 3, stride: 2, pad: 1, groups: 2}]
+        """),
+    Case(
+      name: "conv, depthwise", types: ["conv"],
+      yaml: """
+        input: [3, 5, 4]
+        layers: [{type: conv, filters: 3, kernel: 3, pad: 1, groups: 3}]
+        """),
+    Case(
+      name: "conv, depthwise × 2 filters per channel, no bias", types: ["conv"],
+      yaml: """
+        input: [2, 4, 4]
+        layers: [{type: conv, filters: 4, kernel: 2, groups: 2, bias: false}]
+        """),
+    Case(
+      name: "grouped convs on a fan-out (input gradients accumulate)", types: ["conv"],
+      yaml: """
+        input: [3, 4, 4]
+        layers:
+          - {type: conv, name: a, filters: 6, kernel: 1}
+          - {type: conv, name: b, filters: 6, kernel: 1, groups: 3}
+          - {type: conv, name: c, filters: 6, kernel: 3, pad: 1, groups: 2, input: a}
+          - {type: add, input: [a, b, c]}
+        """),
+    Case(
       name: "maxpool, ceil mode, clipped windows", types: ["maxpool"],
       yaml: """
         input: [2, 6, 6]

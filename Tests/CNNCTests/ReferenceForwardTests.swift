@@ -7,8 +7,10 @@ enum Reference {
   /// x: (C, H, W) → (F, oh, ow), direct convolution (cross-correlation, as frameworks define it).
   static func convolution(
     _ x: [Double], c: Int, h: Int, w: Int, weight: [Double], bias: [Double], filters: Int,
-    kernel: (Int, Int), stride: (Int, Int), pad: (Int, Int)
+    kernel: (Int, Int), stride: (Int, Int), pad: (Int, Int), groups: Int = 1
   ) -> (values: [Double], h: Int, w: Int) {
+    // Filter f sees only its group's channels: weight [filters, c/groups, kh, kw].
+    let (groupChannels, groupFilters) = (c / groups, filters / groups)
     let oh = (h + 2 * pad.0 - kernel.0) / stride.0 + 1
     let ow = (w + 2 * pad.1 - kernel.1) / stride.1 + 1
     var y = [Double](repeating: 0, count: filters * oh * ow)
@@ -16,14 +18,16 @@ enum Reference {
       for oy in 0..<oh {
         for ox in 0..<ow {
           var sum = bias.isEmpty ? 0 : bias[f]
-          for ch in 0..<c {
+          for local in 0..<groupChannels {
+            let ch = (f / groupFilters) * groupChannels + local
             for i in 0..<kernel.0 {
               for j in 0..<kernel.1 {
                 let iy = oy * stride.0 - pad.0 + i
                 let ix = ox * stride.1 - pad.1 + j
                 guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
                 sum +=
-                  weight[((f * c + ch) * kernel.0 + i) * kernel.1 + j] * x[(ch * h + iy) * w + ix]
+                  weight[((f * groupChannels + local) * kernel.0 + i) * kernel.1 + j]
+                  * x[(ch * h + iy) * w + ix]
               }
             }
           }

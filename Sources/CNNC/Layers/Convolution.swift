@@ -1,25 +1,30 @@
 import CNNCKernels
 
-/// 2-D convolution: `filters` kernels of `kernel` over all input channels, plus a bias each.
+/// 2-D convolution: `filters` kernels of `kernel`, plus a bias each. With `groups` g, the
+/// channels and the filters are split into g groups and each group of filters sees only its
+/// group of channels (PyTorch's `groups`; g = channels = filters is depthwise).
 public struct Convolution: Layer {
   public var filters: Int
   public var kernel: Pair
   public var stride: Pair
   public var pad: Pair
   public var hasBias: Bool
+  public var groups: Int
 
   public init(
-    filters: Int, kernel: Pair, stride: Pair = Pair(1), pad: Pair = Pair(0), hasBias: Bool = true
+    filters: Int, kernel: Pair, stride: Pair = Pair(1), pad: Pair = Pair(0), hasBias: Bool = true,
+    groups: Int = 1
   ) {
     self.filters = filters
     self.kernel = kernel
     self.stride = stride
     self.pad = pad
     self.hasBias = hasBias
+    self.groups = groups
   }
 
   public static let type = LayerType(
-    name: "conv", keys: ["filters", "kernel", "stride", "pad", "bias"]
+    name: "conv", keys: ["filters", "kernel", "stride", "pad", "bias", "groups"]
   ) {
     keys in
     Convolution(
@@ -27,11 +32,23 @@ public struct Convolution: Layer {
       kernel: keys.pair("kernel", in: 1...KeyReader.maximumSize),
       stride: keys.pair("stride", default: Pair(1), in: 1...KeyReader.maximumSize),
       pad: keys.pair("pad", default: Pair(0), in: 0...KeyReader.maximumSize),
-      hasBias: keys.boolean("bias", default: true))
+      hasBias: keys.boolean("bias", default: true),
+      groups: keys.positive("groups", default: 1))
   }
 
   public func outputShape(for inputs: [Shape], check: inout ShapeCheck) -> Shape? {
     let input = inputs[0]
+    let split = [("input channels", input.channels), ("filters", filters)].filter {
+      $0.1 % groups != 0
+    }
+    if !split.isEmpty {
+      let what = split.map { "its \($0.1) \($0.0)" }.joined(separator: " and ")
+      let remainder = split.map { "\($0.1) mod \(groups) = \($0.1 % groups)" }
+      check.error(
+        "groups: \(groups) must divide the input channels and the filters, but \(what) "
+          + "do not split into \(groups) equal groups (\(remainder.joined(separator: ", ")))")
+      return nil
+    }
     let window = Window(kernel: kernel, stride: stride, pad: pad)
     guard let (height, width) = window.outputSize(of: input, rule: .convolution, check: &check)
     else {
@@ -40,9 +57,11 @@ public struct Convolution: Layer {
     return Shape(channels: filters, height: height, width: width)
   }
 
+  /// Weight `[filters, channels/groups, kh, kw]`, PyTorch's `nn.Conv2d` layout.
   public func parameters(for inputs: [Shape]) -> [ParameterTensor] {
     let weight = ParameterTensor(
-      name: "weight", dimensions: [filters, inputs[0].channels, kernel.height, kernel.width],
+      name: "weight",
+      dimensions: [filters, inputs[0].channels / groups, kernel.height, kernel.width],
       initializer: .fans)
     let bias = ParameterTensor(name: "bias", dimensions: [filters], initializer: .zeros)
     return hasBias ? [weight, bias] : [weight]
@@ -50,7 +69,8 @@ public struct Convolution: Layer {
 
   public func multiplyAdds(for inputs: [Shape], output: Shape) -> Int? {
     checkedProduct([
-      kernel.height, kernel.width, inputs[0].channels, filters, output.height, output.width,
+      kernel.height, kernel.width, inputs[0].channels / groups, filters, output.height,
+      output.width,
     ])
   }
 }
@@ -125,22 +145,26 @@ private func unfold(
   return UnsafePointer(columns)
 }
 
-// Forward: Y[n] (F, P) = W (F, C·kh·kw) · im2col(X[n]) (C·kh·kw, P) + b, one product per sample.
+// Per group (one group without `groups`), with W (F, C·kh·kw) that group's filters and X[n] its
+// channels:
+// Forward: Y[n] (F, P) = W · im2col(X[n]) (C·kh·kw, P) + b, one product per sample.
 // Backward: dW = Σ_n dY[n] · colsᵀ, db = Σ dY, dX[n] = col2im(Wᵀ · dY[n]).
 extension Convolution {
   public var backwardReads: BackwardReads { .input }
 
+  /// The window over one group's channels.
   func geometry(_ input: Shape, _ output: Shape) -> WindowGeometry {
-    Window(kernel: kernel, stride: stride, pad: pad).geometry(input: input, output: output)
+    let group = Shape(channels: input.channels / groups, height: input.height, width: input.width)
+    return Window(kernel: kernel, stride: stride, pad: pad).geometry(input: group, output: output)
   }
 
   /// Scratch: GEMM packing for forward and backward, the weights packed once per batch for
   /// forward (W) and for the input gradient (Wᵀ), then, unless the window is pointwise,
-  /// backward's columns and their gradient. Forward packs its
-  /// columns straight from the image (implicit GEMM) and needs none.
+  /// backward's columns and their gradient (one group's, reused group after group). Forward
+  /// packs its columns straight from the image (implicit GEMM) and needs none.
   public func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest] {
     let g = geometry(inputs[0], output)
-    let (f, k, p) = (filters, g.patchSize, g.outputPlane)
+    let (f, k, p) = (filters / groups, g.patchSize, g.outputPlane)
     let packing = [
       ScratchRequest(
         name: Scratch.forwardPacking, elements: convolutionWorkspaceFloats(g.window, filters: f),
@@ -149,10 +173,13 @@ extension Convolution {
         name: Scratch.backwardPacking, elements: gemmWorkspaceFloats([(f, k, p), (k, p, f)]),
         lifetime: .backward),
       ScratchRequest(
-        name: Scratch.forwardWeights, elements: packedAFloats(m: f, k: k), lifetime: .forward),
+        name: Scratch.forwardWeights,
+        elements: packedAFloats(m: f, k: k).flatMap { checkedProduct([$0, groups]) },
+        lifetime: .forward),
       ScratchRequest(
-        name: Scratch.backwardWeights, elements: packedAFloats(m: k, k: f), lifetime: .backward,
-        forInputGradient: true),
+        name: Scratch.backwardWeights,
+        elements: packedAFloats(m: k, k: f).flatMap { checkedProduct([$0, groups]) },
+        lifetime: .backward, forInputGradient: true),
     ]
     // A 1×1 window with stride 1 and no pad reads the image as its own column matrix.
     guard !g.isPointwise else { return packing }
@@ -171,14 +198,47 @@ extension Convolution {
     static let (backwardColumns, columnGradient) = ("columns", "column gradient")
   }
 
+  /// Where group `group`'s part of each operand starts, in floats.
+  private struct GroupOffsets {
+    var input: Int, output: Int, weights: Int, filters: Int
+
+    init(_ group: Int, _ g: WindowGeometry, filtersPerGroup: Int) {
+      input = group * g.channels * g.inputHeight * g.inputWidth
+      output = group * filtersPerGroup * g.outputPlane
+      weights = group * filtersPerGroup * g.patchSize
+      filters = group * filtersPerGroup
+    }
+  }
+
   public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
     let g = geometry(b.inputShapes[0], b.outputShape)
     let (x, y, weight) = (b.inputs[0], b.output, b.parameters[0])
     let bias = hasBias ? b.parameters[1] : nil
     let packing = b.requiredScratch(Scratch.forwardPacking, as: Float.self)
     let packedWeights = b.requiredScratch(Scratch.forwardWeights, as: Float.self)
-    let (inputCount, outputCount, filters, isa) = (b.inputCount, b.outputCount, self.filters, b.isa)
+    let (inputCount, outputCount, groups, isa) = (b.inputCount, b.outputCount, groups, b.isa)
+    let filters = self.filters / groups
     let window = g.window
+    let packedStride = packedAFloats(m: filters, k: g.patchSize) ?? 0
+    let offsets = (0..<groups).map { GroupOffsets($0, g, filtersPerGroup: filters) }
+    let packWeights = {
+      for (group, at) in offsets.enumerated() {
+        packA(
+          isa, transpose: false, m: filters, k: g.patchSize, a: weight + at.weights,
+          lda: g.patchSize, into: packedWeights + group * packedStride)
+      }
+    }
+    func run(
+      image: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, outputs: Range<Int>,
+      workspace: UnsafeMutablePointer<Float>
+    ) {
+      for (group, at) in offsets.enumerated() {
+        convolutionForward(
+          isa, window, filters: filters, packedWeights: packedWeights + group * packedStride,
+          image: image + at.input, bias: bias.map { $0 + at.filters }, outputs: outputs,
+          output: output + at.output, workspace: workspace)
+      }
+    }
     // With several threads on one image, each takes a range of output positions (whole
     // 32-column panels) with its own packing workspace; the packed weights are shared.
     let parts = outputRanges(g.outputPlane, threads: b.threads)
@@ -186,25 +246,19 @@ extension Convolution {
     if parts.count > 1 {
       // Batch 1 (the only case with several threads): one image, its outputs split.
       let task = TeamTask { part in
-        convolutionForward(
-          isa, window, filters: filters, packedWeights: packedWeights, image: x, bias: bias,
-          outputs: parts[part], output: y, workspace: packing + part * workspaceStride)
+        run(image: x, output: y, outputs: parts[part], workspace: packing + part * workspaceStride)
       }
       return {
-        packA(
-          isa, transpose: false, m: filters, k: g.patchSize, a: weight, lda: g.patchSize,
-          into: packedWeights)
+        packWeights()
         task.run(on: b.team, parts: parts.count)
       }
     }
     return {
-      packA(
-        isa, transpose: false, m: filters, k: g.patchSize, a: weight, lda: g.patchSize,
-        into: packedWeights)
+      packWeights()
       for n in 0..<b.batch {
-        convolutionForward(
-          isa, window, filters: filters, packedWeights: packedWeights, image: x + n * inputCount,
-          bias: bias, outputs: 0..<g.outputPlane, output: y + n * outputCount, workspace: packing)
+        run(
+          image: x + n * inputCount, output: y + n * outputCount, outputs: 0..<g.outputPlane,
+          workspace: packing)
       }
     }
   }
@@ -217,39 +271,49 @@ extension Convolution {
     let packedWeights = b.optionalScratch(Scratch.backwardWeights)
     let columns = b.optionalScratch(Scratch.backwardColumns)
     let columnGradient = b.optionalScratch(Scratch.columnGradient)
-    let (inputCount, outputCount, filters, isa) = (b.inputCount, b.outputCount, self.filters, b.isa)
+    let (inputCount, outputCount, groups, isa) = (b.inputCount, b.outputCount, groups, b.isa)
+    let filters = self.filters / groups
+    let packedStride = packedAFloats(m: g.patchSize, k: filters) ?? 0
+    let offsets = (0..<groups).map { GroupOffsets($0, g, filtersPerGroup: filters) }
+    let groupInputCount = inputCount / groups
     let dy = b.requiredOutputGradient
     let (dx, accumulate) = (b.inputGradients[0], b.accumulate[0])
     return {
       if let packedWeights, dx != nil {
-        packA(
-          isa, transpose: true, m: g.patchSize, k: filters, a: weight, lda: g.patchSize,
-          into: packedWeights)
+        for (group, at) in offsets.enumerated() {
+          packA(
+            isa, transpose: true, m: g.patchSize, k: filters, a: weight + at.weights,
+            lda: g.patchSize, into: packedWeights + group * packedStride)
+        }
       }
       for n in 0..<b.batch {
-        let image = x + n * inputCount
-        let outGradient = dy + n * outputCount
-        let cols = unfold(image, into: columns, g)
-        gemm(
-          isa, transposeA: false, transposeB: true, m: filters, n: g.patchSize, k: g.outputPlane,
-          a: outGradient, lda: g.outputPlane, b: cols, ldb: g.outputPlane, beta: n == 0 ? 0 : 1,
-          c: weightGradient, ldc: g.patchSize, workspace: packing)
-        guard let dx, let packedWeights else { continue }
-        let imageGradient = dx + n * inputCount
-        // dX[n] = col2im(Wᵀ · dY[n]); a pointwise window's columns are the image itself.
-        let target = columnGradient ?? imageGradient
-        gemm(
-          isa, packedA: packedWeights, transposeB: false, m: g.patchSize, n: g.outputPlane,
-          k: filters, b: outGradient, ldb: g.outputPlane,
-          beta: columnGradient == nil && accumulate ? 1 : 0, c: target, ldc: g.outputPlane,
-          workspace: packing)
-        if let columnGradient {
-          if !accumulate { imageGradient.update(repeating: 0, count: inputCount) }
-          col2imAdding(columnGradient, imageGradient, g)
+        for (group, at) in offsets.enumerated() {
+          let image = x + n * inputCount + at.input
+          let outGradient = dy + n * outputCount + at.output
+          let cols = unfold(image, into: columns, g)
+          gemm(
+            isa, transposeA: false, transposeB: true, m: filters, n: g.patchSize,
+            k: g.outputPlane, a: outGradient, lda: g.outputPlane, b: cols, ldb: g.outputPlane,
+            beta: n == 0 ? 0 : 1, c: weightGradient + at.weights, ldc: g.patchSize,
+            workspace: packing)
+          guard let dx, let packedWeights else { continue }
+          let imageGradient = dx + n * inputCount + at.input
+          // dX[n] = col2im(Wᵀ · dY[n]); a pointwise window's columns are the image itself.
+          let target = columnGradient ?? imageGradient
+          gemm(
+            isa, packedA: packedWeights + group * packedStride, transposeB: false,
+            m: g.patchSize, n: g.outputPlane, k: filters, b: outGradient, ldb: g.outputPlane,
+            beta: columnGradient == nil && accumulate ? 1 : 0, c: target, ldc: g.outputPlane,
+            workspace: packing)
+          if let columnGradient {
+            if !accumulate { imageGradient.update(repeating: 0, count: groupInputCount) }
+            col2imAdding(columnGradient, imageGradient, g)
+          }
         }
       }
       if let biasGradient {
-        biasBackward(dy, biasGradient, samples: b.batch, channels: filters, plane: g.outputPlane)
+        biasBackward(
+          dy, biasGradient, samples: b.batch, channels: self.filters, plane: g.outputPlane)
       }
     }
   }
