@@ -19,7 +19,11 @@ func reluBackward(
   _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
   count: Int, accumulate: Bool
 ) {
-  for i in 0..<count { store(dx, i, y[i] > 0 ? dy[i] : 0, accumulate) }
+  // dy is read before the choice: a load inside it keeps the loop scalar and branching.
+  for i in 0..<count {
+    let g = dy[i]
+    store(dx, i, y[i] > 0 ? g : 0, accumulate)
+  }
 }
 
 func leakyReLUForward(
@@ -33,7 +37,10 @@ func leakyReLUBackward(
   _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
   slope: Float, count: Int, accumulate: Bool
 ) {
-  for i in 0..<count { store(dx, i, x[i] > 0 ? dy[i] : slope * dy[i], accumulate) }
+  for i in 0..<count {
+    let g = dy[i]
+    store(dx, i, x[i] > 0 ? g : slope * g, accumulate)
+  }
 }
 
 func sigmoidForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
