@@ -29,8 +29,8 @@ struct CheckCommand: ParsableCommand {
     if [json, dot, plan].filter({ $0 }).count > 1 {
       throw ValidationError("choose one of --json, --dot and --plan")
     }
-    if let batch, batch < 1 || batch > KeyReader.maximumSize {
-      throw ValidationError("--batch must be between 1 and \(KeyReader.maximumSize)")
+    if let batch, batch < 1 || batch > Limits.maximumSize {
+      throw ValidationError("--batch must be between 1 and \(Limits.maximumSize)")
     }
   }
 

@@ -1,4 +1,4 @@
-import CNNC
+import Foundation
 
 /// A JSON value that keeps its keys in the order they were written.
 enum JSON {
@@ -23,7 +23,17 @@ enum JSON {
     }
   }
 
-  static func quoted(_ string: String) -> String { jsonQuoted(string) }
+  /// A JSON string literal (JSONEncoder's escaping, slashes left as they are).
+  static func quoted(_ string: String) -> String {
+    guard let data = try? encoder.encode(string) else { return "\"\"" }
+    return String(decoding: data, as: UTF8.self)
+  }
+
+  private static let encoder = {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .withoutEscapingSlashes
+    return encoder
+  }()
 }
 
 extension JSON {

@@ -51,8 +51,8 @@ struct RunCommand: ParsableCommand {
 
   func validate() throws {
     for (name, value) in [("--epochs", epochs), ("--steps", steps), ("--batch", batch)] {
-      if let value, value < 1 || value > KeyReader.maximumSize {
-        throw ValidationError("\(name) must be between 1 and \(KeyReader.maximumSize)")
+      if let value, value < 1 || value > Limits.maximumSize {
+        throw ValidationError("\(name) must be between 1 and \(Limits.maximumSize)")
       }
     }
     if let seed, seed < 0 { throw ValidationError("--seed must be non-negative") }

@@ -153,17 +153,18 @@ import Testing
   @Test func layerCountOverTheCap() {
     let text =
       "input: [1, 2, 2]\nlayers:\n"
-      + String(repeating: "  - {type: relu}\n", count: SpecParser.maximumLayerCount + 1)
+      + String(repeating: "  - {type: relu}\n", count: Limits.maximumLayerCount + 1)
     let result = check(text)
     #expect(result.diagnostics.errors.first?.message.contains("more than cnnc accepts") == true)
   }
 
   @Test func longStackUnderTheCap() {
     let text =
-      "input: [1, 2, 2]\nlayers:\n" + String(repeating: "  - {type: relu}\n", count: 20_000)
+      "input: [1, 2, 2]\nlayers:\n"
+      + String(repeating: "  - {type: relu}\n", count: Limits.maximumLayerCount)
     let result = check(text)
     #expect(result.isValid)
-    #expect(result.network?.layers.last?.name == "relu20000")
+    #expect(result.network?.layers.last?.name == "relu\(Limits.maximumLayerCount)")
   }
 
   @Test func wideMappingIsLinear() {

@@ -85,9 +85,9 @@ public struct LayerType: Sendable {
   public let keys: [String]
   public let arity: InputArity
   /// Reads the type's keys; errors go to the reader's diagnostics.
-  public let read: @Sendable (inout KeyReader) -> any Layer
+  let read: @Sendable (inout KeyReader) -> any Layer
 
-  public init(
+  init(
     name: String, keys: [String], arity: InputArity = .one,
     read: @escaping @Sendable (inout KeyReader) -> any Layer
   ) {

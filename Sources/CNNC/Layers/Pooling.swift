@@ -27,10 +27,10 @@ public struct Pooling: Layer {
   public static let averageType = LayerType(name: "avgpool", keys: keys) { read(.average, &$0) }
 
   private static func read(_ kind: Kind, _ keys: inout KeyReader) -> Pooling {
-    let sizes = 1...KeyReader.maximumSize
+    let sizes = 1...Limits.maximumSize
     let kernel = keys.pair("kernel", in: sizes)
     let stride = keys.pair("stride", default: kernel, in: sizes)
-    let pad = keys.pair("pad", default: Pair(0), in: 0...KeyReader.maximumSize)
+    let pad = keys.pair("pad", default: Pair(0), in: 0...Limits.maximumSize)
     let round = keys.choice("round", among: ["ceil", "floor"], default: "ceil")
     if pad.height >= kernel.height || pad.width >= kernel.width {
       // A window wholly inside the padding would pool nothing at all.

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Nanoseconds on the monotonic clock (no allocation, unlike Date).
-public func monotonicNanoseconds() -> UInt64 {
+func monotonicNanoseconds() -> UInt64 {
   var time = timespec()
   clock_gettime(CLOCK_MONOTONIC, &time)
   return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)

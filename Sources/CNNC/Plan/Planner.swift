@@ -11,10 +11,6 @@ public struct PlanError: Error, CustomStringConvertible, Sendable {
 public enum Planner {
   /// Buffers start on cache-line boundaries.
   public static let alignment = 64
-  /// Offset assignment costs the number of buffers times the number alive alongside each, which
-  /// in a deep chain's training plan grows with the square of the depth (10,000 layers plan in
-  /// about a second); deeper networks are refused rather than left to run for minutes.
-  public static let maximumLayerCount = 10_000
 
   public static func plan(_ network: InferredNetwork, _ options: PlanOptions) throws(PlanError)
     -> ExecutionPlan
@@ -32,6 +28,8 @@ private struct Lowering {
   let isa: KernelISA
   let training: Bool
   let layers: [InferredLayer]
+  /// Each layer's type behaviour and output shape, which planning needs a valid spec for.
+  let kinds: [any Layer]
   let outputs: [Shape]
   /// The softmax that the cross-entropy loss absorbs, when the net ends in one.
   let foldedSoftmax: Int?
@@ -40,15 +38,15 @@ private struct Lowering {
   var isView: [Bool] = []
 
   init(_ network: InferredNetwork, _ options: PlanOptions) throws(PlanError) {
-    guard network.layers.count <= Planner.maximumLayerCount else {
+    guard network.layers.count <= Limits.maximumLayerCount else {
       throw PlanError(
         message:
-          "\(network.layers.count) layers are more than the planner takes (\(Planner.maximumLayerCount))"
+          "\(network.layers.count) layers are more than the planner takes (\(Limits.maximumLayerCount))"
       )
     }
-    guard options.batch >= 1, options.batch <= KeyReader.maximumSize else {
+    guard options.batch >= 1, options.batch <= Limits.maximumSize else {
       throw PlanError(
-        message: "batch must be between 1 and \(KeyReader.maximumSize), not \(options.batch)")
+        message: "batch must be between 1 and \(Limits.maximumSize), not \(options.batch)")
     }
     guard (1...256).contains(options.imageThreads) else {
       throw PlanError(
@@ -61,12 +59,15 @@ private struct Lowering {
       isa = try KernelISA.fromEnvironment(ProcessInfo.processInfo.environment)
     }
     var outputs: [Shape] = []
+    var kinds: [any Layer] = []
     for layer in network.layers {
-      guard let output = layer.output, layer.spec.layer != nil else {
+      guard let output = layer.output, let kind = layer.spec.layer else {
         throw PlanError(message: "\(layer.spec.subject): the spec has errors; run cnnc check")
       }
       outputs.append(output)
+      kinds.append(kind)
     }
+    self.kinds = kinds
     self.network = network
     self.options = options
     self.training = options.mode == .training
@@ -75,11 +76,11 @@ private struct Lowering {
     let last = network.layers.count - 1
     foldedSoftmax =
       training && options.loss == .softmaxCrossEntropy
-        && network.layers[last].spec.layer?.isClassSoftmax == true
+        && kinds[last].isClassSoftmax
       ? last : nil
   }
 
-  func layer(_ index: Int) -> any Layer { layers[index].spec.layer! }
+  func layer(_ index: Int) -> any Layer { kinds[index] }
   func shape(ofValue value: Int) -> Shape { value == 0 ? network.input : outputs[value - 1] }
   var finalValue: Int { layers.count }
 

@@ -1,6 +1,6 @@
 /// The output-size formulas of convolution and pooling, one spatial dimension at a time.
 ///
-/// Inputs are at most `KeyReader.maximumSize` (2^31 − 1), so `input + 2·pad` cannot overflow.
+/// Inputs are at most `Limits.maximumSize` (2^31 − 1), so `input + 2·pad` cannot overflow.
 public enum OutputSize {
   /// Convolution: floor((i − k + 2p) / s) + 1. Nil when the kernel does not fit the padded input.
   public static func convolution(input: Int, kernel: Int, stride: Int, pad: Int) -> Int? {

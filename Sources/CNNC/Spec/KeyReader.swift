@@ -3,22 +3,20 @@
 ///
 /// A value that cannot be read yields a harmless stand-in (1, false, the default) together with
 /// an error, so that checking carries on and every problem in the file is reported at once.
-public struct KeyReader {
-  /// The largest size or count a spec may give. Sizes are products of a few of these, which a
-  /// 64-bit integer then always holds per pair; longer products are checked for overflow.
-  public static let maximumSize = Int(Int32.max)
+struct KeyReader {
+  static let maximumSize = Limits.maximumSize
 
-  public let node: YAMLNode
+  let node: YAMLNode
   /// How diagnostics name what is being read, e.g. "conv 'conv1'".
-  public let subject: String
-  public var diagnostics = DiagnosticList()
+  let subject: String
+  var diagnostics = DiagnosticList()
 
-  public init(node: YAMLNode, subject: String) {
+  init(node: YAMLNode, subject: String) {
     self.node = node
     self.subject = subject
   }
 
-  public func has(_ key: String) -> Bool { node[key] != nil }
+  func has(_ key: String) -> Bool { node[key] != nil }
 
   private mutating func error(_ message: String, at location: SourceLocation) {
     diagnostics.error("\(subject): \(message)", at: location)
@@ -29,7 +27,7 @@ public struct KeyReader {
   }
 
   /// An integer in `range`; `nil` default means the key is required.
-  public mutating func integer(
+  mutating func integer(
     _ key: String, default fallback: Int? = nil, in range: ClosedRange<Int>
   ) -> Int {
     guard let value = node[key] else {
@@ -39,12 +37,12 @@ public struct KeyReader {
     return integer(value, named: "'\(key)'", in: range) ?? fallback ?? max(1, range.lowerBound)
   }
 
-  public mutating func positive(_ key: String, default fallback: Int? = nil) -> Int {
+  mutating func positive(_ key: String, default fallback: Int? = nil) -> Int {
     integer(key, default: fallback, in: 1...Self.maximumSize)
   }
 
   /// Reads one integer node, naming it `what` in any error.
-  public mutating func integer(_ value: YAMLNode, named what: String, in range: ClosedRange<Int>)
+  mutating func integer(_ value: YAMLNode, named what: String, in range: ClosedRange<Int>)
     -> Int?
   {
     let expected = range.lowerBound >= 1 ? "a positive integer" : "a non-negative integer"
@@ -73,7 +71,7 @@ public struct KeyReader {
   }
 
   /// An integer or a `[height, width]` pair, e.g. `kernel: 5` or `kernel: [3, 5]`.
-  public mutating func pair(
+  mutating func pair(
     _ key: String, default fallback: Pair? = nil, in range: ClosedRange<Int>
   )
     -> Pair
@@ -128,7 +126,7 @@ public struct KeyReader {
     return (numbers[0], numbers[1])
   }
 
-  public mutating func boolean(_ key: String, default fallback: Bool) -> Bool {
+  mutating func boolean(_ key: String, default fallback: Bool) -> Bool {
     guard let value = node[key] else { return fallback }
     switch value.content {
     case .scalar("true", plain: true), .scalar("True", plain: true): return true
@@ -142,7 +140,7 @@ public struct KeyReader {
   }
 
   /// A finite number for which `isValid` holds (`requirement` says what that is).
-  public mutating func number(
+  mutating func number(
     _ key: String, default fallback: Double? = nil, requirement: String,
     isValid: (Double) -> Bool
   ) -> Double {
@@ -166,7 +164,7 @@ public struct KeyReader {
   }
 
   /// A word out of `choices`.
-  public mutating func choice(_ key: String, among choices: [String], default fallback: String?)
+  mutating func choice(_ key: String, among choices: [String], default fallback: String?)
     -> String
   {
     guard let value = node[key] else {
@@ -186,7 +184,7 @@ public struct KeyReader {
 
   /// A name: a one-line string with no control characters (names end up in file and tensor
   /// names, and in messages on a terminal).
-  public mutating func name(_ key: String) -> String? {
+  mutating func name(_ key: String) -> String? {
     guard let value = node[key] else { return nil }
     guard case .scalar(let text, _) = value.content, !text.isEmpty else {
       error("'\(key)' must be a name, found \(value.kindDescription)", at: value.location)
@@ -202,7 +200,7 @@ public struct KeyReader {
   }
 
   /// Reports every key that is not in `known`, suggesting the closest known one.
-  public mutating func rejectUnknownKeys(keys known: [String]) {
+  mutating func rejectUnknownKeys(keys known: [String]) {
     guard case .mapping(let pairs) = node.content else { return }
     for (key, _) in pairs {
       guard let text = key.scalarText else {
@@ -226,27 +224,12 @@ public struct KeyReader {
   }
 }
 
-/// A height and width, for kernels, strides and pads.
-public struct Pair: Hashable, Sendable, CustomStringConvertible {
-  public var height: Int
-  public var width: Int
-
-  public init(height: Int, width: Int) {
-    self.height = height
-    self.width = width
-  }
-
-  public init(_ both: Int) { self.init(height: both, width: both) }
-
-  public var description: String { "\(height)×\(width)" }
-}
-
 extension KeyReader {
   /// Where `key`'s value is, or the mapping itself when the key is absent.
-  public func location(of key: String) -> SourceLocation { node[key]?.location ?? node.location }
+  func location(of key: String) -> SourceLocation { node[key]?.location ?? node.location }
 
   /// Reports a problem that is not about one value's type, e.g. two keys that disagree.
-  public mutating func report(_ message: String, at key: String) {
+  mutating func report(_ message: String, at key: String) {
     diagnostics.error("\(subject): \(message)", at: location(of: key))
   }
 }

@@ -1,11 +1,11 @@
 /// Reads a spec's YAML tree into a `NetworkSpec`, reporting every problem it finds.
 public enum SpecParser {
   static let topLevelKeys = ["name", "input", "layers", "train"]
-  /// Layers beyond this are refused: a real network has hundreds, not hundreds of thousands.
-  public static let maximumLayerCount = 100_000
+  /// Layers beyond `Limits.maximumLayerCount` are refused here, where they are read.
+  static let maximumLayerCount = Limits.maximumLayerCount
 
-  /// Spec files beyond this are refused before they are parsed (a 100,000-layer spec is about
-  /// 4 MiB).
+  /// Spec files beyond this are refused before they are parsed (a 10,000-layer spec is about
+  /// 400 KiB; comments and long names may take the rest).
   public static let maximumFileBytes = 64 << 20
 
   /// Parses `bytes`; the spec is nil only when the file is not a usable spec at all.
@@ -91,7 +91,7 @@ public enum SpecParser {
       return nil
     }
     var reader = KeyReader(node: node, subject: "input")
-    let sizes = 1...KeyReader.maximumSize
+    let sizes = 1...Limits.maximumSize
     var shape: Shape?
     switch node.content {
     case .mapping:

@@ -40,7 +40,7 @@ public struct TrainSpec: Sendable, Equatable {
     let batch = keys.positive("batch", default: 64)
     let epochs = keys.positive("epochs", default: 1)
     let shuffle = keys.boolean("shuffle", default: true)
-    let seed = keys.integer("seed", default: 1, in: 0...KeyReader.maximumSize)
+    let seed = keys.integer("seed", default: 1, in: 0...Limits.maximumSize)
     let weightInit = readWeightInit(&keys)
     diagnostics.append(contentsOf: keys.diagnostics)
 

@@ -1,17 +1,17 @@
 /// One node of a YAML document, with the place it starts in the source.
-public struct YAMLNode: Sendable {
-  public enum Content: Sendable {
+struct YAMLNode: Sendable {
+  enum Content: Sendable {
     /// A scalar's text; `plain` is false for quoted and block scalars, which are always strings.
     case scalar(String, plain: Bool)
     case mapping([(key: YAMLNode, value: YAMLNode)])
     case sequence([YAMLNode])
   }
 
-  public var content: Content
-  public var location: SourceLocation
+  var content: Content
+  var location: SourceLocation
 
   /// What a diagnostic calls this kind of node ("a string", "a mapping").
-  public var kindDescription: String {
+  var kindDescription: String {
     switch content {
     case .mapping: return "a mapping"
     case .sequence: return "a list"
@@ -30,12 +30,12 @@ public struct YAMLNode: Sendable {
   }
 
   /// The value under `key`, when this is a mapping that has it.
-  public subscript(key: String) -> YAMLNode? {
+  subscript(key: String) -> YAMLNode? {
     guard case .mapping(let pairs) = content else { return nil }
     return pairs.first { $0.key.scalarText == key }?.value
   }
 
-  public var scalarText: String? {
+  var scalarText: String? {
     if case .scalar(let text, _) = content { return text }
     return nil
   }

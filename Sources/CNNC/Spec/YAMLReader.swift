@@ -6,29 +6,29 @@ import CYAML
 /// the depth, so the tree is built here from parser events with an explicit stack, under caps on
 /// depth and node count. Aliases are rejected rather than expanded: a spec never needs them, and
 /// expanding them is how an alias bomb turns kilobytes into gigabytes.
-public struct YAMLReader {
+struct YAMLReader {
   /// Deepest nesting accepted. A spec needs four levels; 64 leaves room for anything sane.
-  public static let maximumDepth = 64
-  /// Most nodes accepted in one document (a 200,000-layer stack of small layers fits).
-  public static let maximumNodeCount = 2_000_000
+  static let maximumDepth = 64
+  /// Most nodes accepted in one document (a spec of `Limits.maximumLayerCount` layers with many keys each fits, 20 times over).
+  static let maximumNodeCount = 2_000_000
 
-  public struct Failure: Error, Sendable {
+  struct Failure: Error, Sendable {
     public var message: String
     public var location: SourceLocation
   }
 
-  public init() {}
+  init() {}
 
   /// What `read` found: the document's tree (nil for a stream with no document at all) and
   /// the problems that did not stop the reading (a duplicate key: its first value is kept).
-  public struct Document: Sendable {
+  struct Document: Sendable {
     public var root: YAMLNode?
     public var problems: [Failure]
   }
 
   /// Parses `text`, which must hold at most one document: a second one, or a syntax error
   /// anywhere in the stream, is a failure.
-  public func read(_ text: [UInt8]) throws(Failure) -> Document {
+  func read(_ text: [UInt8]) throws(Failure) -> Document {
     var parser = yaml_parser_t()
     guard yaml_parser_initialize(&parser) != 0 else {
       throw Failure(message: "libyaml could not start", location: .init(line: 1, column: 1))

@@ -273,7 +273,7 @@ public struct SafeTensors: Sendable {
 }
 
 /// `text` as a JSON string literal, quotes and escapes included.
-public func jsonQuoted(_ text: String) -> String {
+func jsonQuoted(_ text: String) -> String {
   var out = "\""
   for scalar in text.unicodeScalars {
     switch scalar {

@@ -1,0 +1,58 @@
+/// A sliding window (convolution or pooling) and the diagnostics about how it fits its input.
+struct Window {
+  enum Rule: Equatable {
+    case convolution
+    case pooling(ceil: Bool)
+  }
+
+  var kernel: Pair
+  var stride: Pair
+  var pad: Pair
+
+  func outputSize(of input: Shape, rule: Rule, check: inout ShapeCheck) -> (Int, Int)? {
+    let height = size(input.height, kernel.height, stride.height, pad.height, rule)
+    let width = size(input.width, kernel.width, stride.width, pad.width, rule)
+    guard let height, let width else {
+      let padded = pad == Pair(0) ? "" : " padded by \(pad)"
+      let (name, i, k, s, p) =
+        height == nil
+        ? ("height", input.height, kernel.height, stride.height, pad.height)
+        : ("width", input.width, kernel.width, stride.width, pad.width)
+      let span = i - k + 2 * p
+      let isCeil = rule == .pooling(ceil: true)
+      // span < 0 here; Swift's division truncates toward zero, so round by hand.
+      let rounded = isCeil ? -((-span) / s) : -((-span + s - 1) / s)
+      let function = isCeil ? "ceil" : "floor"
+      check.error(
+        "kernel \(kernel) does not fit its \(input.height)×\(input.width) input\(padded) "
+          + "(output \(name) \(function)((\(i) − \(k) + 2·\(p))/\(s)) + 1 = \(rounded + 1))")
+      return nil
+    }
+    // A ceil-mode window reaches the border, clipped; the others may stop short of it.
+    if rule != .pooling(ceil: true) {
+      let unused = [
+        ("row", input.height, kernel.height, stride.height, pad.height),
+        ("column", input.width, kernel.width, stride.width, pad.width),
+      ].compactMap { name, i, k, s, p -> String? in
+        let left = (i - k + 2 * p) % s
+        guard left != 0 else { return nil }
+        return "the last \(left == 1 ? name : "\(left) \(name)s") "
+          + "((\(i) − \(k) + 2·\(p)) mod \(s) = \(left))"
+      }
+      if !unused.isEmpty {
+        check.warning(
+          "stride \(stride) leaves \(unused.joined(separator: " and ")) of the input unused")
+      }
+    }
+    return (height, width)
+  }
+
+  private func size(_ i: Int, _ k: Int, _ s: Int, _ p: Int, _ rule: Rule) -> Int? {
+    switch rule {
+    case .convolution:
+      return OutputSize.convolution(input: i, kernel: k, stride: s, pad: p)
+    case .pooling(let ceil):
+      return OutputSize.pooling(input: i, kernel: k, stride: s, pad: p, ceilMode: ceil)
+    }
+  }
+}
