@@ -32,6 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, "..", "..")
 sys.path.insert(0, HERE)
 from pytorch_lenet import MNIST, load_split  # noqa: E402
+from pytorch_optimizers import train  # noqa: E402
 
 SPEC = """
 name: bncheck
@@ -80,21 +81,6 @@ class Net(nn.Module):
         return self.fc2(x)
 
 
-def train(model, start, images, labels, steps):
-    dtype = next(model.parameters()).dtype
-    model.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v
-                           for k, v in start.items()})
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    model.train()
-    for step in range(steps):
-        batch = slice(step * 64, (step + 1) * 64)
-        loss = F.cross_entropy(model(images[batch].to(dtype)), labels[batch])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return {k: v.detach() for k, v in model.state_dict().items()}
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=3)
@@ -138,8 +124,9 @@ def main():
                        check=True, capture_output=True)
         our_outputs = torch.from_numpy(np.load(outputs)[:1000]).double()
 
-    theirs = train(model, start, images, labels, args.steps)
-    exact = train(Net().double(), start, images, labels, args.steps)
+    sgd = lambda parameters: torch.optim.SGD(parameters, lr=0.1)  # noqa: E731
+    theirs = train(model, sgd, images, labels, args.steps, start=start)
+    exact = train(Net().double(), sgd, images, labels, args.steps, start=start)
     print(f"{args.steps} SGD steps; largest distance from PyTorch float64:")
     learned = [k for k in exact if not k.split(".")[-1].startswith(("running", "num_batches"))]
     for group, keys in [("learned tensors (backward)", learned),

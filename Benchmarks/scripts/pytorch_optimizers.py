@@ -57,10 +57,12 @@ def spec_with(optimizer, folder):
 
 
 def train(model, make, images, labels, steps, start=None):
-    """`steps` steps from `start` (or the model's weights) in the model's precision."""
+    """`steps` steps from `start` (or the model's weights) in the model's precision; integer
+    tensors (batchnorm's num_batches_tracked) are loaded as they are."""
     dtype = next(model.parameters()).dtype
     if start is not None:
-        model.load_state_dict({k: v.to(dtype) for k, v in start.items()})
+        model.load_state_dict({k: v.to(dtype) if v.is_floating_point() else v
+                               for k, v in start.items()})
     optimizer = make(model.parameters())
     model.train()
     for step in range(steps):
