@@ -8,7 +8,9 @@ let package = Package(
     .executable(name: "cnnc", targets: ["cnnc"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    // `swift package generate-documentation --target CNNC` builds the DocC catalog.
+    .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
   ],
   targets: [
     // libyaml from the system (Debian: libyaml-dev); cnnc reads YAML through its event API.

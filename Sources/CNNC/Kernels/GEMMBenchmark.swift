@@ -17,6 +17,7 @@ public struct GEMMBenchmark: Sendable {
     self.repeats = repeats
   }
 
+  /// One orientation's measured speed.
   public struct Result: Sendable {
     /// "NN", "NT" (B transposed), "TN" (A transposed).
     public var orientation: String

@@ -1,5 +1,6 @@
 /// Element-wise activations: the output has the input's shape.
 public struct Activation: Layer {
+  /// The spec's `relu`, `sigmoid`, `tanh` and `leaky_relu` (with its `slope`).
   public enum Function: Sendable, Equatable {
     case relu
     case sigmoid

@@ -25,6 +25,7 @@ extension Layer {
 /// A tensor a layer keeps between steps, e.g. conv weight `[out, in, kh, kw]`: how it starts,
 /// whether the optimizer moves it, and its name in checkpoints (`<layer>.<name>`).
 public struct ParameterTensor: Hashable, Sendable {
+  /// How an executor fills the tensor before training (or loading a checkpoint).
   public enum Initializer: Hashable, Sendable {
     /// The run's `weight_init` scheme, from the fans of `[out, in, kernel...]`.
     case fans
@@ -32,6 +33,7 @@ public struct ParameterTensor: Hashable, Sendable {
     case ones
   }
 
+  /// Who updates the tensor.
   public enum Role: Hashable, Sendable {
     /// Has a gradient; the optimizer and weight decay update it.
     case learned

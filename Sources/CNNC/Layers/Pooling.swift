@@ -1,5 +1,6 @@
 /// Max or average pooling over `kernel` windows, channel by channel.
 public struct Pooling: Layer {
+  /// `maxpool` or `avgpool`.
   public enum Kind: Sendable {
     case max
     case average

@@ -21,6 +21,8 @@ public struct BufferRecord: Hashable, Sendable {
   }
 }
 
+/// Offsets for buffers with known sizes and lifetimes in one arena, and the figures to judge
+/// them by (the arena's size, and the most bytes alive at once, which no placement beats).
 public enum ArenaPlanner {
   /// Places every buffer in one arena so that no two buffers alive at the same step overlap.
   ///

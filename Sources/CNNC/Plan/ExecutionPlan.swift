@@ -12,6 +12,7 @@ public enum LossKind: Sendable {
   case outputGradient
 }
 
+/// What a plan is for: its mode and batch, the loss, and the kernel path and threads.
 public struct PlanOptions: Sendable {
   public var mode: PlanMode
   public var batch: Int
@@ -42,6 +43,7 @@ public struct PlanOptions: Sendable {
 
 /// One transient buffer of a plan and its place in the arena.
 public struct PlanBuffer: Sendable {
+  /// What the buffer holds, as `cnnc check --plan` shows it.
   public enum Kind: String, Sendable {
     case input, labels, activation, gradient, scratch
   }
@@ -61,6 +63,7 @@ public struct PlanBuffer: Sendable {
 
 /// One kernel call: which layer, which phase, and the buffers it reads and writes.
 public struct PlanStep: Sendable {
+  /// Forward steps come first in layer order, then the loss, then backward in reverse.
   public enum Phase: String, Sendable {
     case forward, loss, backward
   }

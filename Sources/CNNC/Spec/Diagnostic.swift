@@ -1,5 +1,6 @@
 /// An error or warning about a spec, tied to the place in the file it is about.
 public struct Diagnostic: Hashable, Sendable {
+  /// Errors make `cnnc check` exit 1; warnings do not.
   public enum Severity: String, Sendable {
     case error
     case warning

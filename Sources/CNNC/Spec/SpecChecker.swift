@@ -17,6 +17,8 @@ public struct SpecError: Error, CustomStringConvertible {
   }
 }
 
+/// What `cnnc check` runs: parse, then infer shapes, collecting every diagnostic on the way
+/// rather than stopping at the first.
 public enum SpecChecker {
   /// Parses and infers `bytes`; `name` is used when the spec has no `name:`.
   public static func check(_ bytes: [UInt8], name: String) -> CheckResult {

@@ -1,5 +1,6 @@
 /// The `train:` section of a spec.
 public struct TrainSpec: Sendable, Equatable {
+  /// Where the training and test images come from (`train.data`).
   public struct DataSource: Sendable, Equatable {
     public var format: String
     /// As written: relative paths are relative to the spec's folder.

@@ -28,6 +28,7 @@ public struct Benchmark: Sendable {
     self.inferenceOnly = inferenceOnly
   }
 
+  /// One row of the per-layer profile: median milliseconds per batch for each pass.
   public struct LayerTime: Sendable {
     public var name: String
     public var type: String

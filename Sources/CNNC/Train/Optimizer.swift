@@ -3,6 +3,7 @@ import Foundation
 /// How the weights follow their gradients: Caffe's SGD, or PyTorch's Adam and AdamW, with
 /// their update rules operation for operation (float32 arithmetic, as both do).
 public struct Optimizer: Sendable, Equatable {
+  /// The update rule and its hyperparameters besides the learning rate and weight decay.
   public enum Rule: Sendable, Equatable {
     /// v ← m·v + lr·(g + wd·w), then w ← w − v, as Caffe applies it.
     case sgd(momentum: Double)

@@ -14,6 +14,7 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable {
 /// A safetensors file of F32 and I64 tensors: `[u64 little-endian header length][JSON
 /// header][data]`, the header mapping each name to its dtype, shape and byte range in the data.
 public struct SafeTensors: Sendable {
+  /// The element types cnnc reads and writes.
   public enum DType: String, Sendable {
     case f32 = "F32"
     /// Only batchnorm's `num_batches_tracked` is one, as PyTorch saves it.
@@ -23,6 +24,7 @@ public struct SafeTensors: Sendable {
     var words: Int { self == .f32 ? 1 : 2 }
   }
 
+  /// One named tensor with its shape and data.
   public struct Tensor: Sendable {
     public var name: String
     public var shape: [Int]

@@ -75,6 +75,9 @@ public final class TrainingSession {
 
   /// Prepares a session; nothing is trained until `run`.
   /// - Parameters:
+  ///   - network: the network to train, with a valid spec.
+  ///   - train: the training images and labels, shuffled each epoch.
+  ///   - options: the optimizer, schedule, batch, threads and seed (from the spec's `train:`).
   ///   - test: evaluated after every epoch and at the end; nil to skip evaluation.
   ///   - checkpoint: where the weights are written (its resume state beside it, `.resume`).
   ///   - weights: a checkpoint to start from instead of the initialiser.

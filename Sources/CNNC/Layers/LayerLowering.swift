@@ -9,6 +9,7 @@ public struct BackwardReads: OptionSet, Sendable {
 
 /// A transient buffer a layer needs besides its input and output.
 public struct ScratchRequest: Sendable {
+  /// The steps a scratch buffer must live through, from which the planner decides its reuse.
   public enum Lifetime: Sendable {
     /// Only during the forward step (e.g. im2col columns).
     case forward
