@@ -5,6 +5,8 @@ let package = Package(
   name: "cnnc",
   products: [
     .library(name: "CNNC", targets: ["CNNC"]),
+    // Multi-process training on MPI; needs Open MPI (Debian: libopenmpi-dev), which CNNC does not.
+    .library(name: "CNNCMPI", targets: ["CNNCMPI"]),
     .executable(name: "cnnc", targets: ["cnnc"]),
   ],
   dependencies: [
@@ -32,9 +34,16 @@ let package = Package(
         "CNNCKernels",
       ]
     ),
+    // Open MPI from the system (Debian: libopenmpi-dev), for `mpirun ... cnnc run --train`.
+    .systemLibrary(
+      name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]
+    ),
+    .target(name: "CNNCMPI", dependencies: ["CNNC", "CMPI"]),
     .executableTarget(
       name: "cnnc",
-      dependencies: ["CNNC", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+      dependencies: [
+        "CNNC", "CNNCMPI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
     ),
     // Counts heap allocations in tests (wraps glibc's malloc family); never part of the library.
     .target(name: "MallocCounter", path: "Tests/MallocCounter"),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CNNC
+import CNNCMPI
 import Foundation
 
 struct RunCommand: ParsableCommand {
@@ -94,9 +95,26 @@ struct RunCommand: ParsableCommand {
           + (MNIST.folder(for: network, specPath: spec) ?? ""))
     }
     if train {
-      try TrainingRun(network: network, data: mnist, options: options, command: self).run()
+      try TrainingRun(
+        network: network, data: mnist, options: options, command: self,
+        group: joinProcessGroup()
+      ).run()
     } else {
       try evaluate(network, mnist.test, scale: options.scale)
+    }
+  }
+
+  /// The processes of this run when an MPI launcher (mpirun, srun) started it; nil otherwise.
+  private func joinProcessGroup() -> MPIProcessGroup? {
+    guard MPIProcessGroup.isLaunched(environment: ProcessInfo.processInfo.environment) else {
+      return nil
+    }
+    do {
+      let group = try MPIProcessGroup()
+      if group.rank > 0 { ErrorLabel.prefix = "rank \(group.rank): " }
+      return group
+    } catch {
+      fail("\(error)")
     }
   }
 
@@ -147,14 +165,14 @@ struct RunCommand: ParsableCommand {
 
 /// Prints `message` as an error and exits 1.
 func fail(_ message: String) -> Never {
-  printError("error: \(message)")
+  printError("\(ErrorLabel.prefix)error: \(message)")
   RunCommand.exit(withError: ExitCode(1))
 }
 
 /// Prints a session error, in compiler form when it points into the spec, and exits 1.
 func fail(_ error: SessionError) -> Never {
   if let (file, at) = error.location {
-    printError("\(file):\(at.line):\(at.column): error: \(error.message)")
+    printError("\(ErrorLabel.prefix)\(file):\(at.line):\(at.column): error: \(error.message)")
     RunCommand.exit(withError: ExitCode(1))
   }
   fail(error.message)
@@ -168,4 +186,10 @@ func loadWeights(_ path: String, _ parameters: [ParameterSlot], floats: Int) thr
   } catch {
     fail(error.description)
   }
+}
+
+/// Errors from ranks past 0 of a multi-process run say which rank they come from.
+enum ErrorLabel {
+  /// Set once, before any other thread starts.
+  nonisolated(unsafe) static var prefix = ""
 }

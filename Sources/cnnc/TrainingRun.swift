@@ -1,24 +1,42 @@
 import ArgumentParser
 import CNNC
+import CNNCMPI
 import Foundation
 
 /// `cnnc run --train`: the library's `TrainingSession` with what a person watches: a progress
-/// bar, a line per epoch, Ctrl-C, and the summary.
+/// bar, a line per epoch, Ctrl-C, and the summary. Under mpirun, every rank trains and rank 0
+/// alone prints.
 struct TrainingRun {
   let network: InferredNetwork
   let data: MNIST
   let options: TrainingOptions
   let command: RunCommand
+  let group: MPIProcessGroup?
 
   func run() throws {
+    // Handlers first, so that a signal mpirun forwards while the session starts is not lost.
+    Interrupt.install()
     let session: TrainingSession
     do {
       session = try TrainingSession(
         network: network, train: data.train, test: data.test, options: options,
         checkpoint: command.out ?? "\(network.name).safetensors", weights: command.weights,
-        resume: command.resume)
+        resume: command.resume, group: group)
     } catch {
       fail(error)
+    }
+    defer { group?.finalize() }
+    guard (group?.rank ?? 0) == 0 else {
+      // Rank 0 says why when there is nothing to train.
+      if command.resume != nil && session.isFinished { return }
+      if try session.run(stop: Interrupt.flag).stopped { throw ExitCode(130) }
+      return
+    }
+    if let group, group.size > 1 {
+      let workers = group.size * options.threads
+      printError(
+        "training on \(group.size) processes × \(options.threads) thread\(options.threads == 1 ? "" : "s"): "
+          + "batch \(options.batch), \(options.batch / workers) images per worker")
     }
     let trainer = session.trainer
     if let resume = command.resume, session.isFinished {
@@ -36,7 +54,6 @@ struct TrainingRun {
       }
       return
     }
-    Interrupt.install()
     let progress = Progress()
     progress.startEpoch()
     let summary: TrainingSession.Summary

@@ -13,10 +13,12 @@ public final class Evaluator {
   public var parameterFloats: Int { executor.plan.parameterFloats }
 
   /// Correct predictions (the largest output against the label) and, when asked, the final
-  /// layer's outputs for every image, (count, K). A last short batch is padded with zeros.
-  public func run(weights: [Float], data: LabelledImages, scale: Float, keepOutputs: Bool = false)
-    throws(TrainingError) -> (correct: Int, outputs: [Float])
-  {
+  /// layer's outputs for every image, (count, K), over `samples` (default: all). A last short
+  /// batch is padded with zeros.
+  public func run(
+    weights: [Float], data: LabelledImages, scale: Float, keepOutputs: Bool = false,
+    samples: Range<Int>? = nil
+  ) throws(TrainingError) -> (correct: Int, outputs: [Float]) {
     let imageShape = Shape(channels: data.channels, height: data.rows, width: data.columns)
     guard imageShape == executor.plan.network.input, weights.count == executor.weights.count else {
       throw TrainingError(
@@ -27,10 +29,11 @@ public final class Evaluator {
     let pixels = data.pixelsPerImage
     let classes = executor.output.count / batch
     var outputs: [Float] = []
-    if keepOutputs { outputs.reserveCapacity(data.count * classes) }
+    let samples = (samples ?? 0..<data.count).clamped(to: 0..<data.count)
+    if keepOutputs { outputs.reserveCapacity(samples.count * classes) }
     var correct = 0
-    for start in stride(from: 0, to: data.count, by: batch) {
-      let count = min(batch, data.count - start)
+    for start in stride(from: samples.lowerBound, to: samples.upperBound, by: batch) {
+      let count = min(batch, samples.upperBound - start)
       guard let input = executor.input.baseAddress else { break }
       for row in 0..<count {
         data.writePixels(of: start + row, scale: scale, to: input + row * pixels)

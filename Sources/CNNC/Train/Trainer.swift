@@ -44,11 +44,18 @@ public struct StepReport: Sendable {
   public var loss: Float
   public var correct: Int
   public var samples: Int
+  /// Some process of the run asked to stop during this step; every process stops after it.
+  public var stopRequested: Bool
 }
 
 /// Trains a network on labelled images with mini-batch SGD or Adam: data-parallel over `threads`
 /// executors, each running its slice of every batch; their gradients are averaged in a fixed
 /// order, so a run is bit-for-bit repeatable for a given seed and thread count.
+///
+/// With a `ProcessGroup` of R processes, the batch is split across all R × `threads` workers
+/// (worker w of the run is thread w mod T of rank w / T). Every step each rank gathers every
+/// worker's gradient and sums them in worker order, exactly as one process with R × T threads
+/// does, so the two give bit-identical weights.
 public final class Trainer {
   public let network: InferredNetwork
   public let options: TrainingOptions
@@ -64,13 +71,24 @@ public final class Trainer {
   public private(set) var batchInEpoch = 0
 
   private var workers: [Executor] = []
-  /// Each worker's first sample within the batch, and how many it takes.
+  /// Every worker's first sample within the batch, and how many it takes, across all ranks.
   private var slices: [(start: Int, count: Int)] = []
+  /// The index in `slices` of this process's first worker.
+  private var firstWorker = 0
   private var order: [Int] = []
+  let group: (any ProcessGroup)?
+  /// Gradients on their way between ranks (nil in one process): each worker's record is a
+  /// header (loss, correct, stop) and its gradient, `recordFloats` in all.
+  private var exchange: GradientExchange?
 
   public var batchesPerEpoch: Int { data.count / options.batch }
 
-  public init(network: InferredNetwork, data: LabelledImages, options: TrainingOptions) throws {
+  /// Plans a worker per thread; with a `group`, every rank must call this together (it starts
+  /// every rank from rank 0's initial weights).
+  public init(
+    network: InferredNetwork, data: LabelledImages, options: TrainingOptions,
+    group: (any ProcessGroup)? = nil
+  ) throws {
     guard options.batch <= data.count else {
       throw TrainingError(
         message: "batch \(options.batch) is larger than the \(data.count) training images")
@@ -83,11 +101,23 @@ public final class Trainer {
     self.network = network
     self.options = options
     self.data = data
-    slices = workerSlices(batch: options.batch, threads: options.threads)
-    for (worker, (_, count)) in slices.enumerated() {
+    self.group = group
+    let ranks = group?.size ?? 1
+    let (allWorkers, overflow) = ranks.multipliedReportingOverflow(by: options.threads)
+    if ranks > 1 {
+      guard !overflow, options.batch % allWorkers == 0 else {
+        throw TrainingError(
+          message: "batch \(options.batch) does not split evenly across \(ranks) processes × "
+            + "\(options.threads) threads = \(allWorkers) workers (\(options.batch) mod "
+            + "\(allWorkers) = \(options.batch % max(allWorkers, 1)))")
+      }
+    }
+    slices = workerSlices(batch: options.batch, threads: ranks > 1 ? allWorkers : options.threads)
+    firstWorker = (group?.rank ?? 0) * options.threads
+    for worker in firstWorker..<min(firstWorker + options.threads, slices.count) {
       let plan = try Planner.plan(
-        network, PlanOptions(mode: .training, batch: count, isa: options.isa))
-      // Worker 0 owns the weights; the others read the same storage.
+        network, PlanOptions(mode: .training, batch: slices[worker].count, isa: options.isa))
+      // Each process's first worker owns the weights; its others read the same storage.
       workers.append(
         try Executor(
           plan: plan, seed: UInt64(options.seed) &+ UInt64(worker) &* 0x9E37_79B9,
@@ -98,6 +128,13 @@ public final class Trainer {
     optimizerState = [Float](
       repeating: 0, count: options.optimizer.stateNames.count * workers[0].weights.count)
     order = epochOrder(0)
+    if let group, ranks > 1 {
+      exchange = GradientExchange(
+        group: group, localWorkers: workers.count, allWorkers: slices.count,
+        gradientFloats: workers[0].weights.count)
+      // Rank 0's initial weights everywhere (the others were drawn from other seeds).
+      try broadcastWeights()
+    }
   }
 
   /// The sample order of epoch `epoch`: a seeded shuffle (a function of the seed and the epoch
@@ -117,17 +154,26 @@ public final class Trainer {
 
   /// One optimizer step on the next batch; throws, leaving the weights as they were, when the
   /// loss is not finite.
+  ///
+  /// With a process group every rank calls this together; `stopRequested` is this rank's wish
+  /// to stop, and the report says whether any rank had it.
   @discardableResult
-  public func trainStep() throws -> StepReport {
+  public func trainStep(stopRequested: Bool = false) throws -> StepReport {
     let batchStart = batchInEpoch * options.batch
     var results = [(loss: Float, correct: Int)](repeating: (0, 0), count: workers.count)
     results.withUnsafeMutableBufferPointer { results in
       parallelFor(workers.count) { index in
-        let slice = slices[index]
+        let slice = slices[firstWorker + index]
         let first = batchStart + slice.start
         load(workers[index], samples: order[first..<(first + slice.count)])
         results[index] = workers[index].trainStep()
       }
+    }
+    var sources = workers.map { UnsafePointer($0.gradients.baseAddress!) }
+    var anyStop = stopRequested
+    if let exchange {
+      let gathered = try exchange.run(workers: workers, results: results, stop: stopRequested)
+      (results, sources, anyStop) = (gathered.results, gathered.gradients, gathered.stop)
     }
     // The batch's mean loss: each worker's mean weighted by its share of the batch.
     let shares = slices.map { Float($0.count) / Float(options.batch) }
@@ -144,7 +190,6 @@ public final class Trainer {
     }
     // The averaged gradient and the update in one pass, split across the threads.
     let rate = options.learningRatePolicy.rate(base: options.optimizer.learningRate, step: step)
-    let sources = workers.map { UnsafePointer($0.gradients.baseAddress!) }
     let weights = workers[0].weights
     let learned = learnedRanges
     optimizerState.withUnsafeMutableBufferPointer { state in
@@ -161,7 +206,8 @@ public final class Trainer {
     step += 1
     let report = StepReport(
       step: step, epoch: epoch, batchInEpoch: batchInEpoch, batchesPerEpoch: batchesPerEpoch,
-      loss: loss, correct: results.reduce(0) { $0 + $1.correct }, samples: options.batch)
+      loss: loss, correct: results.reduce(0) { $0 + $1.correct }, samples: options.batch,
+      stopRequested: anyStop)
     batchInEpoch += 1
     if batchInEpoch == batchesPerEpoch {
       batchInEpoch = 0
@@ -192,20 +238,42 @@ public final class Trainer {
   )
     throws
   {
-    guard optimizerState.count == self.optimizerState.count, randomStates.count == workers.count,
+    guard randomStates.count == slices.count else {
+      let processes = group.map { "\($0.size) processes × \(options.threads) threads = " } ?? ""
+      throw TrainingError(
+        message: "the resume state was saved by \(randomStates.count) workers, but this run has "
+          + "\(processes)\(slices.count); resume with the same processes and threads")
+    }
+    guard optimizerState.count == self.optimizerState.count,
       batchInEpoch >= 0, batchInEpoch < batchesPerEpoch, epoch >= 0, step >= 0
     else {
       throw TrainingError(
-        message: "the resume state does not fit this run (batch, threads or network differ)")
+        message: "the resume state does not fit this run (batch or network differ)")
     }
     self.step = step
     self.epoch = epoch
     self.batchInEpoch = batchInEpoch
     self.optimizerState = optimizerState
     order = epochOrder(epoch)
-    for (worker, state) in zip(workers, randomStates) { worker.randomState = state }
+    for (worker, state) in zip(workers, randomStates[firstWorker...]) {
+      worker.randomState = state
+    }
   }
 
-  /// The workers' dropout random states, for resuming.
-  public var randomStates: [UInt64] { workers.map(\.randomState) }
+  /// Every worker's dropout random state, in worker order across all ranks, for resuming.
+  /// With a process group every rank calls this together.
+  public func randomStates() throws -> [UInt64] {
+    let local = workers.map(\.randomState)
+    guard let group, group.size > 1 else { return local }
+    return try group.allGather(local)
+  }
+
+  /// Rank 0's parameters (learned and state, such as batchnorm's running statistics, which
+  /// only the run's first worker keeps) on every rank. Every rank calls this together.
+  public func broadcastWeights() throws {
+    guard let group, group.size > 1 else { return }
+    var values = weights
+    try group.broadcast(&values, root: 0)
+    setWeights(values)
+  }
 }

@@ -38,6 +38,11 @@ public final class StopFlag: Sendable {
 /// state that is whole by itself. The checkpoint path is locked (`flock`) for the session's
 /// lifetime: a second session on the same path is refused.
 ///
+/// With a `ProcessGroup`, every rank makes and runs the session together: rank 0 alone reads
+/// `weights` or `resume` (the others receive what it read), locks and writes the checkpoint;
+/// the test set is split across the ranks; and a stop asked on any rank stops every rank after
+/// the same step.
+///
 /// ```swift
 /// let session = try TrainingSession(network: network, data: mnist, options: options,
 ///                                   checkpoint: "lenet.safetensors")
@@ -49,7 +54,10 @@ public final class TrainingSession {
   public var options: TrainingOptions { trainer.options }
   private let test: LabelledImages?
   private let evaluator: Evaluator?
-  private let lock: CheckpointLock
+  /// Held by the rank that writes (the only process, or rank 0).
+  private var lock: CheckpointLock?
+  private let group: (any ProcessGroup)?
+  private var writes: Bool { (group?.rank ?? 0) == 0 }
 
   /// What a session reports while it runs.
   public enum Event: Sendable {
@@ -83,18 +91,54 @@ public final class TrainingSession {
   ///   - weights: a checkpoint to start from instead of the initialiser.
   ///   - resume: a checkpoint whose resume state to continue from (the weights, the optimizer's
   ///     state, the step and the shuffling all come from it).
+  ///   - group: the processes of a multi-process run; every rank passes the same arguments.
   public init(
     network: InferredNetwork, train: LabelledImages, test: LabelledImages? = nil,
-    options: TrainingOptions, checkpoint: String, weights: String? = nil, resume: String? = nil
+    options: TrainingOptions, checkpoint: String, weights: String? = nil, resume: String? = nil,
+    group: (any ProcessGroup)? = nil
   ) throws(SessionError) {
     do {
-      trainer = try Trainer(network: network, data: train, options: options)
+      trainer = try Trainer(network: network, data: train, options: options, group: group)
       evaluator = test == nil ? nil : try Evaluator(network: network)
     } catch {
       throw SessionError("\(error)")
     }
     self.test = test
     self.checkpoint = checkpoint
+    self.group = group
+    var start = Start()
+    var failure: SessionError?
+    if writes {
+      do throws(SessionError) {
+        start = try prepareFiles(weights: weights, resume: resume)
+      } catch {
+        failure = error
+      }
+    }
+    if let group, group.size > 1 {
+      do {
+        try start.share(in: group, failed: failure != nil, trainer: trainer)
+      } catch {
+        throw SessionError("\(error)")
+      }
+    }
+    if let failure { throw failure }
+    do {
+      if let weights = start.weights { trainer.setWeights(weights) }
+      if let state = start.state {
+        trainer.setWeights(state.weights)
+        try trainer.restore(
+          step: state.step, epoch: state.epoch, batchInEpoch: state.batchInEpoch,
+          optimizerState: state.optimizerState, randomStates: state.randomStates)
+      }
+    } catch {
+      throw SessionError("\(resume ?? checkpoint): \(error)")
+    }
+  }
+
+  /// Locks the checkpoint and reads what the run starts from: the writing rank's part of
+  /// `init`.
+  private func prepareFiles(weights: String?, resume: String?) throws(SessionError) -> Start {
     // Find out now, not after an hour of training, that the checkpoint cannot be written there.
     do {
       try OutputPath.check(checkpoint)
@@ -103,30 +147,25 @@ public final class TrainingSession {
     } catch {
       throw SessionError(error.description)
     }
-    lock.removeStaleTemporaries(of: checkpoint)
+    lock?.removeStaleTemporaries(of: checkpoint)
     let floats = trainer.weights.count
+    var start = Start()
     do {
       if let weights {
-        trainer.setWeights(
-          try Checkpoints.values(
-            of: try SafeTensors.read(weights), path: weights, trainer.parameters, floats: floats))
+        start.weights = try Checkpoints.values(
+          of: try SafeTensors.read(weights), path: weights, trainer.parameters, floats: floats)
       }
       if let resume {
         // Everything comes from the resume state; the checkpoint beside it may be a save older
         // or newer than it (a kill between the two writes) and is not read.
-        let state = try ResumeState.read(
+        start.state = try ResumeState.read(
           Checkpoints.resumePath(for: resume), trainer.parameters, floats: floats,
           optimizer: options.optimizer, seed: options.seed, batch: options.batch)
-        trainer.setWeights(state.weights)
-        try trainer.restore(
-          step: state.step, epoch: state.epoch, batchInEpoch: state.batchInEpoch,
-          optimizerState: state.optimizerState, randomStates: state.randomStates)
       }
-    } catch let error as CheckpointError {
-      throw SessionError(error.description)
     } catch {
-      throw SessionError("\(resume ?? weights ?? checkpoint): \(error)")
+      throw SessionError(error.description)
     }
+    return start
   }
 
   /// The options' epochs or steps are all taken (a resumed session may start so).
@@ -147,13 +186,15 @@ public final class TrainingSession {
     var epochSteps = 0
     var stopped = false
     while !isFinished {
-      if stop?.isSet == true {
+      // One process stops before the step; processes agree on it in the step's exchange.
+      let stopAsked = stop?.isSet == true
+      if stopAsked && (group?.size ?? 1) == 1 {
         stopped = true
         break
       }
       let report: StepReport
       do {
-        report = try trainer.trainStep()
+        report = try trainer.trainStep(stopRequested: stopAsked)
       } catch {
         let kept =
           FileManager.default.fileExists(atPath: checkpoint)
@@ -170,6 +211,10 @@ public final class TrainingSession {
         try save()
         if !isFinished { (lossSum, epochSteps) = (0, 0) }
       }
+      if report.stopRequested {
+        stopped = !isFinished
+        break
+      }
     }
     if !stopped, testAccuracy == nil { testAccuracy = try evaluate() }
     try save()
@@ -183,24 +228,38 @@ public final class TrainingSession {
   }
 
   /// The fraction of the test data classified correctly with the current weights; nil without
-  /// test data.
+  /// test data. With a process group each rank evaluates its share and the counts are summed.
   public func evaluate() throws(SessionError) -> Double? {
     guard let test, let evaluator else { return nil }
     do {
-      let (correct, _) = try evaluator.run(
-        weights: trainer.weights, data: test, scale: options.scale)
+      try trainer.broadcastWeights()
+      let (ranks, rank) = (group?.size ?? 1, group?.rank ?? 0)
+      let share = (rank * test.count / ranks)..<((rank + 1) * test.count / ranks)
+      var (correct, _) = try evaluator.run(
+        weights: trainer.weights, data: test, scale: options.scale, samples: share)
+      if let group, ranks > 1 {
+        correct = Int(try group.allGather([Int64(correct)]).reduce(0, +))
+      }
       return Double(correct) / Double(test.count)
     } catch {
       throw SessionError("\(error)")
     }
   }
 
-  /// Writes the resume state, then the checkpoint (the order `--resume` relies on).
+  /// Writes the resume state, then the checkpoint (the order `--resume` relies on). With a
+  /// process group every rank calls it and rank 0 writes.
   public func save() throws(SessionError) {
+    let randomStates: [UInt64]
+    do {
+      randomStates = try trainer.randomStates()
+    } catch {
+      throw SessionError("\(error)")
+    }
+    guard writes else { return }
     let weights = trainer.weights
     let state = ResumeState(
       step: trainer.step, epoch: trainer.epoch, batchInEpoch: trainer.batchInEpoch,
-      randomStates: trainer.randomStates, weights: weights,
+      randomStates: randomStates, weights: weights,
       optimizerState: trainer.optimizerState)
     do {
       try state.encoded(
@@ -215,6 +274,48 @@ public final class TrainingSession {
       ).write(to: checkpoint, faultLabel: "checkpoint")
     } catch {
       throw SessionError(error.description)
+    }
+  }
+}
+
+/// What a session starts from besides the initialiser: a checkpoint's weights or a resume state,
+/// as the writing rank read them.
+private struct Start {
+  var weights: [Float]?
+  var state: ResumeState?
+
+  /// Rank 0's start on every rank; a rank 0 that `failed` says so, and the others throw.
+  mutating func share(in group: any ProcessGroup, failed: Bool, trainer: Trainer) throws {
+    var header: [Int64] = [
+      failed ? 1 : 0, weights == nil ? 0 : 1, state == nil ? 0 : 1,
+      Int64(state?.step ?? 0), Int64(state?.epoch ?? 0), Int64(state?.batchInEpoch ?? 0),
+      Int64(state?.randomStates.count ?? 0),
+    ]
+    try group.broadcast(&header, root: 0)
+    if header[0] != 0 {
+      // Rank 0 prints its own error; the others stop with a pointer to it.
+      guard group.rank == 0 else {
+        throw TrainingError(message: "rank 0 could not start the run (its error says why)")
+      }
+      return
+    }
+    let floats = trainer.weights.count
+    if header[1] != 0 {
+      var values = weights ?? [Float](repeating: 0, count: floats)
+      try group.broadcast(&values, root: 0)
+      weights = values
+    }
+    if header[2] != 0 {
+      var values = state?.weights ?? [Float](repeating: 0, count: floats)
+      var optimizer =
+        state?.optimizerState ?? [Float](repeating: 0, count: trainer.optimizerState.count)
+      var randoms = state?.randomStates ?? [UInt64](repeating: 0, count: Int(header[6]))
+      try group.broadcast(&values, root: 0)
+      try group.broadcast(&optimizer, root: 0)
+      try group.broadcast(&randoms, root: 0)
+      state = ResumeState(
+        step: Int(header[3]), epoch: Int(header[4]), batchInEpoch: Int(header[5]),
+        randomStates: randoms, weights: values, optimizerState: optimizer)
     }
   }
 }
