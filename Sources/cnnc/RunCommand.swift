@@ -47,6 +47,12 @@ struct RunCommand: ParsableCommand {
       "Without --train: write the final layer's outputs for every test image (N×K float32 .npy).")
   var output: String?
 
+  @Option(
+    help: ArgumentHelp(
+      "Exit 1 when no step finishes for this many seconds (under mpirun: a hung process).",
+      valueName: "seconds"))
+  var stepTimeout: Double?
+
   @Flag(help: "Print one JSON object on stdout; progress goes to stderr.")
   var json = false
 
@@ -57,6 +63,10 @@ struct RunCommand: ParsableCommand {
       }
     }
     if let seed, seed < 0 { throw ValidationError("--seed must be non-negative") }
+    if let stepTimeout, !(stepTimeout > 0 && stepTimeout <= 1e6) {
+      throw ValidationError("--step-timeout must be between 0 and 1,000,000 seconds")
+    }
+    if stepTimeout != nil && !train { throw ValidationError("--step-timeout goes with --train") }
     if threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
     if train && output != nil { throw ValidationError("--output goes with inference, not --train") }
     if !train && weights == nil {

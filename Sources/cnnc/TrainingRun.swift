@@ -16,6 +16,7 @@ struct TrainingRun {
   func run() throws {
     // Handlers first, so that a signal mpirun forwards while the session starts is not lost.
     Interrupt.install()
+    let watchdog = command.stepTimeout.map { Watchdog(seconds: $0) }
     let session: TrainingSession
     do {
       session = try TrainingSession(
@@ -29,7 +30,12 @@ struct TrainingRun {
     guard (group?.rank ?? 0) == 0 else {
       // Rank 0 says why when there is nothing to train.
       if command.resume != nil && session.isFinished { return }
-      if try session.run(stop: Interrupt.flag).stopped { throw ExitCode(130) }
+      do {
+        let summary = try session.run(stop: Interrupt.flag) { _ in watchdog?.touch() }
+        if summary.stopped { throw ExitCode(130) }
+      } catch let error as SessionError {
+        fail(error)
+      }
       return
     }
     if let group, group.size > 1 {
@@ -48,7 +54,8 @@ struct TrainingRun {
           JSON.object([
             ("epochs", .number(Double(trainer.step) / Double(trainer.batchesPerEpoch))),
             ("steps", .integer(trainer.step)), ("train_loss", .null), ("test_accuracy", .null),
-            ("images_per_second", .null), ("seconds", .number(0)),
+            ("images_per_second", .null), ("train_images_per_second", .null),
+            ("seconds", .number(0)),
             ("checkpoint", .string(resume)),
           ]).text)
       }
@@ -59,6 +66,7 @@ struct TrainingRun {
     let summary: TrainingSession.Summary
     do {
       summary = try session.run(stop: Interrupt.flag) { event in
+        watchdog?.touch()
         switch event {
         case .step(let report):
           progress.record(
@@ -90,6 +98,7 @@ struct TrainingRun {
           ("steps", .integer(trainer.step)), ("train_loss", .number(summary.trainLoss)),
           ("test_accuracy", .number(accuracy)),
           ("images_per_second", .number(summary.imagesPerSecond)),
+          ("train_images_per_second", .number(summary.trainImagesPerSecond)),
           ("seconds", .number(summary.seconds)), ("checkpoint", .string(checkpoint)),
         ]).text)
     } else {

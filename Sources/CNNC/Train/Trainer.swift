@@ -108,7 +108,8 @@ public final class Trainer {
       guard !overflow, options.batch % allWorkers == 0 else {
         throw TrainingError(
           message: "batch \(options.batch) does not split evenly across \(ranks) processes × "
-            + "\(options.threads) threads = \(allWorkers) workers (\(options.batch) mod "
+            + "\(options.threads) thread\(options.threads == 1 ? "" : "s") = \(allWorkers) "
+            + "workers (\(options.batch) mod "
             + "\(allWorkers) = \(options.batch % max(allWorkers, 1)))")
       }
     }
@@ -239,7 +240,8 @@ public final class Trainer {
     throws
   {
     guard randomStates.count == slices.count else {
-      let processes = group.map { "\($0.size) processes × \(options.threads) threads = " } ?? ""
+      let threads = "\(options.threads) thread\(options.threads == 1 ? "" : "s")"
+      let processes = group.map { "\($0.size) processes × \(threads) = " } ?? ""
       throw TrainingError(
         message: "the resume state was saved by \(randomStates.count) workers, but this run has "
           + "\(processes)\(slices.count); resume with the same processes and threads")

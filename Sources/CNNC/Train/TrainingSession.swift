@@ -77,6 +77,9 @@ public final class TrainingSession {
     public var testAccuracy: Double?
     public var seconds: Double
     public var imagesPerSecond: Double
+    /// Images per second of the optimizer steps alone (with their gradient exchange), without
+    /// evaluation and saving: what scaling across threads and processes is judged by.
+    public var trainImagesPerSecond: Double
     /// The stop flag ended the run before its epochs and steps were done.
     public var stopped: Bool
   }
@@ -185,6 +188,7 @@ public final class TrainingSession {
     var lossSum = 0.0
     var epochSteps = 0
     var stopped = false
+    var stepSeconds = 0.0
     while !isFinished {
       // One process stops before the step; processes agree on it in the step's exchange.
       let stopAsked = stop?.isSet == true
@@ -193,8 +197,10 @@ public final class TrainingSession {
         break
       }
       let report: StepReport
+      let stepStart = monotonicNanoseconds()
       do {
         report = try trainer.trainStep(stopRequested: stopAsked)
+        stepSeconds += Double(monotonicNanoseconds() - stepStart) / 1e9
       } catch {
         let kept =
           FileManager.default.fileExists(atPath: checkpoint)
@@ -224,7 +230,9 @@ public final class TrainingSession {
       steps: trainer.step, stepsThisRun: steps,
       trainLoss: epochSteps > 0 ? lossSum / Double(epochSteps) : .nan,
       testAccuracy: testAccuracy, seconds: seconds,
-      imagesPerSecond: Double(steps * options.batch) / max(seconds, 1e-9), stopped: stopped)
+      imagesPerSecond: Double(steps * options.batch) / max(seconds, 1e-9),
+      trainImagesPerSecond: Double(steps * options.batch) / max(stepSeconds, 1e-9),
+      stopped: stopped)
   }
 
   /// The fraction of the test data classified correctly with the current weights; nil without

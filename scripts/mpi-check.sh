@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Multi-process training under mpirun (Open MPI), every check able to fail:
+#   - 2 processes × 1 thread give the checkpoint and resume state that 1 process × 2 threads
+#     gives, bit for bit, over shared memory (btl vader) and over TCP (btl tcp), and the same
+#     test accuracy (evaluation split across the ranks);
+#   - 2 × 2 gives 1 × 4, run after run; a resume state moves between the two layouts;
+#   - a resume state from another number of workers, and a batch that does not split, are
+#     refused with a message;
+#   - SIGTERM to mpirun stops every rank after the same step with a consistent save (resuming it
+#     reaches the checkpoint an uninterrupted run reaches);
+#   - a rank killed, or hung (SIGSTOP, with --step-timeout), ends the job instead of hanging it.
+# Usage: scripts/mpi-check.sh   (after the README's test command, whose build it reuses)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+# Open MPI refuses to run as root (CI's user) unless told it is meant.
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+
+# The test command's flags, so that after it nothing is rebuilt.
+swift build -c release -Xswiftc -enable-testing --product cnnc
+cnnc="$(swift build -c release -Xswiftc -enable-testing --show-bin-path)/cnnc"
+lenet=$root/Models/lenet.yaml
+stateful=$root/scripts/mpi/lenet-dropout-bn.yaml
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+mpi=(timeout 300 mpirun --oversubscribe -np 2)
+shm=(--mca btl self,vader)
+tcp=(--mca btl self,tcp)
+failures=0
+pass() { echo "ok: $1"; }
+fail() {
+  echo "FAIL: $1"
+  failures=$((failures + 1))
+}
+same() {  # checkpoint a, checkpoint b, what
+  if cmp -s "$1" "$2" && cmp -s "$1.resume" "$2.resume"; then pass "$3"; else fail "$3"; fi
+}
+accuracy() { grep -o '"test_accuracy":[^,}]*' "$1"; }
+run() { timeout 300 "$cnnc" run "$@" --train --json 2>/dev/null; }
+mpirun_run() { "${mpi[@]}" "$@" 2>/dev/null; }
+
+# 1. Shared memory, LeNet.
+run "$lenet" --steps 40 --threads 2 --out t2.safetensors >t2.json
+mpirun_run "${shm[@]}" "$cnnc" run "$lenet" --train --json --steps 40 --out m2.safetensors >m2.json
+same t2.safetensors m2.safetensors "2 ranks x 1 thread (shared memory) = 1 process x 2 threads"
+if [ "$(accuracy t2.json)" = "$(accuracy m2.json)" ] && [ -n "$(accuracy m2.json)" ]; then
+  pass "the same test accuracy ($(accuracy m2.json)), evaluated across 2 ranks"
+else
+  fail "test accuracy: 1 process $(accuracy t2.json), 2 ranks $(accuracy m2.json)"
+fi
+
+# 2. TCP, with batchnorm running statistics and dropout random states.
+run "$stateful" --steps 40 --threads 2 --out s2.safetensors >s2.json
+mpirun_run "${tcp[@]}" "$cnnc" run "$stateful" --train --json --steps 40 --out sm.safetensors >sm.json
+same s2.safetensors sm.safetensors "2 ranks x 1 thread (TCP) = 1 process x 2 threads, batchnorm + dropout"
+# Rank 1 evaluates with rank 0's running statistics, or this differs.
+if [ "$(accuracy s2.json)" = "$(accuracy sm.json)" ] && [ -n "$(accuracy sm.json)" ]; then
+  pass "the same test accuracy with batchnorm ($(accuracy sm.json))"
+else
+  fail "test accuracy with batchnorm: 1 process $(accuracy s2.json), 2 ranks $(accuracy sm.json)"
+fi
+
+# 3. 2 ranks x 2 threads = 1 process x 4 threads, twice.
+run "$stateful" --steps 30 --threads 4 --out s4.safetensors >/dev/null
+for attempt in 1 2; do
+  mpirun_run "${shm[@]}" "$cnnc" run "$stateful" --train --steps 30 --threads 2 \
+    --out "m4-$attempt.safetensors" >/dev/null
+  same s4.safetensors "m4-$attempt.safetensors" "2 ranks x 2 threads = 1 process x 4 threads (run $attempt)"
+done
+
+# 4. A resume state moves between 1 x 2 and 2 x 1.
+run "$lenet" --steps 20 --threads 2 --out r.safetensors >/dev/null
+mpirun_run "${shm[@]}" "$cnnc" run "$lenet" --train --steps 40 --resume r.safetensors \
+  --out r40.safetensors >/dev/null
+same t2.safetensors r40.safetensors "resumed under 2 ranks from 1 process x 2 threads"
+
+# 5. Refusals.
+if "${mpi[@]}" "${shm[@]}" "$cnnc" run "$lenet" --train --steps 40 --threads 2 \
+  --resume r.safetensors --out bad.safetensors >bad.out 2>&1; then
+  fail "a resume state of 2 workers taken by 4"
+elif grep -q "saved by 2 workers, but this run has 2 processes × 2 threads = 4" bad.out; then
+  pass "a resume state of 2 workers is refused by 2 x 2, naming both"
+else
+  fail "the refusal of a resume state of 2 workers says: $(grep error bad.out | head -2)"
+fi
+if "${mpi[@]}" "${shm[@]}" "$cnnc" run "$lenet" --train --steps 5 --batch 63 \
+  --out odd.safetensors >odd.out 2>&1; then
+  fail "batch 63 over 2 ranks"
+elif grep -q "batch 63 does not split evenly across 2 processes × 1 thread = 2 workers" odd.out; then
+  pass "batch 63 over 2 ranks is refused, naming the numbers"
+else
+  fail "the refusal of batch 63 says: $(grep error odd.out | head -2)"
+fi
+
+# Starts an epoch of LeNet on 2 ranks in the background (pid in $job); returns once a step
+# has been reported.
+start_job() {
+  "${mpi[@]}" "${shm[@]}" "$cnnc" run "$lenet" --train "$@" >job.out 2>job.err &
+  job=$!
+  for _ in $(seq 600); do
+    grep -q "step" job.err 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+# Waits up to $1 seconds for the background job; its exit status, or 255 when it hangs.
+wait_job() {
+  for _ in $(seq $(($1 * 10))); do
+    kill -0 "$job" 2>/dev/null || {
+      wait "$job" && return 0 || return $?
+    }
+    sleep 0.1
+  done
+  kill -9 "$job" 2>/dev/null
+  return 255
+}
+
+# 6. SIGTERM: every rank stops after the same step and the save is consistent.
+start_job --out term.safetensors
+kill -TERM "$job"
+status=0
+wait_job 60 || status=$?
+if [ "$status" -ne 255 ] && grep -q "interrupted at step" job.err; then
+  pass "SIGTERM: $(grep -o 'interrupted at step [0-9]*' job.err), exit $status"
+  mpirun_run "${shm[@]}" "$cnnc" run "$lenet" --train --steps 700 --resume term.safetensors \
+    --out term-700.safetensors >/dev/null
+  run "$lenet" --steps 700 --threads 2 --out straight-700.safetensors >/dev/null
+  same straight-700.safetensors term-700.safetensors "resuming the interrupted run reaches the uninterrupted one"
+else
+  fail "SIGTERM: status $status; $(tr '\r' '\n' <job.err | tail -3)"
+fi
+
+# 7. A rank killed ends the job.
+start_job --out kill.safetensors
+pkill -9 -n -x cnnc
+status=0
+wait_job 60 || status=$?
+if [ "$status" -ne 0 ] && [ "$status" -ne 255 ]; then
+  pass "a rank killed with SIGKILL ends the job (mpirun exit $status)"
+else
+  fail "a rank killed: mpirun status $status (255: still running after 60 s)"
+fi
+
+# 8. A rank that hangs ends the job through --step-timeout.
+start_job --out hang.safetensors --step-timeout 3
+pkill -STOP -n -x cnnc
+status=0
+wait_job 60 || status=$?
+pkill -9 -x cnnc 2>/dev/null || true
+if [ "$status" -ne 0 ] && [ "$status" -ne 255 ] && grep -q "no training step finished in 3 s" job.err; then
+  pass "a rank stopped with SIGSTOP ends the job after --step-timeout 3 (exit $status)"
+else
+  fail "a hung rank: mpirun status $status (255: still running after 60 s)"
+fi
+
+if [ "$failures" -gt 0 ]; then
+  echo "$failures MPI check(s) failed"
+  exit 1
+fi
+echo "all MPI checks passed"
