@@ -37,15 +37,13 @@ public final class MPIProcessGroup: ProcessGroup {
     MPI_Finalize()
   }
 
-  public func allGather(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer)
-    throws(ProcessGroupError)
-  {
-    precondition(receive.count == send.count * size, "allGather: receive holds size × send")
-    let count = try Self.count(send.count, "all-gather")
+  public func allGather(_ buffer: UnsafeMutableRawBufferPointer) throws(ProcessGroupError) {
+    precondition(buffer.count % size == 0, "allGather: the buffer holds size equal parts")
+    let count = try Self.count(buffer.count / size, "all-gather")
     try Self.check(
       MPI_Allgather(
-        send.baseAddress, count, cnnc_mpi_byte(), receive.baseAddress, count, cnnc_mpi_byte(),
-        cnnc_mpi_comm_world()), "MPI_Allgather")
+        cnnc_mpi_in_place(), 0, cnnc_mpi_datatype_null(), buffer.baseAddress, count,
+        cnnc_mpi_byte(), cnnc_mpi_comm_world()), "MPI_Allgather")
   }
 
   public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int)
@@ -71,7 +69,8 @@ public final class MPIProcessGroup: ProcessGroup {
     var text = [CChar](repeating: 0, count: Int(MPI_MAX_ERROR_STRING) + 1)
     var length: Int32 = 0
     MPI_Error_string(code, &text, &length)
-    let message = String(decoding: text.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    let message = String(
+      decoding: text.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     throw ProcessGroupError("\(call) failed: \(message)")
   }
 }

@@ -82,7 +82,7 @@ func makeTrainer(
       Checkpoints.tensors(first.weights, first.parameters, metadata: [:]).encoded(), file: "w")
     let state = ResumeState(
       step: first.step, epoch: first.epoch, batchInEpoch: first.batchInEpoch,
-      randomStates: first.randomStates, weights: first.weights,
+      randomStates: try first.randomStates(), weights: first.weights,
       optimizerState: first.optimizerState)
     let statePath = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
       .path

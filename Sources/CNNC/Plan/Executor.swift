@@ -15,6 +15,7 @@ public final class Executor {
   /// Weights, and in training their gradients, laid out as `plan.parameters`.
   public let weights: UnsafeMutableBufferPointer<Float>
   public let gradients: UnsafeMutableBufferPointer<Float>
+  private let ownsGradients: Bool
   /// The executor whose weights these are, kept alive while this one uses them.
   private let weightOwner: Executor?
   private let random: UnsafeMutablePointer<SplitMix64>
@@ -28,9 +29,21 @@ public final class Executor {
 
   /// With `sharingWeightsOf`, this executor reads and its owner updates one set of weights
   /// (data-parallel workers); the plans must have the same parameters.
-  public init(
+  public convenience init(
     plan: ExecutionPlan, seed: UInt64 = 1, weightInit: WeightInit = .glorotUniform,
     sharingWeightsOf owner: Executor? = nil
+  ) throws(PlanError) {
+    try self.init(
+      plan: plan, seed: seed, weightInit: weightInit, sharingWeightsOf: owner,
+      gradientStorage: nil)
+  }
+
+  /// `gradientStorage`, when given, is where the gradients go (64-byte aligned, at least
+  /// `plan.parameterFloats` floats, outliving the executor): the slot a gradient exchange
+  /// sends from, so that nothing is copied.
+  init(
+    plan: ExecutionPlan, seed: UInt64, weightInit: WeightInit, sharingWeightsOf owner: Executor?,
+    gradientStorage: UnsafeMutablePointer<Float>?
   ) throws(PlanError) {
     self.plan = plan
     let training = plan.options.mode == .training
@@ -59,7 +72,12 @@ public final class Executor {
       weights = try storage(plan.parameterFloats)
     }
     weightOwner = owner
-    gradients = try storage(training ? plan.parameterFloats : 0)
+    if let gradientStorage, training {
+      gradients = UnsafeMutableBufferPointer(start: gradientStorage, count: plan.parameterFloats)
+    } else {
+      gradients = try storage(training ? plan.parameterFloats : 0)
+    }
+    ownsGradients = gradientStorage == nil || !training
     team = plan.options.kernelThreads > 1 ? KernelTeam(threads: plan.options.kernelThreads) : nil
     random = .allocate(capacity: 1)
     random.initialize(to: SplitMix64(seed: seed))
@@ -72,7 +90,7 @@ public final class Executor {
 
   deinit {
     free(arena)
-    free(gradients.baseAddress)
+    if ownsGradients { free(gradients.baseAddress) }
     if weightOwner == nil { free(weights.baseAddress) }
     random.deallocate()
   }

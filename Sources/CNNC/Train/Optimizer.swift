@@ -71,27 +71,49 @@ public struct Optimizer: Sendable, Equatable {
 
   /// The update for elements `range` from the weighted sum of several gradients (the workers
   /// of a data-parallel step, each the mean over its share of the batch), summed in order.
+  ///
+  /// It runs a block of elements at a time: the summed gradient of the block first, then the
+  /// rule over it, each a plain loop over pointers that the compiler vectorises. Every element
+  /// sees the same float operations in the same order as one element at a time would.
   // weights, each gradient: (count); state: (stateNames.count, count)
   public func update(
     weights: UnsafeMutableBufferPointer<Float>, gradients: [UnsafePointer<Float>], shares: [Float],
     state: UnsafeMutableBufferPointer<Float>, step: Int, rate: Double, range: Range<Int>
   ) {
-    func gradient(_ i: Int) -> Float {
-      var g = shares[0] * gradients[0][i]
-      for source in 1..<gradients.count { g += shares[source] * gradients[source][i] }
-      return g
+    guard !range.isEmpty, let w = weights.baseAddress, let s = state.baseAddress else { return }
+    let blockSize = 512
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: blockSize) { block in
+      let g = block.baseAddress!
+      for start in stride(from: range.lowerBound, to: range.upperBound, by: blockSize) {
+        let n = min(blockSize, range.upperBound - start)
+        let (first, share) = (gradients[0] + start, shares[0])
+        for j in 0..<n { g[j] = share * first[j] }
+        for source in 1..<gradients.count {
+          let (next, share) = (gradients[source] + start, shares[source])
+          for j in 0..<n { g[j] += share * next[j] }
+        }
+        apply(
+          g, n, weights: w + start, state: s + start, count: weights.count, step: step, rate: rate)
+      }
     }
+  }
+
+  /// The rule over `n` elements with their summed gradients `g`; `state` points at the first
+  /// element's first state value, the next state block `count` floats on.
+  private func apply(
+    _ g: UnsafeMutablePointer<Float>, _ n: Int, weights w: UnsafeMutablePointer<Float>,
+    state: UnsafeMutablePointer<Float>, count: Int, step: Int, rate: Double
+  ) {
     let decay = Float(weightDecay)
     switch rule {
     case .sgd(let momentum):
       let (m, lr) = (Float(momentum), Float(rate))
-      for i in range {
-        let g = gradient(i)
-        state[i] = m * state[i] + lr * (g + decay * weights[i])
-        weights[i] -= state[i]
+      for j in 0..<n {
+        let v = m * state[j] + lr * (g[j] + decay * w[j])
+        state[j] = v
+        w[j] -= v
       }
     case .adam(let beta1, let beta2, let epsilon, let decoupled):
-      let count = weights.count
       // As PyTorch: the bias corrections and the step size in double, the rest in float.
       let t = Double(step)
       let stepSize = Float(rate / (1 - pow(beta1, t)))
@@ -100,18 +122,18 @@ public struct Optimizer: Sendable, Equatable {
       let (keep1, b2, keep2, eps) = (
         Float(1 - beta1), Float(beta2), Float(1 - beta2), Float(epsilon)
       )
-      for i in range {
-        var g = gradient(i)
-        if decoupled {
-          weights[i] *= shrink
-        } else if decay != 0 {
-          g += decay * weights[i]
-        }
-        let m = state[i] + keep1 * (g - state[i])
-        let v = state[count + i] * b2 + keep2 * g * g
-        state[i] = m
-        state[count + i] = v
-        weights[i] += -stepSize * (m / (v.squareRoot() / correction2 + eps))
+      if decoupled {
+        for j in 0..<n { w[j] *= shrink }
+      } else if decay != 0 {
+        for j in 0..<n { g[j] += decay * w[j] }
+      }
+      let (first, second) = (state, state + count)
+      for j in 0..<n {
+        let m = first[j] + keep1 * (g[j] - first[j])
+        let v = second[j] * b2 + keep2 * g[j] * g[j]
+        first[j] = m
+        second[j] = v
+        w[j] += -stepSize * (m / (v.squareRoot() / correction2 + eps))
       }
     }
   }

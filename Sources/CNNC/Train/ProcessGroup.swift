@@ -14,10 +14,9 @@ public protocol ProcessGroup: AnyObject {
   /// This process's place, 0..<size.
   var rank: Int { get }
   var size: Int { get }
-  /// Gathers every rank's `send` (the same count on each) into `receive`, in rank order, on
-  /// every rank.
-  func allGather(_ send: UnsafeRawBufferPointer, into receive: UnsafeMutableRawBufferPointer)
-    throws(ProcessGroupError)
+  /// Fills in every rank's part of `buffer` on every rank: the buffer holds `size` equal parts
+  /// in rank order, and each rank has written its own part (at `rank` × `buffer.count / size`).
+  func allGather(_ buffer: UnsafeMutableRawBufferPointer) throws(ProcessGroupError)
   /// Copies rank `root`'s `buffer` into every other rank's.
   func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws(ProcessGroupError)
 }
@@ -27,14 +26,13 @@ extension ProcessGroup {
   func allGather<Value: BitwiseCopyable>(_ values: [Value]) throws(ProcessGroupError) -> [Value] {
     guard let first = values.first else { return [] }
     var result = [Value](repeating: first, count: values.count * size)
-    let error: ProcessGroupError? = values.withUnsafeBytes { send in
-      result.withUnsafeMutableBytes { receive in
-        do throws(ProcessGroupError) {
-          try allGather(send, into: receive)
-          return nil
-        } catch {
-          return error
-        }
+    result.replaceSubrange(rank * values.count..<(rank + 1) * values.count, with: values)
+    let error: ProcessGroupError? = result.withUnsafeMutableBytes { buffer in
+      do throws(ProcessGroupError) {
+        try allGather(buffer)
+        return nil
+      } catch {
+        return error
       }
     }
     if let error { throw error }

@@ -118,24 +118,25 @@ public final class Trainer {
     for worker in firstWorker..<min(firstWorker + options.threads, slices.count) {
       let plan = try Planner.plan(
         network, PlanOptions(mode: .training, batch: slices[worker].count, isa: options.isa))
+      if let group, ranks > 1, exchange == nil {
+        exchange = GradientExchange(
+          group: group, allWorkers: slices.count,
+          gradientFloats: plan.parameterFloats)
+      }
       // Each process's first worker owns the weights; its others read the same storage.
       workers.append(
         try Executor(
           plan: plan, seed: UInt64(options.seed) &+ UInt64(worker) &* 0x9E37_79B9,
-          weightInit: options.weightInit, sharingWeightsOf: workers.first))
+          weightInit: options.weightInit, sharingWeightsOf: workers.first,
+          gradientStorage: exchange?.gradientStorage(worker: worker)))
     }
     parameters = workers[0].plan.parameters
     learnedRanges = parameters.filter { $0.role == .learned }.map(\.range)
     optimizerState = [Float](
       repeating: 0, count: options.optimizer.stateNames.count * workers[0].weights.count)
     order = epochOrder(0)
-    if let group, ranks > 1 {
-      exchange = GradientExchange(
-        group: group, localWorkers: workers.count, allWorkers: slices.count,
-        gradientFloats: workers[0].weights.count)
-      // Rank 0's initial weights everywhere (the others were drawn from other seeds).
-      try broadcastWeights()
-    }
+    // Rank 0's initial weights everywhere (the others were drawn from other seeds).
+    try broadcastWeights()
   }
 
   /// The sample order of epoch `epoch`: a seeded shuffle (a function of the seed and the epoch
@@ -173,7 +174,8 @@ public final class Trainer {
     var sources = workers.map { UnsafePointer($0.gradients.baseAddress!) }
     var anyStop = stopRequested
     if let exchange {
-      let gathered = try exchange.run(workers: workers, results: results, stop: stopRequested)
+      let gathered = try exchange.run(
+        firstWorker: firstWorker, results: results, stop: stopRequested)
       (results, sources, anyStop) = (gathered.results, gathered.gradients, gathered.stop)
     }
     // The batch's mean loss: each worker's mean weighted by its share of the batch.
