@@ -105,6 +105,13 @@ start_job() {
   done
   return 1
 }
+# The newest rank of the background job (a child of its mpirun, which is a child of timeout),
+# so that no other cnnc on the machine is touched.
+job_rank() {
+  local launcher
+  launcher=$(pgrep -P "$job" -x mpirun)
+  pgrep -n -P "$launcher" -x cnnc
+}
 # Waits up to $1 seconds for the background job; its exit status, or 255 when it hangs.
 wait_job() {
   for _ in $(seq $(($1 * 10))); do
@@ -134,7 +141,7 @@ fi
 
 # 7. A rank killed ends the job.
 start_job --out kill.safetensors
-pkill -9 -n -x cnnc
+kill -9 "$(job_rank)"
 status=0
 wait_job 60 || status=$?
 if [ "$status" -ne 0 ] && [ "$status" -ne 255 ]; then
@@ -145,10 +152,11 @@ fi
 
 # 8. A rank that hangs ends the job through --step-timeout.
 start_job --out hang.safetensors --step-timeout 3
-pkill -STOP -n -x cnnc
+stopped_rank=$(job_rank)
+kill -STOP "$stopped_rank"
 status=0
 wait_job 60 || status=$?
-pkill -9 -x cnnc 2>/dev/null || true
+kill -9 "$stopped_rank" 2>/dev/null || true
 if [ "$status" -ne 0 ] && [ "$status" -ne 255 ] && grep -q "no training step finished in 3 s" job.err; then
   pass "a rank stopped with SIGSTOP ends the job after --step-timeout 3 (exit $status)"
 else

@@ -53,6 +53,15 @@ struct RunCommand: ParsableCommand {
       valueName: "seconds"))
   var stepTimeout: Double?
 
+  @Option(help: "With --train: write the loss and test-accuracy curves here (SVG), each epoch.")
+  var plot: String?
+
+  @Option(
+    help:
+      "With --train: write a CSV line per step (step, epoch, loss, running accuracy, lr, images/s)."
+  )
+  var log: String?
+
   @Flag(help: "Print one JSON object on stdout; progress goes to stderr.")
   var json = false
 
@@ -67,6 +76,9 @@ struct RunCommand: ParsableCommand {
       throw ValidationError("--step-timeout must be between 0 and 1,000,000 seconds")
     }
     if stepTimeout != nil && !train { throw ValidationError("--step-timeout goes with --train") }
+    if (plot != nil || log != nil) && !train {
+      throw ValidationError("--plot and --log go with --train")
+    }
     if threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
     if train && output != nil { throw ValidationError("--output goes with inference, not --train") }
     if !train && weights == nil {

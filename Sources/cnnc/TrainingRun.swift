@@ -45,6 +45,13 @@ struct TrainingRun {
           + "batch \(options.batch), \(options.batch / workers) images per worker")
     }
     let trainer = session.trainer
+    let record: TrainingRecord
+    do {
+      record = try TrainingRecord(
+        logPath: command.log, plotPath: command.plot, title: "\(network.name): training")
+    } catch {
+      fail(error.description)
+    }
     if let resume = command.resume, session.isFinished {
       printError(
         "nothing to train: \(resume) is at step \(trainer.step) (epoch \(trainer.epoch)), which "
@@ -69,6 +76,7 @@ struct TrainingRun {
         watchdog?.touch()
         switch event {
         case .step(let report):
+          record.record(report)
           progress.record(
             StepReportView(
               epoch: report.epoch, epochs: options.epochs, batchInEpoch: report.batchInEpoch,
@@ -77,6 +85,12 @@ struct TrainingRun {
         case .epochEnded(let epoch, let testAccuracy):
           printError(
             String(format: "epoch %d: test accuracy %.2f%%", epoch, 100 * (testAccuracy ?? 0)))
+          do {
+            try record.epochEnded(epoch, accuracy: testAccuracy)
+          } catch {
+            // A picture that cannot be written is not worth a run: say so, train on.
+            printError("warning: \(error)")
+          }
           progress.startEpoch()
         }
       }
@@ -85,6 +99,13 @@ struct TrainingRun {
       fail(error)
     }
     progress.finish()
+    do {
+      try record.finish(
+        accuracy: summary.testAccuracy,
+        epochs: Double(trainer.step) / Double(trainer.batchesPerEpoch))
+    } catch {
+      fail(error.description)
+    }
     let checkpoint = session.checkpoint
     if summary.stopped {
       printError("interrupted at step \(trainer.step); saved \(checkpoint) and its resume state")

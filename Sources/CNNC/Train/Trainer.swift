@@ -46,6 +46,8 @@ public struct StepReport: Sendable {
   public var samples: Int
   /// Some process of the run asked to stop during this step; every process stops after it.
   public var stopRequested: Bool
+  /// The learning rate this step used.
+  public var learningRate: Double
 }
 
 /// Trains a network on labelled images with mini-batch SGD or Adam: data-parallel over `threads`
@@ -210,7 +212,7 @@ public final class Trainer {
     let report = StepReport(
       step: step, epoch: epoch, batchInEpoch: batchInEpoch, batchesPerEpoch: batchesPerEpoch,
       loss: loss, correct: results.reduce(0) { $0 + $1.correct }, samples: options.batch,
-      stopRequested: anyStop)
+      stopRequested: anyStop, learningRate: rate)
     batchInEpoch += 1
     if batchInEpoch == batchesPerEpoch {
       batchInEpoch = 0
