@@ -16,6 +16,9 @@ struct CheckCommand: ParsableCommand {
   @Flag(help: "Print the graph in Graphviz DOT, shapes on the edges.")
   var dot = false
 
+  @Option(help: "Draw the graph into this SVG file with Graphviz's dot (when installed).")
+  var svg: String?
+
   @Option(help: "Add the memory plan's figures for both modes at this batch size.")
   var batch: Int?
 
@@ -26,8 +29,8 @@ struct CheckCommand: ParsableCommand {
   var mode: PlanMode = .training
 
   func validate() throws {
-    if [json, dot, plan].filter({ $0 }).count > 1 {
-      throw ValidationError("choose one of --json, --dot and --plan")
+    if [json, dot, plan, svg != nil].filter({ $0 }).count > 1 {
+      throw ValidationError("choose one of --json, --dot, --svg and --plan")
     }
     if let batch, batch < 1 || batch > Limits.maximumSize {
       throw ValidationError("--batch must be between 1 and \(Limits.maximumSize)")
@@ -39,7 +42,8 @@ struct CheckCommand: ParsableCommand {
     let result = SpecChecker.check(file.bytes, name: file.defaultName)
     let diagnostics = result.diagnostics.sorted
     // The memory figures appear only in the table and in --json; --plan makes its own one plan.
-    let plans = try result.isValid && !dot && !plan ? memoryPlans(result.network) : nil
+    let plans =
+      try result.isValid && !dot && !plan && svg == nil ? memoryPlans(result.network) : nil
     if json {
       var report = CheckReport.json(result, diagnostics: diagnostics)
       if let plans, case .object(var pairs) = report {
@@ -52,6 +56,9 @@ struct CheckCommand: ParsableCommand {
       if result.isValid, let network = result.network {
         if dot {
           print(DotGraph.text(network))
+        } else if let svg {
+          GraphvizRender.render(network, to: svg)
+          print("wrote \(svg)")
         } else if plan {
           print(PlanReport.text(try makePlan(network, mode: mode, batch: batch ?? 1)))
         } else {

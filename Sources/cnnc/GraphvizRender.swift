@@ -1,0 +1,51 @@
+import CNNC
+import Foundation
+
+/// `cnnc check --svg FILE`: the `--dot` graph rendered by Graphviz's `dot`, when it is
+/// installed; when it is not, an error that says how to install it.
+enum GraphvizRender {
+  /// `dot` on the PATH, or nil.
+  static func dotExecutable(path: String? = ProcessInfo.processInfo.environment["PATH"]) -> URL? {
+    for folder in (path ?? "/usr/bin:/bin").split(separator: ":") {
+      let candidate = URL(fileURLWithPath: String(folder)).appendingPathComponent("dot")
+      if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+    }
+    return nil
+  }
+
+  static func render(_ network: InferredNetwork, to output: String) {
+    guard let dot = dotExecutable() else {
+      fail(
+        "--svg needs Graphviz's dot, which is not installed (Debian: apt-get install graphviz; "
+          + "macOS: brew install graphviz); --dot prints the graph for rendering elsewhere")
+    }
+    do {
+      try OutputPath.check(output)
+    } catch {
+      fail(error.description)
+    }
+    let process = Process()
+    process.executableURL = dot
+    process.arguments = ["-Tsvg", "-o", output]
+    let input = Pipe()
+    let errors = Pipe()
+    process.standardInput = input
+    process.standardError = errors
+    process.standardOutput = FileHandle.nullDevice
+    do {
+      try process.run()
+    } catch {
+      fail("\(dot.path) could not be started: \(error.localizedDescription)")
+    }
+    input.fileHandleForWriting.write(Data(DotGraph.text(network).utf8))
+    try? input.fileHandleForWriting.close()
+    let message = errors.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+      fail(
+        "\(dot.path) failed (exit \(process.terminationStatus)): "
+          + String(decoding: message, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+      )
+    }
+  }
+}
