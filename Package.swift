@@ -7,12 +7,16 @@ let package = Package(
     .library(name: "CNNC", targets: ["CNNC"]),
     // Multi-process training on MPI; needs Open MPI (Debian: libopenmpi-dev), which CNNC does not.
     .library(name: "CNNCMPI", targets: ["CNNCMPI"]),
+    // ONNX export; needs swift-protobuf, which CNNC does not.
+    .library(name: "CNNCONNX", targets: ["CNNCONNX"]),
     .executable(name: "cnnc", targets: ["cnnc"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     // `swift package generate-documentation --target CNNC` builds the DocC catalog.
     .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+    // ONNX's protobuf messages (Sources/CNNCONNX/Generated, from scripts/generate-onnx-swift.sh).
+    .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
   ],
   targets: [
     // libyaml from the system (Debian: libyaml-dev); cnnc reads YAML through its event API.
@@ -39,14 +43,19 @@ let package = Package(
       name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]
     ),
     .target(name: "CNNCMPI", dependencies: ["CNNC", "CMPI"]),
+    .target(
+      name: "CNNCONNX",
+      dependencies: ["CNNC", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+    ),
     .executableTarget(
       name: "cnnc",
       dependencies: [
-        "CNNC", "CNNCMPI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "CNNC", "CNNCMPI", "CNNCONNX",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
     // Counts heap allocations in tests (wraps glibc's malloc family); never part of the library.
     .target(name: "MallocCounter", path: "Tests/MallocCounter"),
-    .testTarget(name: "CNNCTests", dependencies: ["CNNC", "MallocCounter"]),
+    .testTarget(name: "CNNCTests", dependencies: ["CNNC", "CNNCONNX", "MallocCounter"]),
   ]
 )

@@ -292,7 +292,7 @@ func jsonQuoted(_ text: String) -> String {
 
 /// Writes `bytes` to a temporary file beside `path`, flushes it to disk, renames it over `path`
 /// and flushes the folder, so readers see the old file or the new one, never half of one.
-func writeAtomically(_ bytes: [UInt8], to path: String, faultLabel: String? = nil)
+public func writeAtomically(_ bytes: [UInt8], to path: String, faultLabel: String? = nil)
   throws(CheckpointError)
 {
   try OutputPath.check(path)

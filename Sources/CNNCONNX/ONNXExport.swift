@@ -1,0 +1,205 @@
+import CNNC
+import Foundation
+import SwiftProtobuf
+
+/// Why a network could not be exported.
+public struct ONNXError: Error, CustomStringConvertible, Sendable {
+  public var message: String
+  public var description: String { message }
+}
+
+/// A network and its weights as an ONNX model (opset 13): one node per layer, named as the
+/// layer, reading the layers' outputs by their names; the weights as initializers named as in
+/// checkpoints (`conv1.weight`); the input `input` of shape (batch, C, H, W) with a symbolic
+/// batch. Inference form: dropout is an identity, batchnorm uses its running statistics.
+public enum ONNXExport {
+  public static let opset: Int64 = 13
+
+  /// The serialized model; `weights` laid out as `parameters` (an inference plan's).
+  public static func model(
+    _ network: InferredNetwork, parameters: [ParameterSlot], weights: [Float]
+  ) throws(ONNXError) -> Data {
+    var graph = Onnx_GraphProto()
+    graph.name = network.name
+    graph.input = [valueInfo("input", shape: network.input, rank: 4)]
+    // Each value's name and rank in ONNX: convolutional tensors are (N, C, H, W); a dense
+    // layer's and a flatten's output are (N, K).
+    var names = ["input"]
+    var ranks = [4]
+    for (index, layer) in network.layers.enumerated() {
+      guard let kind = layer.spec.layer, let output = layer.output else {
+        throw ONNXError(message: "\(layer.spec.subject): the spec has errors; run cnnc check")
+      }
+      let inputs = layer.inputs.map { input -> Int in
+        switch input {
+        case .networkInput: return 0
+        case .layer(let source): return source + 1
+        }
+      }
+      let inputNames = inputs.map { names[$0] }
+      let inputRanks = inputs.map { ranks[$0] }
+      let tensors = parameters.filter { $0.layer == index }
+      func tensor(_ name: String) -> String? {
+        tensors.first { $0.name == "\(layer.name).\(name)" }?.name
+      }
+      var node = Onnx_NodeProto()
+      node.name = layer.name
+      node.input = inputNames
+      node.output = [layer.name]
+      var rank = inputRanks[0]
+      func needsImage() throws(ONNXError) {
+        guard rank == 4 else {
+          throw ONNXError(
+            message: "\(layer.spec.subject): its input is flat in ONNX (after a dense layer or "
+              + "a flatten), where \(layer.typeName) needs (N, C, H, W)")
+        }
+      }
+      switch kind {
+      case let conv as Convolution:
+        try needsImage()
+        node.opType = "Conv"
+        node.input += [tensor("weight"), tensor("bias")].compactMap { $0 }
+        node.attribute = [
+          ints("kernel_shape", [conv.kernel.height, conv.kernel.width]),
+          ints("strides", [conv.stride.height, conv.stride.width]),
+          ints("pads", [conv.pad.height, conv.pad.width, conv.pad.height, conv.pad.width]),
+          int("group", conv.groups),
+        ]
+      case let pool as Pooling:
+        try needsImage()
+        node.opType = pool.kind == .max ? "MaxPool" : "AveragePool"
+        node.attribute = [
+          ints("kernel_shape", [pool.kernel.height, pool.kernel.width]),
+          ints("strides", [pool.stride.height, pool.stride.width]),
+          ints("pads", [pool.pad.height, pool.pad.width, pool.pad.height, pool.pad.width]),
+          int("ceil_mode", pool.ceilMode ? 1 : 0),
+        ]
+        // cnnc divides by the positions a window spans in the padded input, as Caffe does.
+        if pool.kind == .average { node.attribute.append(int("count_include_pad", 1)) }
+      case is GlobalAveragePooling:
+        try needsImage()
+        node.opType = "GlobalAveragePool"
+      case is Dense:
+        if rank == 4 {
+          var flatten = Onnx_NodeProto()
+          flatten.name = "\(layer.name).flatten"
+          flatten.opType = "Flatten"
+          flatten.input = inputNames
+          flatten.output = [flatten.name]
+          flatten.attribute = [int("axis", 1)]
+          graph.node.append(flatten)
+          node.input = [flatten.name]
+        }
+        node.opType = "Gemm"
+        node.input += [tensor("weight"), tensor("bias")].compactMap { $0 }
+        node.attribute = [int("transB", 1)]
+        rank = 2
+      case is Flatten:
+        node.opType = "Flatten"
+        node.attribute = [int("axis", 1)]
+        rank = 2
+      case let activation as Activation:
+        switch activation.function {
+        case .relu: node.opType = "Relu"
+        case .sigmoid: node.opType = "Sigmoid"
+        case .tanh: node.opType = "Tanh"
+        case .leakyReLU(let slope):
+          node.opType = "LeakyRelu"
+          node.attribute = [float("alpha", slope)]
+        }
+      case is Dropout:
+        node.opType = "Identity"
+      case is Add, is Concat:
+        guard Set(inputRanks).count == 1 else {
+          throw ONNXError(
+            message: "\(layer.spec.subject): its inputs mix flat and (N, C, H, W) tensors in ONNX")
+        }
+        if kind is Concat {
+          node.opType = "Concat"
+          node.attribute = [int("axis", 1)]
+        } else {
+          node.opType = inputNames.count == 2 ? "Add" : "Sum"
+        }
+      case let norm as BatchNorm:
+        node.opType = "BatchNormalization"
+        node.input += ["weight", "bias", "running_mean", "running_var"].compactMap(tensor)
+        node.attribute = [float("epsilon", norm.epsilon)]
+      case is Softmax:
+        node.opType = "Softmax"
+        node.attribute = [int("axis", 1)]
+      default:
+        throw ONNXError(
+          message: "\(layer.spec.subject): layer type '\(layer.typeName)' has no ONNX export")
+      }
+      graph.node.append(node)
+      names.append(layer.name)
+      ranks.append(rank)
+      if index == network.layers.count - 1 {
+        graph.output = [valueInfo(layer.name, shape: output, rank: rank)]
+      }
+    }
+    for slot in parameters where slot.elementType == .float32 {
+      var initializer = Onnx_TensorProto()
+      initializer.name = slot.name
+      initializer.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+      initializer.dims = slot.dimensions.map(Int64.init)
+      initializer.rawData = weights[slot.range].withUnsafeBytes { Data($0) }
+      graph.initializer.append(initializer)
+    }
+    var model = Onnx_ModelProto()
+    model.irVersion = 8
+    model.producerName = "cnnc"
+    model.graph = graph
+    var operatorSet = Onnx_OperatorSetIdProto()
+    operatorSet.version = opset
+    model.opsetImport = [operatorSet]
+    do {
+      return try model.serializedData()
+    } catch {
+      throw ONNXError(message: "the model could not be encoded: \(error)")
+    }
+  }
+
+  private static func valueInfo(_ name: String, shape: Shape, rank: Int) -> Onnx_ValueInfoProto {
+    var batch = Onnx_TensorShapeProto.Dimension()
+    batch.dimParam = "batch"
+    var dimensions = [batch]
+    let sizes = rank == 4 ? [shape.channels, shape.height, shape.width] : [shape.elementCount ?? 0]
+    for size in sizes {
+      var dimension = Onnx_TensorShapeProto.Dimension()
+      dimension.dimValue = Int64(size)
+      dimensions.append(dimension)
+    }
+    var type = Onnx_TypeProto()
+    type.tensorType.elemType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+    type.tensorType.shape.dim = dimensions
+    var info = Onnx_ValueInfoProto()
+    info.name = name
+    info.type = type
+    return info
+  }
+
+  private static func int(_ name: String, _ value: Int) -> Onnx_AttributeProto {
+    var attribute = Onnx_AttributeProto()
+    attribute.name = name
+    attribute.type = .int
+    attribute.i = Int64(value)
+    return attribute
+  }
+
+  private static func ints(_ name: String, _ values: [Int]) -> Onnx_AttributeProto {
+    var attribute = Onnx_AttributeProto()
+    attribute.name = name
+    attribute.type = .ints
+    attribute.ints = values.map(Int64.init)
+    return attribute
+  }
+
+  private static func float(_ name: String, _ value: Float) -> Onnx_AttributeProto {
+    var attribute = Onnx_AttributeProto()
+    attribute.name = name
+    attribute.type = .float
+    attribute.f = value
+    return attribute
+  }
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import CNNC
+import CNNCONNX
+import Foundation
+
+struct ExportCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "export",
+    abstract: "Write a network and its checkpoint's weights as an ONNX model (opset 13).")
+
+  @Argument(help: "The spec file (YAML).")
+  var spec: String
+
+  @Option(help: "The checkpoint whose weights the model carries (safetensors).")
+  var weights: String
+
+  @Option(name: [.customShort("o"), .long], help: "Where to write the model (.onnx).")
+  var output: String
+
+  func run() throws {
+    let file = try SpecFile(path: spec)
+    let result = SpecChecker.check(file.bytes, name: file.defaultName)
+    file.printDiagnostics(result.diagnostics.sorted)
+    guard result.isValid, let network = result.network else { throw ExitCode(1) }
+    let plan: ExecutionPlan
+    do {
+      plan = try Planner.plan(network, PlanOptions(mode: .inference, batch: 1))
+    } catch {
+      fail("\(spec): \(error.message)")
+    }
+    let values = try loadWeights(weights, plan.parameters, floats: plan.parameterFloats)
+    do {
+      let model = try ONNXExport.model(network, parameters: plan.parameters, weights: values)
+      try writeAtomically(Array(model), to: output)
+      print("wrote \(output): \(network.layers.count) layers, \(model.count) bytes")
+    } catch let error as ONNXError {
+      fail("\(spec): \(error.message)")
+    } catch {
+      fail("\(error)")
+    }
+  }
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Every shipped MNIST model through `cnnc export` and the real ONNX Runtime.
+
+For each spec in Models/ that trains on MNIST, and scripts/onnx/every-layer.yaml (the layer
+kinds and options the shipped models leave out): 20 training steps (so that the weights are not
+the initialiser's), `cnnc export`, `onnx.checker` (full check, with shape inference), then
+ONNX Runtime and `cnnc run --weights ... --output` over the 10,000 test images: the largest
+difference of the probabilities must be at most 1e-4 and every argmax the same. Exits 1 on
+the first model that fails. Needs `pip install onnx onnxruntime numpy`.
+Usage: python3 scripts/onnx-export-check.py   (after the README's test command, whose build
+it reuses)
+"""
+import gzip
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+import onnxruntime
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = ["swift", "build", "-c", "release", "-Xswiftc", "-enable-testing", "--product", "cnnc"]
+
+
+def cnnc_binary():
+    subprocess.run(BUILD, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    folder = subprocess.run(BUILD[:-2] + ["--show-bin-path"], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout.strip()
+    return os.path.join(folder, "cnnc")
+
+
+def test_images(spec_path):
+    """The spec's MNIST test images, scaled as the spec says, as (N, 1, 28, 28) float32."""
+    text = open(spec_path).read()
+    folder = re.search(r"path:\s*([^,}\s]+)", text).group(1)
+    scale = float(re.search(r"scale:\s*([0-9.eE+-]+)", text).group(1))
+    path = os.path.join(os.path.dirname(spec_path), folder, "t10k-images-idx3-ubyte.gz")
+    raw = gzip.open(path).read()
+    count, rows, columns = (int.from_bytes(raw[i:i + 4], "big") for i in (4, 8, 12))
+    pixels = np.frombuffer(raw, dtype=np.uint8, offset=16).astype(np.float32)
+    # The same float operation as cnnc: each pixel byte times the scale, in float32.
+    return (pixels * np.float32(scale)).reshape(count, 1, rows, columns)
+
+
+def check(cnnc, spec, work):
+    name = os.path.splitext(os.path.basename(spec))[0]
+    weights = os.path.join(work, name + ".safetensors")
+    model = os.path.join(work, name + ".onnx")
+    outputs = os.path.join(work, name + ".npy")
+    run = lambda *args: subprocess.run([cnnc, *args], check=True, capture_output=True, text=True)
+    run("run", spec, "--train", "--steps", "20", "--out", weights)
+    run("export", spec, "--weights", weights, "-o", model)
+    run("run", spec, "--weights", weights, "--output", outputs)
+    onnx.checker.check_model(onnx.load(model), full_check=True)
+    session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+    images = test_images(spec)
+    theirs = np.concatenate([
+        session.run(None, {"input": images[start:start + 1000]})[0].reshape(-1, 10)
+        for start in range(0, len(images), 1000)])
+    ours = np.load(outputs)
+    difference = float(np.abs(theirs - ours).max())
+    same_argmax = bool((theirs.argmax(1) == ours.argmax(1)).all())
+    ops = sorted({node.op_type for node in onnx.load(model).graph.node})
+    ok = difference <= 1e-4 and same_argmax
+    print(f"{'ok' if ok else 'FAIL'}: {name}: max |difference| {difference:.2e}, argmax "
+          f"{'identical' if same_argmax else 'DIFFERS'} on {len(images)} images ({', '.join(ops)})")
+    return ok
+
+
+def main():
+    cnnc = cnnc_binary()
+    specs = [os.path.join(ROOT, folder, f) for folder in ("Models", "scripts/onnx")
+             for f in sorted(os.listdir(os.path.join(ROOT, folder))) if f.endswith(".yaml")]
+    failures = 0
+    with tempfile.TemporaryDirectory() as work:
+        for spec in specs:
+            if "format: mnist" not in open(spec).read():
+                print(f"skipped: {os.path.basename(spec)} has no MNIST data to train a few steps on")
+                continue
+            failures += 0 if check(cnnc, spec, work) else 1
+    print(f"onnxruntime {onnxruntime.__version__}, onnx {onnx.__version__}")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
