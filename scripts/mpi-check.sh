@@ -6,7 +6,7 @@
 #   - 2 × 2 gives 1 × 4, run after run; a resume state moves between the two layouts;
 #   - a resume state from another number of workers, and a batch that does not split, are
 #     refused with a message;
-#   - SIGTERM to mpirun stops every rank after the same step with a consistent save (resuming it
+#   - SIGTERM to a rank stops every rank after the same step with a consistent save (resuming it
 #     reaches the checkpoint an uninterrupted run reaches);
 #   - a rank killed, or hung (SIGSTOP, with --step-timeout), ends the job instead of hanging it.
 # Usage: scripts/mpi-check.sh   (after the README's test command, whose build it reuses)
@@ -120,13 +120,21 @@ wait_job() {
     }
     sleep 0.1
   done
+  # Still running: end the whole job (ranks, mpirun, timeout), not just its first process.
+  local launcher
+  launcher=$(pgrep -P "$job" -x mpirun || true)
+  [ -n "$launcher" ] && pkill -9 -P "$launcher" 2>/dev/null
+  [ -n "$launcher" ] && kill -9 "$launcher" 2>/dev/null
   kill -9 "$job" 2>/dev/null
   return 255
 }
 
-# 6. SIGTERM: every rank stops after the same step and the save is consistent.
+# 6. SIGTERM to one rank (as a scheduler or a person may send it): its wish to stop travels in
+# the step's exchange, every rank stops after the same step, and rank 0's save is consistent.
+# (SIGTERM to mpirun reaches every rank the same way, but mpirun follows it with SIGKILL 1 s
+# later, odls_base_sigkill_timeout, which a loaded machine's step and save can overrun.)
 start_job --out term.safetensors
-kill -TERM "$job"
+kill -TERM "$(job_rank)"
 status=0
 wait_job 60 || status=$?
 if [ "$status" -ne 255 ] && grep -q "interrupted at step" job.err; then

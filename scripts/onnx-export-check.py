@@ -6,7 +6,8 @@ kinds and options the shipped models leave out): 20 training steps (so that the 
 the initialiser's), `cnnc export`, `onnx.checker` (full check, with shape inference), then
 ONNX Runtime and `cnnc run --weights ... --output` over the 10,000 test images: the largest
 difference of the probabilities must be at most 1e-4 and every argmax the same. Exits 1 on
-the first model that fails. Needs `pip install onnx onnxruntime numpy`.
+any model that fails. Then, when torch is installed, a LeNet exported by PyTorch goes through
+`cnnc import` and the same comparison. Needs `pip install onnx onnxruntime numpy`.
 Usage: python3 scripts/onnx-export-check.py   (after the README's test command, whose build
 it reuses)
 """
@@ -70,6 +71,47 @@ def check(cnnc, spec, work):
     return ok
 
 
+def check_torch_import(cnnc, work):
+    """A LeNet exported by PyTorch's own ONNX exporter, through `cnnc import`, against ONNX
+    Runtime on the same file. Runs when torch is installed (pip install torch)."""
+    try:
+        import torch
+        import torch.nn as nn
+    except ImportError:
+        print("skipped: PyTorch's export through cnnc import (torch is not installed)")
+        return True
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Conv2d(1, 20, 5), nn.MaxPool2d(2, 2), nn.Conv2d(20, 50, 5),
+                        nn.MaxPool2d(2, 2), nn.Flatten(), nn.Linear(800, 500), nn.ReLU(),
+                        nn.Linear(500, 10), nn.Softmax(dim=1)).eval()
+    model = os.path.join(work, "torch-lenet.onnx")
+    torch.onnx.export(net, torch.zeros(1, 1, 28, 28), model, input_names=["x"],
+                      dynamic_axes={"x": {0: "n"}}, opset_version=13, dynamo=False)
+    spec = os.path.join(work, "torch-lenet.yaml")
+    weights = os.path.join(work, "torch-lenet.safetensors")
+    outputs = os.path.join(work, "torch-lenet.npy")
+    subprocess.run([cnnc, "import", model, "-o", spec, "--weights", weights], check=True,
+                   capture_output=True)
+    lenet = os.path.join(ROOT, "Models", "lenet.yaml")
+    data = re.search(r"data:.*", open(lenet).read()).group(0)
+    data = data.replace("path: data/mnist", "path: " + os.path.join(ROOT, "Models", "data", "mnist"))
+    with open(spec, "a") as file:
+        file.write("train:\n  " + data + "\n")
+    subprocess.run([cnnc, "run", spec, "--weights", weights, "--output", outputs], check=True,
+                   capture_output=True)
+    images = test_images(lenet)
+    session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+    theirs = np.concatenate([session.run(None, {"x": images[start:start + 1000]})[0]
+                             for start in range(0, len(images), 1000)])
+    ours = np.load(outputs)
+    difference = float(np.abs(theirs - ours).max())
+    same_argmax = bool((theirs.argmax(1) == ours.argmax(1)).all())
+    ok = difference <= 1e-4 and same_argmax
+    print(f"{'ok' if ok else 'FAIL'}: PyTorch {torch.__version__}'s LeNet export imported: max "
+          f"|difference| {difference:.2e}, argmax {'identical' if same_argmax else 'DIFFERS'}")
+    return ok
+
+
 def main():
     cnnc = cnnc_binary()
     specs = [os.path.join(ROOT, folder, f) for folder in ("Models", "scripts/onnx")
@@ -81,6 +123,7 @@ def main():
                 print(f"skipped: {os.path.basename(spec)} has no MNIST data to train a few steps on")
                 continue
             failures += 0 if check(cnnc, spec, work) else 1
+        failures += 0 if check_torch_import(cnnc, work) else 1
     print(f"onnxruntime {onnxruntime.__version__}, onnx {onnx.__version__}")
     sys.exit(1 if failures else 0)
 

@@ -5,5 +5,7 @@ struct CNNCCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "cnnc",
     abstract: "A compiler for convolutional neural networks described in YAML.",
-    subcommands: [CheckCommand.self, RunCommand.self, BenchCommand.self, ExportCommand.self])
+    subcommands: [
+      CheckCommand.self, RunCommand.self, BenchCommand.self, ExportCommand.self, ImportCommand.self,
+    ])
 }

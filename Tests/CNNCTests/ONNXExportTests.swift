@@ -74,3 +74,100 @@ import Testing
     #expect(error?.message.contains("is flat in ONNX") == true)
   }
 }
+
+/// `ONNXImport` of exported models gives back the spec and the weights; what cnnc cannot
+/// express is refused naming the node, operator and attribute.
+@Suite struct ONNXImportTests {
+  @Test(arguments: [
+    "lenet.yaml", "allconv-bn.yaml", "mobilenet-mnist.yaml", "inception.yaml",
+    "residual.yaml",
+  ])
+  func exportThenImportGivesTheSameNetworkAndWeights(_ model: String) throws {
+    let text = try String(contentsOfFile: modelPath(model), encoding: .utf8)
+    let network = try InferredNetwork(yaml: text, name: model)
+    let plan = try Planner.plan(network, PlanOptions(mode: .inference, batch: 1))
+    // Distinct values in every float tensor; zeros between slots (the storage's alignment) and
+    // in num_batches_tracked, which an import starts at 0.
+    var weights = [Float](repeating: 0, count: plan.parameterFloats)
+    for slot in plan.parameters where slot.elementType == .float32 {
+      for index in slot.range { weights[index] = Float((index * 7919) % 1000) / 1000 - 0.5 }
+    }
+    let data = try ONNXExport.model(network, parameters: plan.parameters, weights: weights)
+    let imported = try ONNXImport(data, name: "again")
+    let again = try InferredNetwork(yaml: imported.yaml, name: "again")
+    #expect(again.input == network.input)
+    #expect(again.layers.map(\.name) == network.layers.map(\.name))
+    #expect(again.layers.map(\.typeName) == network.layers.map(\.typeName))
+    #expect(again.layers.map(\.output) == network.layers.map(\.output))
+    #expect(again.layers.map(\.parameterCount) == network.layers.map(\.parameterCount))
+    let checkpoint = try imported.checkpoint(for: again)
+    let reread = try Checkpoints.values(
+      of: checkpoint, path: "again", plan.parameters, floats: plan.parameterFloats)
+    #expect(reread == weights, "the weights differ after the round trip")
+  }
+
+  @Test func whatCnncCannotExpressIsRefusedByName() throws {
+    var graph = Onnx_GraphProto()
+    var input = Onnx_ValueInfoProto()
+    input.name = "x"
+    input.type.tensorType.shape.dim = [1, 1, 8, 8].map { size in
+      var dimension = Onnx_TensorShapeProto.Dimension()
+      dimension.dimValue = Int64(size)
+      return dimension
+    }
+    graph.input = [input]
+    var node = Onnx_NodeProto()
+    node.name = "pool"
+    node.opType = "MaxPool"
+    node.input = ["x"]
+    node.output = ["y"]
+    var kernel = Onnx_AttributeProto()
+    kernel.name = "kernel_shape"
+    kernel.ints = [2, 2]
+    var dilations = Onnx_AttributeProto()
+    dilations.name = "dilations"
+    dilations.ints = [2, 2]
+    node.attribute = [kernel, dilations]
+    graph.node = [node]
+    var model = Onnx_ModelProto()
+    model.graph = graph
+    let error = #expect(throws: ONNXError.self) {
+      _ = try ONNXImport(try model.serializedData(), name: "m")
+    }
+    #expect(
+      error?.message == "node 'pool' (MaxPool): attribute 'dilations' other than 1 is not supported"
+    )
+
+    graph.node[0].opType = "LRN"
+    model.graph = graph
+    let unknown = #expect(throws: ONNXError.self) {
+      _ = try ONNXImport(try model.serializedData(), name: "m")
+    }
+    #expect(unknown?.message == "node 'pool' (LRN): operator LRN has no cnnc layer")
+    #expect(throws: ONNXError.self) { _ = try ONNXImport(Data([1, 2, 3, 255]), name: "m") }
+  }
+}
+
+/// `cnnc export` and `cnnc import` as processes: bad input is a located error, exit 1, and
+/// nothing written.
+@Suite struct ONNXCommandTests {
+  typealias CLI = CommandLineTests
+
+  @Test func badInputIsAnErrorAndWritesNothing() throws {
+    let garbage = try CLI.temporaryFile("not protobuf at all \u{1}\u{2}", name: "bad.onnx")
+    let folder = (garbage as NSString).deletingLastPathComponent
+    let spec = folder + "/out.yaml"
+    let run = try CLI.run(["import", garbage, "-o", spec])
+    #expect(run.status == 1)
+    #expect(run.stderr.contains("bad.onnx: not an ONNX model"), "\(run.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: spec))
+
+    let model = folder + "/lenet.onnx"
+    let export = try CLI.run([
+      "export", "Models/lenet.yaml", "--weights", folder + "/missing.safetensors", "-o", model,
+    ])
+    #expect(export.status == 1)
+    #expect(export.stderr.contains("missing.safetensors"), "\(export.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: model))
+  }
+}
