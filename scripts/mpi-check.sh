@@ -12,13 +12,7 @@
 # Usage: scripts/mpi-check.sh   (after the README's test command, whose build it reuses)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
-# Open MPI refuses to run as root (CI's user) unless told it is meant.
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-
-# The test command's flags, so that after it nothing is rebuilt.
-swift build -c release -Xswiftc -enable-testing --product cnnc
-cnnc="$(swift build -c release -Xswiftc -enable-testing --show-bin-path)/cnnc"
+source scripts/mpi/setup.sh
 lenet=$root/Models/lenet.yaml
 stateful=$root/scripts/mpi/lenet-dropout-bn.yaml
 work=$(mktemp -d)
@@ -38,6 +32,13 @@ same() {  # checkpoint a, checkpoint b, what
   if cmp -s "$1" "$2" && cmp -s "$1.resume" "$2.resume"; then pass "$3"; else fail "$3"; fi
 }
 accuracy() { grep -o '"test_accuracy":[^,}]*' "$1"; }
+same_accuracy() {  # --json of 1 process, --json of 2 ranks, what
+  if [ "$(accuracy "$1")" = "$(accuracy "$2")" ] && [ -n "$(accuracy "$2")" ]; then
+    pass "the same test accuracy $3 ($(accuracy "$2"))"
+  else
+    fail "test accuracy $3: 1 process $(accuracy "$1"), 2 ranks $(accuracy "$2")"
+  fi
+}
 run() { timeout 300 "$cnnc" run "$@" --train --json 2>/dev/null; }
 mpirun_run() { "${mpi[@]}" "$@" 2>/dev/null; }
 
@@ -45,22 +46,14 @@ mpirun_run() { "${mpi[@]}" "$@" 2>/dev/null; }
 run "$lenet" --steps 40 --threads 2 --out t2.safetensors >t2.json
 mpirun_run "${shm[@]}" "$cnnc" run "$lenet" --train --json --steps 40 --out m2.safetensors >m2.json
 same t2.safetensors m2.safetensors "2 ranks x 1 thread (shared memory) = 1 process x 2 threads"
-if [ "$(accuracy t2.json)" = "$(accuracy m2.json)" ] && [ -n "$(accuracy m2.json)" ]; then
-  pass "the same test accuracy ($(accuracy m2.json)), evaluated across 2 ranks"
-else
-  fail "test accuracy: 1 process $(accuracy t2.json), 2 ranks $(accuracy m2.json)"
-fi
+same_accuracy t2.json m2.json "evaluated across 2 ranks"
 
 # 2. TCP, with batchnorm running statistics and dropout random states.
 run "$stateful" --steps 40 --threads 2 --out s2.safetensors >s2.json
 mpirun_run "${tcp[@]}" "$cnnc" run "$stateful" --train --json --steps 40 --out sm.safetensors >sm.json
 same s2.safetensors sm.safetensors "2 ranks x 1 thread (TCP) = 1 process x 2 threads, batchnorm + dropout"
 # Rank 1 evaluates with rank 0's running statistics, or this differs.
-if [ "$(accuracy s2.json)" = "$(accuracy sm.json)" ] && [ -n "$(accuracy sm.json)" ]; then
-  pass "the same test accuracy with batchnorm ($(accuracy sm.json))"
-else
-  fail "test accuracy with batchnorm: 1 process $(accuracy s2.json), 2 ranks $(accuracy sm.json)"
-fi
+same_accuracy s2.json sm.json "with batchnorm"
 
 # 3. 2 ranks x 2 threads = 1 process x 4 threads, twice.
 run "$stateful" --steps 30 --threads 4 --out s4.safetensors >/dev/null
@@ -97,6 +90,8 @@ fi
 # Starts an epoch of LeNet on 2 ranks in the background (pid in $job); returns once a step
 # has been reported.
 start_job() {
+  # The last job's log must not answer for this one.
+  rm -f job.out job.err
   "${mpi[@]}" "${shm[@]}" "$cnnc" run "$lenet" --train "$@" >job.out 2>job.err &
   job=$!
   for _ in $(seq 600); do

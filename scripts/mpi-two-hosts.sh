@@ -7,10 +7,7 @@
 # Usage: scripts/mpi-two-hosts.sh   (after the README's test command, whose build it reuses)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-swift build -c release -Xswiftc -enable-testing --product cnnc
-cnnc="$(swift build -c release -Xswiftc -enable-testing --show-bin-path)/cnnc"
+source scripts/mpi/setup.sh
 
 cleanup() {
   ip netns del cnnc-a 2>/dev/null || true

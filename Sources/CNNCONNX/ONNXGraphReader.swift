@@ -1,0 +1,163 @@
+import CNNC
+import Foundation
+
+/// The walk over a graph's nodes, in their (topological) order.
+struct GraphReader {
+  let graph: Onnx_GraphProto
+  var initializers: [String: (dims: [Int], values: [Float])] = [:]
+  var inputShape: [Int] = []
+  /// The cnnc value each ONNX tensor name stands for: "input", or a layer's name.
+  var values: [String: String] = [:]
+  /// The layer that made the latest value, which a layer reads unless it names others.
+  var previous = "input"
+  var layers: [String] = []
+  var tensors: [String: [Float]] = [:]
+  var usedNames: Set<String> = ["input"]
+
+  init(graph: Onnx_GraphProto) { self.graph = graph }
+
+  mutating func read() throws(ONNXError) {
+    for tensor in graph.initializer {
+      initializers[tensor.name] = (tensor.dims.map { Int($0) }, try floats(of: tensor))
+    }
+    let inputs = graph.input.filter { initializers[$0.name] == nil }
+    guard inputs.count == 1, let input = inputs.first else {
+      throw ONNXError(message: "the graph has \(inputs.count) inputs; cnnc networks have one")
+    }
+    let dims = input.type.tensorType.shape.dim.dropFirst().map { Int($0.dimValue) }
+    guard [1, 3].contains(dims.count), dims.allSatisfy({ $0 > 0 }) else {
+      throw ONNXError(
+        message: "input '\(input.name)': its shape after the batch must be fixed (C, H, W) or (F)")
+    }
+    inputShape = dims.count == 3 ? dims : [dims[0], 1, 1]
+    values[input.name] = "input"
+    // A Flatten read only by a Gemm is left out: cnnc's dense layer flattens its input itself.
+    var readers: [String: Int] = [:]
+    for node in graph.node { for name in node.input { readers[name, default: 0] += 1 } }
+    let foldable = Set(
+      graph.node.filter { node in
+        node.opType == "Flatten" && readers[node.output.first ?? "", default: 0] == 1
+          && graph.node.contains { $0.opType == "Gemm" && $0.input.first == node.output.first }
+      }.compactMap(\.output.first))
+    for node in graph.node {
+      if node.opType == "Identity" || foldable.contains(node.output.first ?? "") {
+        try alias(node)
+        continue
+      }
+      try layer(for: node)
+    }
+  }
+
+  func floats(of tensor: Onnx_TensorProto) throws(ONNXError) -> [Float] {
+    guard tensor.dataType == Int32(Onnx_TensorProto.DataType.float.rawValue) else {
+      throw ONNXError(
+        message: "initializer '\(tensor.name)': element type \(tensor.dataType) is not float32")
+    }
+    let count = tensor.dims.reduce(1) { $0 * Int($1) }
+    let values: [Float]
+    if !tensor.rawData.isEmpty {
+      values = tensor.rawData.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    } else {
+      values = tensor.floatData
+    }
+    guard values.count == count else {
+      throw ONNXError(
+        message: "initializer '\(tensor.name)': \(values.count) values for shape \(tensor.dims)")
+    }
+    return values
+  }
+
+  /// Identity, and a Flatten a dense layer absorbs: the output is the input under a new name.
+  mutating func alias(_ node: Onnx_NodeProto) throws(ONNXError) {
+    guard let input = node.input.first, let value = values[input], let output = node.output.first
+    else { throw problem(node, "its input is not an earlier node's output") }
+    values[output] = value
+  }
+
+  func problem(_ node: Onnx_NodeProto, _ text: String) -> ONNXError {
+    ONNXError(message: "node '\(node.name)' (\(node.opType)): \(text)")
+  }
+
+  func attribute(_ node: Onnx_NodeProto, _ name: String) -> Onnx_AttributeProto? {
+    node.attribute.first { $0.name == name }
+  }
+
+  func ints(_ node: Onnx_NodeProto, _ name: String, default fallback: [Int]) -> [Int] {
+    attribute(node, name).map { $0.ints.map { Int($0) } } ?? fallback
+  }
+
+  func int(_ node: Onnx_NodeProto, _ name: String, default fallback: Int) -> Int {
+    attribute(node, name).map { Int($0.i) } ?? fallback
+  }
+
+  func float(_ node: Onnx_NodeProto, _ name: String, default fallback: Float) -> Float {
+    attribute(node, name)?.f ?? fallback
+  }
+
+  /// Refuses every attribute but `known`.
+  func onlyAttributes(_ node: Onnx_NodeProto, _ known: Set<String>) throws(ONNXError) {
+    for attribute in node.attribute where !known.contains(attribute.name) {
+      throw problem(node, "attribute '\(attribute.name)' has no cnnc equivalent")
+    }
+  }
+
+  /// A (height, width) key: one number when both are equal; nil when it is the default.
+  func pair(_ values: [Int], _ node: Onnx_NodeProto, _ name: String, default fallback: Int?)
+    throws(ONNXError) -> String?
+  {
+    guard values.count == 2 else {
+      throw problem(node, "attribute '\(name)' has \(values.count) values; cnnc layers are 2-D")
+    }
+    if values[0] == values[1] {
+      return values[0] == fallback ? nil : String(values[0])
+    }
+    return "[\(values[0]), \(values[1])]"
+  }
+
+  /// ONNX pads are (top, left, bottom, right); cnnc pads both sides alike.
+  func symmetricPads(_ node: Onnx_NodeProto) throws(ONNXError) -> [Int] {
+    let pads = ints(node, "pads", default: [0, 0, 0, 0])
+    guard pads.count == 4, pads[0] == pads[2], pads[1] == pads[3] else {
+      throw problem(node, "attribute 'pads' \(pads) pads the two sides unequally")
+    }
+    if let auto = attribute(node, "auto_pad"),
+      !["", "NOTSET"].contains(String(decoding: auto.s, as: UTF8.self))
+    {
+      throw problem(
+        node,
+        "attribute 'auto_pad' \(String(decoding: auto.s, as: UTF8.self)) is not supported; give pads"
+      )
+    }
+    return [pads[0], pads[1]]
+  }
+
+  func weight(_ node: Onnx_NodeProto, _ index: Int) throws(ONNXError) -> (
+    dims: [Int], values: [Float]
+  )? {
+    guard index < node.input.count, !node.input[index].isEmpty else { return nil }
+    guard let tensor = initializers[node.input[index]] else {
+      throw problem(node, "input \(index) ('\(node.input[index])') must be an initializer")
+    }
+    return tensor
+  }
+
+  /// The node's name, else its output's, with characters other than letters, digits, `_`,
+  /// `.` and `-` made `_` (PyTorch's "/0/Conv" becomes "0_Conv"); unique, never `input`.
+  mutating func layerName(_ node: Onnx_NodeProto) throws(ONNXError) -> String {
+    let given = node.name.isEmpty ? (node.output.first ?? "") : node.name
+    let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "_.-"))
+    var name = String(
+      String.UnicodeScalarView(
+        given.unicodeScalars.map { allowed.contains($0) && $0.isASCII ? $0 : "_" }))
+    while name.hasPrefix("_") && name.count > 1 { name.removeFirst() }
+    if name.isEmpty || name == "_" { name = node.opType.lowercased() }
+    var candidate = name
+    var suffix = 2
+    while usedNames.contains(candidate) {
+      candidate = "\(name)_\(suffix)"
+      suffix += 1
+    }
+    usedNames.insert(candidate)
+    return candidate
+  }
+}
