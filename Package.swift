@@ -30,11 +30,20 @@ let package = Package(
     .target(name: "CNNCKernels"),
     // zlib from the system (Debian: zlib1g-dev), for the gzipped MNIST files.
     .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+    // libpng and libjpeg-turbo from the system (Debian: libpng-dev, libturbojpeg0-dev), for
+    // image folders; both are used through APIs that report errors without setjmp.
+    .systemLibrary(
+      name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
+    .systemLibrary(
+      name: "CTurboJPEG", pkgConfig: "libturbojpeg",
+      providers: [.apt(["libturbojpeg0-dev"]), .brew(["jpeg-turbo"])]),
     .target(
       name: "CNNC",
       dependencies: [
         "CYAML",
         "CZlib",
+        "CPNG",
+        "CTurboJPEG",
         "CNNCKernels",
       ]
     ),
@@ -56,6 +65,8 @@ let package = Package(
     ),
     // Counts heap allocations in tests (wraps glibc's malloc family); never part of the library.
     .target(name: "MallocCounter", path: "Tests/MallocCounter"),
-    .testTarget(name: "CNNCTests", dependencies: ["CNNC", "CNNCONNX", "MallocCounter"]),
+    .testTarget(
+      name: "CNNCTests",
+      dependencies: ["CNNC", "CNNCONNX", "MallocCounter", "CPNG", "CTurboJPEG"]),
   ]
 )

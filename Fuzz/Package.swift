@@ -10,7 +10,7 @@ let package = Package(
     // Named: a path dependency's identity is otherwise its folder's name, which a clone may pick.
     .package(name: "cnnc", path: "..")
   ],
-  targets: ["FuzzSpec", "FuzzSafeTensors", "FuzzIDX", "FuzzNumPy"].map { name in
+  targets: ["FuzzSpec", "FuzzSafeTensors", "FuzzIDX", "FuzzNumPy", "FuzzNumPyReader"].map { name in
     .executableTarget(
       name: name,
       dependencies: [.product(name: "CNNC", package: "cnnc")],

@@ -44,8 +44,15 @@ struct RunCommand: ParsableCommand {
 
   @Option(
     help:
-      "Without --train: write the final layer's outputs for every test image (N×K float32 .npy).")
+      "Without --train: write the final layer's outputs for every image (N×K float32 .npy).")
   var output: String?
+
+  @Option(
+    help: ArgumentHelp(
+      "Without --train: run over these images instead of the test split: a folder of PNG/JPEG "
+        + "files (their order is written beside --output) or a .npy array.",
+      valueName: "folder-or-npy"))
+  var input: String?
 
   @Option(
     help: ArgumentHelp(
@@ -81,6 +88,7 @@ struct RunCommand: ParsableCommand {
     }
     if threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
     if train && output != nil { throw ValidationError("--output goes with inference, not --train") }
+    if train && input != nil { throw ValidationError("--input goes with inference, not --train") }
     if !train && weights == nil {
       throw ValidationError("give --train to train, or --weights FILE to evaluate")
     }
@@ -98,9 +106,9 @@ struct RunCommand: ParsableCommand {
     guard let trainSpec = network.train else {
       fail("\(spec): the spec has no train: section, which names the data to run on")
     }
-    let mnist: MNIST
+    let data: TrainingData
     do {
-      mnist = try MNIST(for: network, specPath: spec)
+      data = try TrainingData(for: network, specPath: spec)
     } catch {
       fail(error)
     }
@@ -110,19 +118,18 @@ struct RunCommand: ParsableCommand {
     options.seed = seed ?? options.seed
     options.threads = threads
     options.maximumSteps = steps
-    if train && options.batch > mnist.train.count {
+    if train && options.batch > data.train.count {
       fail(
         "\(spec): batch \(options.batch) (\(batch == nil ? "the spec's train.batch" : "--batch")) is "
-          + "larger than the \(mnist.train.count) training images in "
-          + (MNIST.folder(for: network, specPath: spec) ?? ""))
+          + "larger than the \(data.train.count) training images in \(data.train.name(of: 0))")
     }
     if train {
       try TrainingRun(
-        network: network, data: mnist, options: options, command: self,
+        network: network, data: data, options: options, command: self,
         group: joinProcessGroup()
       ).run()
     } else {
-      try evaluate(network, mnist.test, scale: options.scale)
+      try evaluate(network, inferenceImages(network, data), options.preprocessing)
     }
   }
 
@@ -140,8 +147,36 @@ struct RunCommand: ParsableCommand {
     }
   }
 
-  /// Inference over the test set with --weights.
-  private func evaluate(_ network: InferredNetwork, _ data: LabelledImages, scale: Float) throws {
+  /// The images inference runs over: `--input`, or else the spec's test split.
+  private func inferenceImages(_ network: InferredNetwork, _ data: TrainingData) -> any ImageDataset
+  {
+    if let input {
+      do {
+        if input.hasSuffix(".npy") {
+          return try NumPyImages(
+            images: input, labels: nil, layout: network.train?.data.layout ?? .nchw, classes: 0)
+        }
+        return try ImageFolder(
+          unlabelled: input, shape: network.input, resize: network.train?.data.resize)
+      } catch {
+        fail(error.description)
+      }
+    }
+    guard let test = data.test else {
+      fail("\(spec): train.data names no test split; give --input with images to run over")
+    }
+    return test
+  }
+
+  /// Inference with --weights over the test split or --input.
+  private func evaluate(
+    _ network: InferredNetwork, _ data: any ImageDataset, _ preprocessing: Preprocessing
+  ) throws {
+    guard data.imageShape == network.input else {
+      fail(
+        "\(input ?? spec): the images are \(data.imageShape) but the network's input is "
+          + "\(network.input)")
+    }
     let evaluator = try Evaluator(network: network)
     let values = try loadWeights(
       weights ?? "", evaluator.parameters, floats: evaluator.parameterFloats)
@@ -153,16 +188,22 @@ struct RunCommand: ParsableCommand {
     let outputs: [Float]
     do {
       (correct, outputs) = try evaluator.run(
-        weights: values, data: data, scale: scale, keepOutputs: output != nil)
+        weights: values, data: data, preprocessing: preprocessing, keepOutputs: output != nil)
     } catch {
       fail("\(spec): \(error)")
     }
     let seconds = Date().timeIntervalSince(start)
+    let labelled = data.count > 0 && data.label(of: 0) >= 0
     let accuracy = Double(correct) / Double(data.count)
     if let output {
       do {
         try NumPyFile.write(
           rows: data.count, columns: outputs.count / data.count, values: outputs, to: output)
+        if input != nil {
+          // Which image each row is: a file's path, or an array's row.
+          let names = (0..<data.count).map { data.name(of: $0) + "\n" }.joined()
+          try writeAtomically(Array(names.utf8), to: output + ".files.txt")
+        }
       } catch {
         fail(error.description)
       }
@@ -170,17 +211,26 @@ struct RunCommand: ParsableCommand {
     if json {
       print(
         JSON.object([
-          ("images", .integer(data.count)), ("test_accuracy", .number(accuracy)),
+          ("images", .integer(data.count)),
+          ("test_accuracy", labelled ? .number(accuracy) : .null),
           ("images_per_second", .number(Double(data.count) / seconds)),
           ("seconds", .number(seconds)),
           ("output", output.map(JSON.string) ?? .null),
         ]).text)
     } else {
-      print(
-        String(
-          format: "test accuracy %.2f%% (%d of %d)  %.0f images/s", 100 * accuracy, correct,
-          data.count, Double(data.count) / seconds))
-      if let output { print("outputs written to \(output)") }
+      let rate = String(format: "%.0f images/s", Double(data.count) / seconds)
+      if labelled {
+        print(
+          String(format: "test accuracy %.2f%% (%d of %d)  ", 100 * accuracy, correct, data.count)
+            + rate)
+      } else {
+        print("\(data.count) images  \(rate)")
+      }
+      if let output {
+        print(
+          "outputs written to \(output)"
+            + (input != nil ? " (row order in \(output).files.txt)" : ""))
+      }
     }
   }
 }

@@ -8,7 +8,7 @@ import Foundation
 /// alone prints.
 struct TrainingRun {
   let network: InferredNetwork
-  let data: MNIST
+  let data: TrainingData
   let options: TrainingOptions
   let command: RunCommand
   let group: MPIProcessGroup?
@@ -20,7 +20,8 @@ struct TrainingRun {
     let session: TrainingSession
     do {
       session = try TrainingSession(
-        network: network, train: data.train, test: data.test, options: options,
+        network: network, train: data.train, test: data.test, validation: data.validation,
+        options: options,
         checkpoint: command.out ?? "\(network.name).safetensors", weights: command.weights,
         resume: command.resume, group: group)
     } catch {
@@ -45,6 +46,9 @@ struct TrainingRun {
           + "batch \(options.batch), \(options.batch / workers) images per worker")
     }
     let trainer = session.trainer
+    if !data.classNames.isEmpty {
+      saveClassNames(beside: session.checkpoint)
+    }
     let record: TrainingRecord
     do {
       record = try TrainingRecord(
@@ -82,9 +86,11 @@ struct TrainingRun {
               epoch: report.epoch, epochs: options.epochs, batchInEpoch: report.batchInEpoch,
               batchesPerEpoch: report.batchesPerEpoch, loss: report.loss,
               correct: report.correct, samples: report.samples))
-        case .epochEnded(let epoch, let testAccuracy):
-          printError(
-            String(format: "epoch %d: test accuracy %.2f%%", epoch, 100 * (testAccuracy ?? 0)))
+        case .epochEnded(let epoch, let testAccuracy, let validationAccuracy):
+          let parts = [("validation", validationAccuracy), ("test", testAccuracy)].compactMap {
+            name, value in value.map { String(format: "%@ accuracy %.2f%%", name, 100 * $0) }
+          }
+          printError("epoch \(epoch): " + (parts.isEmpty ? "done" : parts.joined(separator: ", ")))
           do {
             try record.epochEnded(epoch, accuracy: testAccuracy)
           } catch {
@@ -111,24 +117,42 @@ struct TrainingRun {
       printError("interrupted at step \(trainer.step); saved \(checkpoint) and its resume state")
       throw ExitCode(130)
     }
-    let accuracy = summary.testAccuracy ?? 0
     if command.json {
       print(
         JSON.object([
           ("epochs", .number(Double(trainer.step) / Double(trainer.batchesPerEpoch))),
           ("steps", .integer(trainer.step)), ("train_loss", .number(summary.trainLoss)),
-          ("test_accuracy", .number(accuracy)),
+          ("test_accuracy", summary.testAccuracy.map(JSON.number) ?? .null),
+          ("validation_accuracy", summary.validationAccuracy.map(JSON.number) ?? .null),
           ("images_per_second", .number(summary.imagesPerSecond)),
           ("train_images_per_second", .number(summary.trainImagesPerSecond)),
           ("seconds", .number(summary.seconds)), ("checkpoint", .string(checkpoint)),
         ]).text)
     } else {
+      let accuracies = [("validation", summary.validationAccuracy), ("test", summary.testAccuracy)]
+        .compactMap { name, value in
+          value.map { String(format: "%@ accuracy %.2f%%, ", name, 100 * $0) }
+        }
       print(
         String(
-          format:
-            "%d steps, train loss %.4f, test accuracy %.2f%%, %.0f images/s, %.1f s; wrote %@",
-          trainer.step, summary.trainLoss, 100 * accuracy, summary.imagesPerSecond,
+          format: "%d steps, train loss %.4f, %@%.0f images/s, %.1f s; wrote %@",
+          trainer.step, summary.trainLoss, accuracies.joined(), summary.imagesPerSecond,
           summary.seconds, checkpoint))
+    }
+  }
+
+  /// Prints the folder's class indices and writes them beside the checkpoint, one name per
+  /// line in class order (`<checkpoint>.classes.txt`), so that outputs can be named later.
+  private func saveClassNames(beside checkpoint: String) {
+    let path = checkpoint + ".classes.txt"
+    printError(
+      "classes: "
+        + data.classNames.enumerated().map { "\($0.offset) \($0.element)" }.joined(separator: ", ")
+        + " (saved in \(path))")
+    do {
+      try writeAtomically(Array(data.classNames.map { $0 + "\n" }.joined().utf8), to: path)
+    } catch {
+      fail(error.description)
     }
   }
 }

@@ -17,11 +17,11 @@ public func fuzzIDX(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     precondition(inflated.count <= inflateLimit, "gunzip passed its limit")
     raw = inflated
   }
-  for dimensionCount in [1, 3] {
-    let whole = try? IDXReader.parse(raw, dimensionCount: dimensionCount, file: "fuzz")
-    let header = Array(raw.prefix(4 + 4 * dimensionCount))
+  for counts in [1...1, 3...3, 3...4] {
+    let whole = try? IDXReader.parse(raw, dimensionCounts: counts, file: "fuzz")
+    let header = Array(raw.prefix(4 + 4 * counts.upperBound))
     let fromHeader = try? IDXReader.parse(
-      header, dimensionCount: dimensionCount, file: "fuzz", totalBytes: raw.count)
+      header, dimensionCounts: counts, file: "fuzz", totalBytes: raw.count)
     precondition(
       (whole == nil) == (fromHeader == nil), "the header-first check disagrees with the whole file")
     if let whole {

@@ -1,9 +1,12 @@
 import CZlib
 
-/// Inflates gzip data with zlib, refusing output past `limit` bytes (a gzip bomb stops there).
-func gunzip(_ compressed: [UInt8], limit: Int, file: String) throws(DataError) -> [UInt8] {
+/// Inflates gzip data (or, with `raw`, a bare deflate stream as in a zip archive) with zlib,
+/// refusing output past `limit` bytes (a gzip bomb stops there).
+func gunzip(_ compressed: [UInt8], limit: Int, file: String, raw: Bool = false) throws(DataError)
+  -> [UInt8]
+{
   var stream = z_stream()
-  guard cnnc_inflate_init_gzip(&stream) == Z_OK else {
+  guard (raw ? cnnc_inflate_init_raw(&stream) : cnnc_inflate_init_gzip(&stream)) == Z_OK else {
     throw DataError(file: file, "zlib could not start inflating")
   }
   defer { inflateEnd(&stream) }
@@ -35,9 +38,9 @@ func gunzip(_ compressed: [UInt8], limit: Int, file: String) throws(DataError) -
   case Z_STREAM_END:
     return output
   case Z_BUF_ERROR, Z_OK:
-    throw DataError(file: file, "the gzip data is truncated (it ends before its last block)")
+    throw DataError(file: file, "the compressed data is truncated (it ends before its last block)")
   default:
     let message = stream.msg.map { String(cString: $0) } ?? "zlib error \(status)"
-    throw DataError(file: file, "the gzip data is corrupt: \(message)")
+    throw DataError(file: file, "the compressed data is corrupt: \(message)")
   }
 }

@@ -15,9 +15,16 @@ public enum IDXReader {
   /// A raw file's header is read and checked against the file's size before its body is read;
   /// a gzipped file larger than the limit is refused before it is read.
   public static func read(_ path: String, dimensionCount: Int) throws(DataError) -> IDXArray {
+    try read(path, dimensionCounts: dimensionCount...dimensionCount)
+  }
+
+  /// Reads `path`, which must hold unsigned bytes in a number of dimensions in `dimensionCounts`.
+  public static func read(_ path: String, dimensionCounts: ClosedRange<Int>) throws(DataError)
+    -> IDXArray
+  {
     do {
       let file = try SizedFile(path)
-      let head = try file.read(4 + 4 * dimensionCount)
+      let head = try file.read(4 + 4 * dimensionCounts.upperBound)
       let gzipped = head.starts(with: [0x1F, 0x8B])
       if gzipped {
         guard file.size <= maximumBytes else {
@@ -26,17 +33,17 @@ public enum IDXReader {
         }
       } else {
         // The header alone says how long the file must be: check that before reading the rest.
-        try parse(head, dimensionCount: dimensionCount, file: path, totalBytes: file.size)
+        try parse(head, dimensionCounts: dimensionCounts, file: path, totalBytes: file.size)
       }
       // Read whole into one buffer (no concatenation), which parse then consumes.
       try file.rewind()
       let bytes = try file.read(file.size)
       if gzipped {
         return try parse(
-          gunzip(bytes, limit: maximumBytes, file: path), dimensionCount: dimensionCount,
+          gunzip(bytes, limit: maximumBytes, file: path), dimensionCounts: dimensionCounts,
           file: path)
       }
-      return try parse(bytes, dimensionCount: dimensionCount, file: path)
+      return try parse(bytes, dimensionCounts: dimensionCounts, file: path)
     } catch let failure as SizedFile.Failure {
       throw DataError(file: path, failure.reason)
     } catch let error as DataError {
@@ -51,7 +58,8 @@ public enum IDXReader {
   /// checked against it and nothing else is returned.
   @discardableResult
   static func parse(
-    _ bytes: consuming [UInt8], dimensionCount: Int, file: String, totalBytes: Int? = nil
+    _ bytes: consuming [UInt8], dimensionCounts: ClosedRange<Int>, file: String,
+    totalBytes: Int? = nil
   ) throws(DataError) -> IDXArray {
     guard bytes.count >= 4 else {
       throw DataError(file: file, "too short for an IDX header (\(bytes.count) bytes)")
@@ -65,8 +73,13 @@ public enum IDXReader {
         file: file, "IDX element type 0x\(String(bytes[2], radix: 16)) is not unsigned bytes (0x08)"
       )
     }
-    guard Int(bytes[3]) == dimensionCount else {
-      throw DataError(file: file, "has \(bytes[3]) dimensions; expected \(dimensionCount)")
+    let dimensionCount = Int(bytes[3])
+    guard dimensionCounts.contains(dimensionCount) else {
+      let expected =
+        dimensionCounts.count == 1
+        ? "\(dimensionCounts.lowerBound)"
+        : "\(dimensionCounts.lowerBound) to \(dimensionCounts.upperBound)"
+      throw DataError(file: file, "has \(bytes[3]) dimensions; expected \(expected)")
     }
     let headerBytes = 4 + 4 * dimensionCount
     guard bytes.count >= headerBytes else {

@@ -1,35 +1,5 @@
 import Foundation
 
-/// Labelled images as bytes (count, channels, rows, columns), e.g. one split of MNIST.
-public struct LabelledImages: Sendable {
-  public var images: [UInt8]
-  public var labels: [UInt8]
-  public var channels: Int
-  public var rows: Int
-  public var columns: Int
-
-  public init(images: [UInt8], labels: [UInt8], channels: Int = 1, rows: Int, columns: Int) {
-    self.images = images
-    self.labels = labels
-    self.channels = channels
-    self.rows = rows
-    self.columns = columns
-  }
-
-  public var count: Int { labels.count }
-  public var pixelsPerImage: Int { channels * rows * columns }
-
-  /// Writes image `index`'s pixels, each times `scale`, to `target` (pixelsPerImage floats).
-  public func writePixels(of index: Int, scale: Float, to target: UnsafeMutablePointer<Float>) {
-    let pixels = pixelsPerImage
-    images.withUnsafeBufferPointer { bytes in
-      guard let base = bytes.baseAddress else { return }
-      let source = base + index * pixels
-      for pixel in 0..<pixels { target[pixel] = Float(source[pixel]) * scale }
-    }
-  }
-}
-
 /// The MNIST files (LeCun and Cortes's IDX files, gzipped or raw) in one folder.
 public struct MNIST: Sendable {
   public var train: LabelledImages
@@ -61,7 +31,7 @@ public struct MNIST: Sendable {
     }
     return LabelledImages(
       images: images.values, labels: labels.values, rows: images.dimensions[1],
-      columns: images.dimensions[2])
+      columns: images.dimensions[2], origin: imagesPath)
   }
 
   /// `name.gz` if present, else `name`.

@@ -1,14 +1,6 @@
 /// The `train:` section of a spec.
 public struct TrainSpec: Sendable, Equatable {
-  /// Where the training and test images come from (`train.data`).
-  public struct DataSource: Sendable, Equatable {
-    public var format: String
-    /// As written: relative paths are relative to the spec's folder.
-    public var path: String
-    /// Each pixel byte is multiplied by this.
-    public var scale: Float
-  }
-
+  /// Where the training and test images come from (`train.data`), and how they are prepared.
   public var data: DataSource
   public var batch: Int
   public var epochs: Int
@@ -21,7 +13,8 @@ public struct TrainSpec: Sendable, Equatable {
   /// The settings a net without a `train:` section trains with in benchmarks: batch 64, SGD at
   /// lr 0.01, no data.
   public static let defaults = TrainSpec(
-    data: DataSource(format: "mnist", path: "", scale: 1 / 256), batch: 64, epochs: 1,
+    data: DataSource(format: .mnist, path: "", preprocessing: Preprocessing(scale: 1 / 256)),
+    batch: 64, epochs: 1,
     shuffle: true, seed: 1, weightInit: .glorotUniform, optimizer: .sgd(learningRate: 0.01),
     learningRatePolicy: .fixed)
 
@@ -47,7 +40,7 @@ public struct TrainSpec: Sendable, Equatable {
 
     var data: DataSource?
     if let dataNode = node["data"] {
-      data = readData(dataNode, &diagnostics)
+      data = DataSource.read(dataNode, &diagnostics)
     } else {
       diagnostics.error("train: missing required key 'data'", at: node.location)
     }
@@ -90,19 +83,6 @@ public struct TrainSpec: Sendable, Equatable {
       return nil
     }
     return KeyReader(node: node, subject: subject)
-  }
-
-  private static func readData(_ node: YAMLNode, _ diagnostics: inout DiagnosticList) -> DataSource?
-  {
-    guard var keys = mapping(node, "train.data", &diagnostics) else { return nil }
-    keys.rejectUnknownKeys(keys: ["format", "path", "scale"])
-    let format = keys.choice("format", among: ["mnist"], default: nil)
-    let path = keys.name("path")
-    if path == nil, !keys.has("path") { keys.report("missing required key 'path'", at: "path") }
-    let scale = keys.number("scale", default: 1, requirement: "a positive number") { $0 > 0 }
-    diagnostics.append(contentsOf: keys.diagnostics)
-    guard let path, !keys.diagnostics.hasErrors else { return nil }
-    return DataSource(format: format, path: path, scale: Float(scale))
   }
 
   /// `{type: sgd, lr, momentum, weight_decay}` or `{type: adam | adamw, lr, betas, eps,

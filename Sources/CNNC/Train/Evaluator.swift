@@ -16,17 +16,31 @@ public final class Evaluator {
   /// layer's outputs for every image, (count, K), over `samples` (default: all). A last short
   /// batch is padded with zeros.
   public func run(
-    weights: [Float], data: LabelledImages, scale: Float, keepOutputs: Bool = false,
+    weights: [Float], data: any ImageDataset, scale: Float, keepOutputs: Bool = false,
     samples: Range<Int>? = nil
   ) throws(TrainingError) -> (correct: Int, outputs: [Float]) {
-    let imageShape = Shape(channels: data.channels, height: data.rows, width: data.columns)
-    guard imageShape == executor.plan.network.input, weights.count == executor.weights.count else {
+    try run(
+      weights: weights, data: data, preprocessing: Preprocessing(scale: scale),
+      keepOutputs: keepOutputs, samples: samples)
+  }
+
+  /// As above, each image prepared by `preprocessing` (its augmentation left out). Unlabelled
+  /// images (label -1) are never counted correct.
+  public func run(
+    weights: [Float], data: any ImageDataset, preprocessing: Preprocessing,
+    keepOutputs: Bool = false, samples: Range<Int>? = nil
+  ) throws(TrainingError) -> (correct: Int, outputs: [Float]) {
+    guard data.imageShape == executor.plan.network.input,
+      weights.count == executor.weights.count
+    else {
       throw TrainingError(
-        message:
-          "the network's input \(executor.plan.network.input) does not fit \(imageShape) images")
+        message: "the network's input \(executor.plan.network.input) does not fit "
+          + "\(data.imageShape) images")
     }
     _ = executor.weights.update(fromContentsOf: weights)
-    let pixels = data.pixelsPerImage
+    let reader = SampleReader(
+      preprocessing.withoutAugmentation, shape: executor.plan.network.input)
+    let pixels = data.valuesPerImage
     let classes = executor.output.count / batch
     var outputs: [Float] = []
     let samples = (samples ?? 0..<data.count).clamped(to: 0..<data.count)
@@ -35,8 +49,12 @@ public final class Evaluator {
     for start in stride(from: samples.lowerBound, to: samples.upperBound, by: batch) {
       let count = min(batch, samples.upperBound - start)
       guard let input = executor.input.baseAddress else { break }
-      for row in 0..<count {
-        data.writePixels(of: start + row, scale: scale, to: input + row * pixels)
+      do {
+        for row in 0..<count {
+          try reader.read(data, start + row, draw: nil, into: input + row * pixels)
+        }
+      } catch {
+        throw TrainingError(message: "\(error)")
       }
       // A short last batch: the rows past it are zeros, and their outputs are not read.
       (input + count * pixels).update(repeating: 0, count: (batch - count) * pixels)
@@ -45,7 +63,7 @@ public final class Evaluator {
       for row in 0..<count {
         let scores = output[(row * classes)..<((row + 1) * classes)]
         if let best = scores.indices.max(by: { scores[$0] < scores[$1] }),
-          best - row * classes == Int(data.labels[start + row])
+          best - row * classes == data.label(of: start + row)
         {
           correct += 1
         }

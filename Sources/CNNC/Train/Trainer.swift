@@ -17,8 +17,13 @@ public struct TrainingOptions: Sendable {
   public var threads: Int
   public var optimizer: Optimizer
   public var learningRatePolicy: LearningRatePolicy
-  /// Each pixel byte is multiplied by this.
-  public var scale: Float
+  /// How samples are prepared: scale, mean and std, and the training-only augmentation.
+  public var preprocessing: Preprocessing
+  /// Each pixel value is multiplied by this (`preprocessing.scale`).
+  public var scale: Float {
+    get { preprocessing.scale }
+    set { preprocessing.scale = newValue }
+  }
   /// The kernels' instruction-set path; nil: `CNNC_ISA` if set, else the CPU's best.
   public var isa: KernelISA?
 
@@ -31,7 +36,7 @@ public struct TrainingOptions: Sendable {
     threads = 1
     optimizer = spec.optimizer
     learningRatePolicy = spec.learningRatePolicy
-    scale = spec.data.scale
+    preprocessing = spec.data.preprocessing
   }
 }
 
@@ -61,7 +66,7 @@ public struct StepReport: Sendable {
 public final class Trainer {
   public let network: InferredNetwork
   public let options: TrainingOptions
-  public let data: LabelledImages
+  public let data: any ImageDataset
   /// The optimizer's state: `options.optimizer.stateNames.count` blocks, one float per weight.
   public private(set) var optimizerState: [Float]
   public let parameters: [ParameterSlot]
@@ -73,6 +78,8 @@ public final class Trainer {
   public private(set) var batchInEpoch = 0
 
   private var workers: [Executor] = []
+  /// Each worker's sample reader (its decoding and augmentation buffers).
+  private var readers: [SampleReader] = []
   /// Every worker's first sample within the batch, and how many it takes, across all ranks.
   private var slices: [(start: Int, count: Int)] = []
   /// The index in `slices` of this process's first worker.
@@ -88,14 +95,14 @@ public final class Trainer {
   /// Plans a worker per thread; with a `group`, every rank must call this together (it starts
   /// every rank from rank 0's initial weights).
   public init(
-    network: InferredNetwork, data: LabelledImages, options: TrainingOptions,
+    network: InferredNetwork, data: any ImageDataset, options: TrainingOptions,
     group: (any ProcessGroup)? = nil
   ) throws {
     guard options.batch <= data.count else {
       throw TrainingError(
         message: "batch \(options.batch) is larger than the \(data.count) training images")
     }
-    let imageShape = Shape(channels: data.channels, height: data.rows, width: data.columns)
+    let imageShape = data.imageShape
     guard imageShape == network.input else {
       throw TrainingError(
         message: "the network's input \(network.input) does not fit \(imageShape) images")
@@ -132,6 +139,7 @@ public final class Trainer {
           weightInit: options.weightInit, sharingWeightsOf: workers.first,
           gradientStorage: exchange?.gradientStorage(worker: worker)))
     }
+    readers = workers.map { _ in SampleReader(options.preprocessing, shape: network.input) }
     parameters = workers[0].plan.parameters
     learnedRanges = parameters.filter { $0.role == .learned }.map(\.range)
     optimizerState = [Float](
@@ -165,13 +173,25 @@ public final class Trainer {
   public func trainStep(stopRequested: Bool = false) throws -> StepReport {
     let batchStart = batchInEpoch * options.batch
     var results = [(loss: Float, correct: Int)](repeating: (0, 0), count: workers.count)
+    var failures = [DataError?](repeating: nil, count: workers.count)
     results.withUnsafeMutableBufferPointer { results in
-      parallelFor(workers.count) { index in
-        let slice = slices[firstWorker + index]
-        let first = batchStart + slice.start
-        load(workers[index], samples: order[first..<(first + slice.count)])
-        results[index] = workers[index].trainStep()
+      failures.withUnsafeMutableBufferPointer { failures in
+        parallelFor(workers.count) { index in
+          let slice = slices[firstWorker + index]
+          let first = batchStart + slice.start
+          do throws(DataError) {
+            try load(index, samples: order[first..<(first + slice.count)])
+            results[index] = workers[index].trainStep()
+          } catch {
+            failures[index] = error
+          }
+        }
       }
+    }
+    // A sample that cannot be read (a corrupt image found in its turn) stops training here,
+    // before the update: the weights stay as they were.
+    if let failure = failures.lazy.compactMap({ $0 }).first {
+      throw TrainingError(message: "\(failure)")
     }
     var sources = workers.map { UnsafePointer($0.gradients.baseAddress!) }
     var anyStop = stopRequested
@@ -222,12 +242,18 @@ public final class Trainer {
     return report
   }
 
-  /// Writes the images `samples` (scaled) and their labels into a worker's buffers.
-  private func load(_ worker: Executor, samples: ArraySlice<Int>) {
+  /// Reads the images `samples` (prepared, and augmented when the options say so) and their
+  /// labels into worker `index`'s buffers, on that worker's thread.
+  private func load(_ index: Int, samples: ArraySlice<Int>) throws(DataError) {
+    let worker = workers[index]
     guard let input = worker.input.baseAddress else { return }
+    let values = data.valuesPerImage
     for (row, sample) in samples.enumerated() {
-      data.writePixels(of: sample, scale: options.scale, to: input + row * data.pixelsPerImage)
-      worker.labels?[row] = Int32(data.labels[sample])
+      let draw =
+        options.preprocessing.augments
+        ? augmentationDraw(seed: options.seed, epoch: epoch, sample: sample) : nil
+      try readers[index].read(data, sample, draw: draw, into: input + row * values)
+      worker.labels?[row] = Int32(data.label(of: sample))
     }
   }
 

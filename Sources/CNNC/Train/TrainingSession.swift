@@ -52,7 +52,8 @@ public final class TrainingSession {
   public let trainer: Trainer
   public let checkpoint: String
   public var options: TrainingOptions { trainer.options }
-  private let test: LabelledImages?
+  private let test: (any ImageDataset)?
+  private let validation: (any ImageDataset)?
   private let evaluator: Evaluator?
   /// Held by the rank that writes (the only process, or rank 0).
   private var lock: CheckpointLock?
@@ -62,8 +63,8 @@ public final class TrainingSession {
   /// What a session reports while it runs.
   public enum Event: Sendable {
     case step(StepReport)
-    /// An epoch ended; `testAccuracy` is nil without test data.
-    case epochEnded(epoch: Int, testAccuracy: Double?)
+    /// An epoch ended; an accuracy is nil without its data.
+    case epochEnded(epoch: Int, testAccuracy: Double?, validationAccuracy: Double?)
   }
 
   /// How a `run` ended.
@@ -75,6 +76,8 @@ public final class TrainingSession {
     public var trainLoss: Double
     /// On the test data, after the last step; nil without test data or when stopped early.
     public var testAccuracy: Double?
+    /// On the held-out validation images, likewise.
+    public var validationAccuracy: Double?
     public var seconds: Double
     public var imagesPerSecond: Double
     /// Images per second of the optimizer steps alone (with their gradient exchange), without
@@ -90,23 +93,27 @@ public final class TrainingSession {
   ///   - train: the training images and labels, shuffled each epoch.
   ///   - options: the optimizer, schedule, batch, threads and seed (from the spec's `train:`).
   ///   - test: evaluated after every epoch and at the end; nil to skip evaluation.
+  ///   - validation: images held out of training, evaluated likewise.
   ///   - checkpoint: where the weights are written (its resume state beside it, `.resume`).
   ///   - weights: a checkpoint to start from instead of the initialiser.
   ///   - resume: a checkpoint whose resume state to continue from (the weights, the optimizer's
   ///     state, the step and the shuffling all come from it).
   ///   - group: the processes of a multi-process run; every rank passes the same arguments.
   public init(
-    network: InferredNetwork, train: LabelledImages, test: LabelledImages? = nil,
-    options: TrainingOptions, checkpoint: String, weights: String? = nil, resume: String? = nil,
+    network: InferredNetwork, train: any ImageDataset, test: (any ImageDataset)? = nil,
+    validation: (any ImageDataset)? = nil, options: TrainingOptions, checkpoint: String,
+    weights: String? = nil, resume: String? = nil,
     group: (any ProcessGroup)? = nil
   ) throws(SessionError) {
     do {
       trainer = try Trainer(network: network, data: train, options: options, group: group)
-      evaluator = test == nil ? nil : try Evaluator(network: network)
+      evaluator =
+        test == nil && validation == nil ? nil : try Evaluator(network: network)
     } catch {
       throw SessionError("\(error)")
     }
     self.test = test
+    self.validation = validation
     self.checkpoint = checkpoint
     self.group = group
     var start = Start()
@@ -185,6 +192,7 @@ public final class TrainingSession {
     let start = Date()
     let firstStep = trainer.step
     var testAccuracy: Double?
+    var validationAccuracy: Double?
     var lossSum = 0.0
     var epochSteps = 0
     var stopped = false
@@ -208,12 +216,17 @@ public final class TrainingSession {
         throw SessionError("\(error) (\(kept))")
       }
       testAccuracy = nil
+      validationAccuracy = nil
       lossSum += Double(report.loss)
       epochSteps += 1
       events(.step(report))
       if trainer.batchInEpoch == 0 {
         testAccuracy = try evaluate()
-        events(.epochEnded(epoch: trainer.epoch, testAccuracy: testAccuracy))
+        validationAccuracy = try evaluate(validation)
+        events(
+          .epochEnded(
+            epoch: trainer.epoch, testAccuracy: testAccuracy,
+            validationAccuracy: validationAccuracy))
         try save()
         if !isFinished { (lossSum, epochSteps) = (0, 0) }
       }
@@ -222,14 +235,17 @@ public final class TrainingSession {
         break
       }
     }
-    if !stopped, testAccuracy == nil { testAccuracy = try evaluate() }
+    if !stopped, testAccuracy == nil, validationAccuracy == nil {
+      testAccuracy = try evaluate()
+      validationAccuracy = try evaluate(validation)
+    }
     try save()
     let seconds = Date().timeIntervalSince(start)
     let steps = trainer.step - firstStep
     return Summary(
       steps: trainer.step, stepsThisRun: steps,
       trainLoss: epochSteps > 0 ? lossSum / Double(epochSteps) : .nan,
-      testAccuracy: testAccuracy, seconds: seconds,
+      testAccuracy: testAccuracy, validationAccuracy: validationAccuracy, seconds: seconds,
       imagesPerSecond: Double(steps * options.batch) / max(seconds, 1e-9),
       trainImagesPerSecond: Double(steps * options.batch) / max(stepSeconds, 1e-9),
       stopped: stopped)
@@ -237,14 +253,17 @@ public final class TrainingSession {
 
   /// The fraction of the test data classified correctly with the current weights; nil without
   /// test data. With a process group each rank evaluates its share and the counts are summed.
-  public func evaluate() throws(SessionError) -> Double? {
+  public func evaluate() throws(SessionError) -> Double? { try evaluate(test) }
+
+  private func evaluate(_ test: (any ImageDataset)?) throws(SessionError) -> Double? {
     guard let test, let evaluator else { return nil }
     do {
       try trainer.broadcastWeights()
       let (ranks, rank) = (group?.size ?? 1, group?.rank ?? 0)
       let share = (rank * test.count / ranks)..<((rank + 1) * test.count / ranks)
       var (correct, _) = try evaluator.run(
-        weights: trainer.weights, data: test, scale: options.scale, samples: share)
+        weights: trainer.weights, data: test, preprocessing: options.preprocessing,
+        samples: share)
       if let group, ranks > 1 {
         correct = Int(try group.allGather([Int64(correct)]).reduce(0, +))
       }

@@ -1,0 +1,237 @@
+import CPNG
+import CTurboJPEG
+import Foundation
+
+/// PNG and JPEG files: their headers read without decoding, and their pixels decoded by
+/// Debian's libpng (simplified API) and libjpeg-turbo (TurboJPEG API). Neither API needs
+/// setjmp from its caller: errors come back as return codes with a message.
+enum ImageFile {
+  enum Kind: String { case png = "PNG", jpeg = "JPEG" }
+
+  /// What a file's header says.
+  struct Header {
+    var kind: Kind
+    var height: Int
+    var width: Int
+  }
+
+  /// Reads just enough of `path` to know its kind and size (the PNG's IHDR, the JPEG's SOF).
+  static func header(of path: String) throws(DataError) -> Header {
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    guard descriptor >= 0 else {
+      throw DataError(file: path, "cannot be opened: \(String(cString: strerror(errno)))")
+    }
+    defer { close(descriptor) }
+    var start = [UInt8](repeating: 0, count: 24)
+    let got = pread(descriptor, &start, 24, 0)
+    guard got >= 3 else {
+      throw DataError(file: path, "is not a PNG or JPEG image (it is \(max(got, 0)) bytes long)")
+    }
+    if got >= 24, start[0..<8].elementsEqual([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) {
+      guard start[12..<16].elementsEqual(Array("IHDR".utf8)) else {
+        throw DataError(file: path, "is a PNG file whose first chunk is not IHDR (corrupt)")
+      }
+      let width = start[16..<20].reduce(0) { $0 << 8 | Int($1) }
+      let height = start[20..<24].reduce(0) { $0 << 8 | Int($1) }
+      guard width > 0, height > 0, width <= 1 << 16, height <= 1 << 16 else {
+        throw DataError(file: path, "PNG header declares \(width)×\(height) pixels")
+      }
+      return Header(kind: .png, height: height, width: width)
+    }
+    if start[0] == 0xFF && start[1] == 0xD8 && start[2] == 0xFF {
+      return try jpegHeader(descriptor, path)
+    }
+    let shown = start[0..<min(got, 8)].map { String(format: "%02x", $0) }.joined(separator: " ")
+    throw DataError(file: path, "is not a PNG or JPEG image (it starts with bytes \(shown))")
+  }
+
+  /// Walks a JPEG's marker segments (each FF, code, 2-byte length) up to the start-of-frame.
+  private static func jpegHeader(_ descriptor: Int32, _ path: String) throws(DataError) -> Header {
+    var offset = 2
+    var segment = [UInt8](repeating: 0, count: 9)
+    for _ in 0..<4096 {
+      guard pread(descriptor, &segment, 9, off_t(offset)) >= 4, segment[0] == 0xFF else {
+        throw DataError(file: path, "JPEG data ends or is corrupt before its frame header")
+      }
+      let code = segment[1]
+      if code == 0xFF {  // fill byte
+        offset += 1
+        continue
+      }
+      let length = Int(segment[2]) << 8 | Int(segment[3])
+      // SOF0-SOF15, except DHT (C4), JPG (C8) and DAC (CC).
+      if code >= 0xC0 && code <= 0xCF && ![0xC4, 0xC8, 0xCC].contains(code) {
+        let height = Int(segment[5]) << 8 | Int(segment[6])
+        let width = Int(segment[7]) << 8 | Int(segment[8])
+        guard width > 0, height > 0 else {
+          throw DataError(file: path, "JPEG frame header declares \(width)×\(height) pixels")
+        }
+        return Header(kind: .jpeg, height: height, width: width)
+      }
+      guard length >= 2, code != 0xDA, code != 0xD9 else {
+        throw DataError(file: path, "JPEG data has no frame header before its image data")
+      }
+      offset += 2 + length
+    }
+    throw DataError(file: path, "JPEG data has too many segments before its frame header")
+  }
+
+  /// Reads `path` into `bytes` (grown when needed); returns its length.
+  static func read(_ path: String, into bytes: inout [UInt8]) throws(DataError) -> Int {
+    let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    guard descriptor >= 0 else {
+      throw DataError(file: path, "cannot be opened: \(String(cString: strerror(errno)))")
+    }
+    defer { close(descriptor) }
+    var status = stat()
+    guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+      throw DataError(file: path, "is not a regular file")
+    }
+    let size = Int(status.st_size)
+    guard size <= 1 << 30 else { throw DataError(file: path, "is larger than 1 GiB") }
+    if bytes.count < size { bytes = [UInt8](repeating: 0, count: size) }
+    var done = 0
+    while done < size {
+      let got = bytes.withUnsafeMutableBytes {
+        Foundation.read(descriptor, $0.baseAddress! + done, size - done)
+      }
+      if got > 0 {
+        done += got
+      } else if got == 0 {
+        break
+      } else if errno != EINTR {
+        throw DataError(file: path, "cannot be read: \(String(cString: strerror(errno)))")
+      }
+    }
+    return done
+  }
+
+  /// Decodes the `size` bytes of `file` (a PNG or JPEG) into `pixels` as `channels` (1: grey,
+  /// 3: RGB) interleaved bytes, height × width × channels; throws unless it is `height` × `width`.
+  static func decode(
+    _ file: [UInt8], size: Int, path: String, channels: Int, height: Int, width: Int,
+    into pixels: inout [UInt8], scratch: DecodeScratch
+  ) throws(DataError) {
+    let needed = height * width * channels
+    if pixels.count < needed { pixels = [UInt8](repeating: 0, count: needed) }
+    if size >= 8 && file[0] == 0x89 && file[1] == 0x50 {
+      try decodePNG(
+        file, size: size, path: path, channels: channels, height: height, width: width,
+        into: &pixels)
+    } else {
+      try decodeJPEG(
+        file, size: size, path: path, channels: channels, height: height, width: width,
+        into: &pixels, scratch: scratch)
+    }
+  }
+
+  private static func decodePNG(
+    _ file: [UInt8], size: Int, path: String, channels: Int, height: Int, width: Int,
+    into pixels: inout [UInt8]
+  ) throws(DataError) {
+    var image = png_image()
+    image.version = png_uint_32(PNG_IMAGE_VERSION)
+    defer { png_image_free(&image) }
+    let begun = file.withUnsafeBytes {
+      png_image_begin_read_from_memory(&image, $0.baseAddress, size)
+    }
+    guard begun != 0 else {
+      throw DataError(file: path, "PNG data is corrupt: \(message(of: image))")
+    }
+    guard Int(image.height) == height, Int(image.width) == width else {
+      throw DataError(
+        file: path, "is \(image.height)×\(image.width) pixels; expected \(height)×\(width)")
+    }
+    image.format = channels == 1 ? png_uint_32(PNG_FORMAT_GRAY) : png_uint_32(PNG_FORMAT_FLAG_COLOR)
+    let finished = pixels.withUnsafeMutableBytes {
+      png_image_finish_read(&image, nil, $0.baseAddress, 0, nil)
+    }
+    guard finished != 0 else {
+      throw DataError(file: path, "PNG data is corrupt or truncated: \(message(of: image))")
+    }
+  }
+
+  private static func message(of image: png_image) -> String {
+    withUnsafeBytes(of: image.message) { bytes in
+      String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
+    }
+  }
+
+  private static func decodeJPEG(
+    _ file: [UInt8], size: Int, path: String, channels: Int, height: Int, width: Int,
+    into pixels: inout [UInt8], scratch: DecodeScratch
+  ) throws(DataError) {
+    if scratch.jpegDecoder == nil { scratch.jpegDecoder = OpaquePointer(tjInitDecompress()) }
+    guard let handle = scratch.jpegDecoder.map({ UnsafeMutableRawPointer($0) }) else {
+      throw DataError(file: path, "libjpeg-turbo could not start a decoder")
+    }
+    var (jpegWidth, jpegHeight, subsampling, colorspace): (Int32, Int32, Int32, Int32) = (
+      0, 0, 0, 0
+    )
+    let status = file.withUnsafeBufferPointer { bytes in
+      tjDecompressHeader3(
+        handle, bytes.baseAddress, UInt(size), &jpegWidth, &jpegHeight, &subsampling, &colorspace)
+    }
+    guard status == 0 else {
+      throw DataError(
+        file: path, "JPEG data is corrupt: \(String(cString: tjGetErrorStr2(handle)))")
+    }
+    guard Int(jpegHeight) == height, Int(jpegWidth) == width else {
+      throw DataError(
+        file: path, "is \(jpegHeight)×\(jpegWidth) pixels; expected \(height)×\(width)")
+    }
+    let format = channels == 1 ? TJPF_GRAY : TJPF_RGB
+    let decoded = file.withUnsafeBufferPointer { bytes in
+      pixels.withUnsafeMutableBufferPointer { target in
+        tjDecompress2(
+          handle, bytes.baseAddress, UInt(size), target.baseAddress, jpegWidth, 0, jpegHeight,
+          Int32(format.rawValue), 0)
+      }
+    }
+    // libjpeg-turbo's warnings (such as "premature end of data") also return -1: a truncated
+    // file is an error, not a half-grey image.
+    guard decoded == 0 else {
+      throw DataError(
+        file: path, "JPEG data is corrupt or truncated: \(String(cString: tjGetErrorStr2(handle)))")
+    }
+  }
+
+  /// Bilinear resampling of interleaved bytes (pixel centres aligned, as PIL's and OpenCV's
+  /// resize without antialiasing), `from` (h, w) to `to` (h, w).
+  static func resize(
+    _ source: [UInt8], from: Pair, to: Pair, channels: Int, into target: inout [UInt8]
+  ) {
+    let needed = to.height * to.width * channels
+    if target.count < needed { target = [UInt8](repeating: 0, count: needed) }
+    let yScale = Float(from.height) / Float(to.height)
+    let xScale = Float(from.width) / Float(to.width)
+    for y in 0..<to.height {
+      let sourceY = max(0, (Float(y) + 0.5) * yScale - 0.5)
+      let y0 = min(Int(sourceY), from.height - 1)
+      let y1 = min(y0 + 1, from.height - 1)
+      let fy = sourceY - Float(y0)
+      for x in 0..<to.width {
+        let sourceX = max(0, (Float(x) + 0.5) * xScale - 0.5)
+        let x0 = min(Int(sourceX), from.width - 1)
+        let x1 = min(x0 + 1, from.width - 1)
+        let fx = sourceX - Float(x0)
+        for c in 0..<channels {
+          func at(_ row: Int, _ column: Int) -> Float {
+            Float(source[(row * from.width + column) * channels + c])
+          }
+          let top = at(y0, x0) + (at(y0, x1) - at(y0, x0)) * fx
+          let bottom = at(y1, x0) + (at(y1, x1) - at(y1, x0)) * fx
+          let value = top + (bottom - top) * fy
+          target[(y * to.width + x) * channels + c] = UInt8(min(255, max(0, value.rounded())))
+        }
+      }
+    }
+  }
+}
+
+extension DecodeScratch {
+  func releaseJPEGDecoder() {
+    if let handle = jpegDecoder { tjDestroy(UnsafeMutableRawPointer(handle)) }
+    jpegDecoder = nil
+  }
+}

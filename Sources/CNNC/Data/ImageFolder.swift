@@ -1,0 +1,147 @@
+import Foundation
+
+/// A folder of PNG and JPEG images, one subfolder per class (torchvision's ImageFolder layout):
+/// class k is the k-th subfolder name in sorted order. Every file's header is checked when the
+/// folder is opened; the pixels are decoded when a sample is read, on the reading thread.
+public struct ImageFolder: ImageDataset {
+  public let root: String
+  /// The class names (subfolder names), in class-index order; empty for an unlabelled folder.
+  public let classNames: [String]
+  /// Every image file, in sample order (by class, then by path).
+  public let files: [String]
+  private let labels: [Int32]
+  public let imageShape: Shape
+  /// The files' own size when they are resized to `imageShape`'s; nil when they are that size.
+  private let storedSizes: [Pair]?
+
+  public var count: Int { files.count }
+  public func label(of index: Int) -> Int { labels.isEmpty ? -1 : Int(labels[index]) }
+  public func name(of index: Int) -> String { files[index] }
+
+  /// Opens a class-per-subfolder folder, checking every file's header: a PNG or JPEG whose size
+  /// is `shape`'s, unless `resize` (which must then be `shape`'s height and width) is given.
+  public init(classes root: String, shape: Shape, resize: Pair? = nil) throws(DataError) {
+    let entries = try Self.entries(of: root)
+    var classNames: [String] = []
+    var files: [String] = []
+    var labels: [Int32] = []
+    for name in entries {
+      let path = root + "/" + name
+      guard Self.isDirectory(path) else {
+        throw DataError(
+          file: path, "is a file directly in the data folder; put each image in its class's folder")
+      }
+      let before = files.count
+      try Self.collect(path, into: &files)
+      guard files.count > before else {
+        throw DataError(file: path, "class folder '\(name)' holds no image")
+      }
+      labels += [Int32](repeating: Int32(classNames.count), count: files.count - before)
+      classNames.append(name)
+    }
+    guard !classNames.isEmpty else {
+      throw DataError(file: root, "has no class folders (one subfolder of images per class)")
+    }
+    try self.init(
+      root: root, classNames: classNames, files: files, labels: labels, shape: shape, resize: resize
+    )
+  }
+
+  /// Opens a folder of unlabelled images (subfolders included), in sorted path order.
+  public init(unlabelled root: String, shape: Shape, resize: Pair? = nil) throws(DataError) {
+    var files: [String] = []
+    try Self.collect(root, into: &files)
+    guard !files.isEmpty else { throw DataError(file: root, "holds no image") }
+    try self.init(
+      root: root, classNames: [], files: files, labels: [], shape: shape, resize: resize)
+  }
+
+  private init(
+    root: String, classNames: [String], files: [String], labels: [Int32], shape: Shape,
+    resize: Pair?
+  ) throws(DataError) {
+    guard shape.channels == 1 || shape.channels == 3 else {
+      throw DataError(
+        file: root, "images decode to 1 (grey) or 3 (RGB) channels; the input has \(shape.channels)"
+      )
+    }
+    var sizes: [Pair] = []
+    for file in files {
+      let header = try ImageFile.header(of: file)
+      let size = Pair(height: header.height, width: header.width)
+      if resize == nil, size != Pair(height: shape.height, width: shape.width) {
+        throw DataError(
+          file: file,
+          "is \(size) pixels but the network's input is \(shape.height)×\(shape.width) "
+            + "(add resize: [\(shape.height), \(shape.width)] to train.data to resize)")
+      }
+      if resize != nil { sizes.append(size) }
+    }
+    self.root = root
+    self.classNames = classNames
+    self.files = files
+    self.labels = labels
+    self.imageShape = shape
+    self.storedSizes = resize == nil ? nil : sizes
+  }
+
+  public func readValues(
+    of index: Int, into target: UnsafeMutablePointer<Float>, scratch: DecodeScratch
+  ) throws(DataError) {
+    let path = files[index]
+    let size = try ImageFile.read(path, into: &scratch.fileBytes)
+    let (channels, height, width) = (imageShape.channels, imageShape.height, imageShape.width)
+    let stored = storedSizes?[index] ?? Pair(height: height, width: width)
+    try ImageFile.decode(
+      scratch.fileBytes, size: size, path: path, channels: channels, height: stored.height,
+      width: stored.width, into: &scratch.pixels, scratch: scratch)
+    if storedSizes != nil {
+      ImageFile.resize(
+        scratch.pixels, from: stored, to: Pair(height: height, width: width), channels: channels,
+        into: &scratch.resized)
+      swap(&scratch.pixels, &scratch.resized)
+    }
+    // Interleaved (H, W, C) bytes to planes (C, H, W).
+    let plane = height * width
+    scratch.pixels.withUnsafeBufferPointer { pixels in
+      for pixel in 0..<plane {
+        for channel in 0..<channels {
+          target[channel * plane + pixel] = Float(pixels[pixel * channels + channel])
+        }
+      }
+    }
+  }
+
+  /// The names in `folder`, sorted, hidden ones (".DS_Store") left out.
+  private static func entries(of folder: String) throws(DataError) -> [String] {
+    guard isDirectory(folder) else {
+      throw DataError(
+        file: folder,
+        FileManager.default.fileExists(atPath: folder)
+          ? "is not a folder" : "the folder does not exist")
+    }
+    do {
+      return try FileManager.default.contentsOfDirectory(atPath: folder)
+        .filter { !$0.hasPrefix(".") }.sorted()
+    } catch {
+      throw DataError(file: folder, "cannot be listed: \(error.localizedDescription)")
+    }
+  }
+
+  /// Every file under `folder`, subfolders walked in sorted order.
+  private static func collect(_ folder: String, into files: inout [String]) throws(DataError) {
+    for name in try entries(of: folder) {
+      let path = folder + "/" + name
+      if isDirectory(path) {
+        try collect(path, into: &files)
+      } else {
+        files.append(path)
+      }
+    }
+  }
+
+  private static func isDirectory(_ path: String) -> Bool {
+    var status = stat()
+    return stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFDIR
+  }
+}
