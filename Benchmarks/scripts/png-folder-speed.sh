@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Training speed from a folder of PNG files against the IDX files they were made from.
-# Writes all 70,000 MNIST images as PNGs (one folder per class, by Python's zlib: no extra
-# packages), then trains LeNet for STEPS steps (default 400) from each, RUNS times (default 3)
-# alternating, at 1 and 2 threads, and prints each run's images/s (optimizer steps, with their
+# Writes all 70,000 MNIST images as PNGs (one folder per class, scripts/mnist-to-png.py), then
+# trains LeNet for STEPS steps (default 400) from each, RUNS times (default 3) alternating, at 1
+# and 2 threads, and prints each run's images/s (optimizer steps, with their
 # sample reading and decoding) and wall time (the whole command: opening and checking every
 # file included), then the medians and the folder/IDX ratio.
 #   Benchmarks/scripts/png-folder-speed.sh [STEPS] [RUNS]
@@ -16,30 +16,7 @@ work="${TMPDIR:-/tmp}/cnnc-png-speed"
 mkdir -p "$work"
 
 if [ ! -f "$work/png/done" ]; then
-  python3 - "$work/png" <<'EOF'
-import gzip, os, struct, sys, zlib
-out, source = sys.argv[1], "Models/data/mnist"
-def idx(name):
-    data = gzip.open(f"{source}/{name}.gz").read()
-    dims = data[3]
-    shape = struct.unpack(">" + "I" * dims, data[4:4 + 4 * dims])
-    return shape, data[4 + 4 * dims:]
-def png(path, pixels, height, width):
-    def chunk(kind, body):
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    rows = b"".join(b"\0" + pixels[y * width:(y + 1) * width] for y in range(height))
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(rows, 6)) + chunk(b"IEND", b""))
-for split, prefix in (("train", "train"), ("test", "t10k")):
-    (count, h, w), images = idx(f"{prefix}-images-idx3-ubyte")
-    _, labels = idx(f"{prefix}-labels-idx1-ubyte")
-    for label in range(10):
-        os.makedirs(f"{out}/{split}/{label}", exist_ok=True)
-    for i in range(count):
-        png(f"{out}/{split}/{labels[i]}/{i:05d}.png", images[i * h * w:(i + 1) * h * w], h, w)
-open(f"{out}/done", "w").close()
-EOF
+  python3 scripts/mnist-to-png.py "$work/png" >/dev/null && touch "$work/png/done"
 fi
 
 spec() {  # $1: the data line
