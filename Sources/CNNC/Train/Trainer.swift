@@ -78,8 +78,8 @@ public final class Trainer {
   public private(set) var batchInEpoch = 0
 
   private var workers: [Executor] = []
-  /// Each worker's sample reader (its decoding and augmentation buffers).
-  private var readers: [SampleReader] = []
+  /// Each worker's samples, read ahead of the step that needs them.
+  private var samples: [WorkerSamples] = []
   /// Every worker's first sample within the batch, and how many it takes, across all ranks.
   private var slices: [(start: Int, count: Int)] = []
   /// The index in `slices` of this process's first worker.
@@ -139,7 +139,10 @@ public final class Trainer {
           weightInit: options.weightInit, sharingWeightsOf: workers.first,
           gradientStorage: exchange?.gradientStorage(worker: worker)))
     }
-    readers = workers.map { _ in SampleReader(options.preprocessing, shape: network.input) }
+    let capacities = slices[firstWorker..<(firstWorker + workers.count)].map(\.count)
+    samples = capacities.map { capacity in
+      WorkerSamples(options.preprocessing, shape: network.input, capacity: capacity)
+    }
     parameters = workers[0].plan.parameters
     learnedRanges = parameters.filter { $0.role == .learned }.map(\.range)
     optimizerState = [Float](
@@ -171,20 +174,31 @@ public final class Trainer {
   /// to stop, and the report says whether any rank had it.
   @discardableResult
   public func trainStep(stopRequested: Bool = false) throws -> StepReport {
-    let batchStart = batchInEpoch * options.batch
+    let current = WorkerSamples.Position(epoch: epoch, batchInEpoch: batchInEpoch)
+    let crossesEpoch = batchInEpoch + 1 == batchesPerEpoch
+    let next = WorkerSamples.Position(
+      epoch: crossesEpoch ? epoch + 1 : epoch, batchInEpoch: crossesEpoch ? 0 : batchInEpoch + 1)
+    let nextOrder = crossesEpoch ? epochOrder(epoch + 1) : order
     var results = [(loss: Float, correct: Int)](repeating: (0, 0), count: workers.count)
     var failures = [DataError?](repeating: nil, count: workers.count)
     results.withUnsafeMutableBufferPointer { results in
       failures.withUnsafeMutableBufferPointer { failures in
         parallelFor(workers.count) { index in
-          let slice = slices[firstWorker + index]
-          let first = batchStart + slice.start
+          let (worker, staged) = (workers[index], samples[index])
           do throws(DataError) {
-            try load(index, samples: order[first..<(first + slice.count)])
-            results[index] = workers[index].trainStep()
+            if !staged.holds(current) {
+              staged.stage(
+                data, share(of: order, at: current, worker: index), at: current, seed: options.seed)
+            }
+            try staged.deliver(to: worker)
           } catch {
             failures[index] = error
+            return
           }
+          results[index] = worker.trainStep()
+          // The input has been copied: read this worker's share of the next batch now.
+          staged.stage(
+            data, share(of: nextOrder, at: next, worker: index), at: next, seed: options.seed)
         }
       }
     }
@@ -233,28 +247,16 @@ public final class Trainer {
       step: step, epoch: epoch, batchInEpoch: batchInEpoch, batchesPerEpoch: batchesPerEpoch,
       loss: loss, correct: results.reduce(0) { $0 + $1.correct }, samples: options.batch,
       stopRequested: anyStop, learningRate: rate)
-    batchInEpoch += 1
-    if batchInEpoch == batchesPerEpoch {
-      batchInEpoch = 0
-      epoch += 1
-      order = epochOrder(epoch)
-    }
+    (epoch, batchInEpoch, order) = (next.epoch, next.batchInEpoch, nextOrder)
     return report
   }
 
-  /// Reads the images `samples` (prepared, and augmented when the options say so) and their
-  /// labels into worker `index`'s buffers, on that worker's thread.
-  private func load(_ index: Int, samples: ArraySlice<Int>) throws(DataError) {
-    let worker = workers[index]
-    guard let input = worker.input.baseAddress else { return }
-    let values = data.valuesPerImage
-    for (row, sample) in samples.enumerated() {
-      let draw =
-        options.preprocessing.augments
-        ? augmentationDraw(seed: options.seed, epoch: epoch, sample: sample) : nil
-      try readers[index].read(data, sample, draw: draw, into: input + row * values)
-      worker.labels?[row] = Int32(data.label(of: sample))
-    }
+  /// The samples worker `index` (of this process) takes from the batch at `position`.
+  private func share(of order: [Int], at position: WorkerSamples.Position, worker index: Int)
+    -> ArraySlice<Int>
+  {
+    let first = position.batchInEpoch * options.batch + slices[firstWorker + index].start
+    return order[first..<(first + slices[firstWorker + index].count)]
   }
 
   /// Replaces the weights, e.g. from a checkpoint (same layout as `parameters`).
