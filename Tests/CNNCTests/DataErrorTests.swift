@@ -64,6 +64,18 @@ import Testing
     message = try #require(try Self.openingError(data, in: folder))
     #expect(message.contains("has 12 class folders but the network has 10 outputs"), "\(message)")
 
+    // A PNG header declaring 60,000 × 60,000 pixels: refused from the header, even with resize.
+    folder = try Self.pictures()
+    let side: [UInt8] = [0, 0, 0xEA, 0x60]
+    let header: [UInt8] =
+      [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13] + Array("IHDR".utf8) + side
+      + side + [8, 0, 0, 0, 0]
+    try Data(header).write(to: URL(fileURLWithPath: folder + "/pictures/a/huge.png"))
+    message = try #require(
+      try Self.openingError("{format: folder, train: pictures, resize: [28, 28]}", in: folder))
+    #expect(
+      message.contains("huge.png: PNG header declares 60000×60000 pixels, more than cnnc decodes"))
+
     message = try #require(try Self.openingError("{format: folder, train: nowhere}", in: folder))
     #expect(message.contains("nowhere: the folder does not exist"), "\(message)")
   }

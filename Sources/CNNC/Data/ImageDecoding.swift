@@ -15,6 +15,23 @@ enum ImageFile {
     var width: Int
   }
 
+  /// Larger image files are refused before they are read.
+  static let maximumFileBytes = 64 << 20
+  /// Images of more pixels than this are refused from their header (64 megapixels: a decoded
+  /// RGB image of 192 MB per worker).
+  static let maximumPixels = 1 << 26
+
+  /// `header` if its size is one cnnc decodes; an error naming the file otherwise.
+  private static func checked(_ header: Header, _ path: String) throws(DataError) -> Header {
+    guard header.height * header.width <= maximumPixels else {
+      throw DataError(
+        file: path,
+        "\(header.kind.rawValue) header declares \(header.height)×\(header.width) pixels, more than "
+          + "cnnc decodes (\(maximumPixels))")
+    }
+    return header
+  }
+
   /// Reads just enough of `path` to know its kind and size (the PNG's IHDR, the JPEG's SOF).
   static func header(of path: String) throws(DataError) -> Header {
     let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
@@ -36,7 +53,7 @@ enum ImageFile {
       guard width > 0, height > 0, width <= 1 << 16, height <= 1 << 16 else {
         throw DataError(file: path, "PNG header declares \(width)×\(height) pixels")
       }
-      return Header(kind: .png, height: height, width: width)
+      return try checked(Header(kind: .png, height: height, width: width), path)
     }
     if start[0] == 0xFF && start[1] == 0xD8 && start[2] == 0xFF {
       return try jpegHeader(descriptor, path)
@@ -66,7 +83,7 @@ enum ImageFile {
         guard width > 0, height > 0 else {
           throw DataError(file: path, "JPEG frame header declares \(width)×\(height) pixels")
         }
-        return Header(kind: .jpeg, height: height, width: width)
+        return try checked(Header(kind: .jpeg, height: height, width: width), path)
       }
       guard length >= 2, code != 0xDA, code != 0xD9 else {
         throw DataError(file: path, "JPEG data has no frame header before its image data")
@@ -88,7 +105,10 @@ enum ImageFile {
       throw DataError(file: path, "is not a regular file")
     }
     let size = Int(status.st_size)
-    guard size <= 1 << 30 else { throw DataError(file: path, "is larger than 1 GiB") }
+    guard size <= maximumFileBytes else {
+      throw DataError(
+        file: path, "is \(size) bytes, more than cnnc reads for one image (\(maximumFileBytes))")
+    }
     if bytes.count < size { bytes = [UInt8](repeating: 0, count: size) }
     var done = 0
     while done < size {

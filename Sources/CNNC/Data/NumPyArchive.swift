@@ -22,7 +22,7 @@ enum NumPyArchive {
     }
     let label = "\(path)/\(member.name)"
     let local = member.localHeader
-    guard local + 30 <= file.size, read32(file, local) == 0x0403_4B50 else {
+    guard local <= file.size - 30, read32(file, local) == 0x0403_4B50 else {
       throw DataError(file: label, "its zip local header is missing or corrupt")
     }
     let start = local + 30 + read16(file, local + 26) + read16(file, local + 28)
