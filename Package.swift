@@ -37,12 +37,15 @@ let package = Package(
     .systemLibrary(
       name: "CTurboJPEG", pkgConfig: "libturbojpeg",
       providers: [.apt(["libturbojpeg0-dev"]), .brew(["jpeg-turbo"])]),
+    // PNG decoding in C (libpng's errors longjmp), with all of libpng's memory from a buffer
+    // the caller keeps: decoding a sample allocates nothing.
+    .target(name: "CNNCImages", dependencies: ["CPNG"]),
     .target(
       name: "CNNC",
       dependencies: [
         "CYAML",
         "CZlib",
-        "CPNG",
+        "CNNCImages",
         "CTurboJPEG",
         "CNNCKernels",
       ]

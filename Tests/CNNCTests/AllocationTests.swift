@@ -64,6 +64,44 @@ import Testing
     #expect(calls == 0, "\(model): \(calls) heap allocations in 3 split forward passes")
   }
 
+  /// Reading a batch of PNG samples (open, read, decode by libpng into its arena, normalise,
+  /// augment) allocates nothing once the buffers have grown, as training's read-ahead does it.
+  @Test(
+    .enabled(if: isOptimizedBuild, "heap counts are only meaningful in release builds"),
+    .enabled(if: malloc_counter_available() != 0, "sanitizer builds keep their allocators"))
+  func readingPNGSamplesAllocatesNothing() throws {
+    let folder = try DataFileWriters.folder()
+    for index in 0..<6 {
+      try DataFileWriters.makeFolder("\(folder)/\(index % 2)")
+      try DataFileWriters.png(
+        (0..<784).map { UInt8(($0 * (index + 1)) % 256) }, height: 28, width: 28,
+        to: "\(folder)/\(index % 2)/\(index).png")
+    }
+    let shape = Shape(channels: 1, height: 28, width: 28)
+    // Held as the trainer holds it: an existential made once, not at every call.
+    let data: any ImageDataset = try ImageFolder(classes: folder, shape: shape)
+    let samples = WorkerSamples(
+      Preprocessing(scale: 1 / 255, mean: [0.5], std: [0.25], randomCrop: .init(pad: 2)),
+      shape: shape, capacity: 6)
+    let position = WorkerSamples.Position(epoch: 0, batchInEpoch: 0)
+    let order = [5, 3, 1, 0, 2, 4]
+    samples.stage(data, order[...], at: position, seed: 1)  // warm-up
+    malloc_counter_start()
+    for epoch in 1...3 {
+      samples.stage(data, order[...], at: .init(epoch: epoch, batchInEpoch: 0), seed: 1)
+    }
+    let calls = malloc_counter_stop()
+    #expect(calls == 0, "\(calls) heap allocations reading 18 PNG samples")
+    // And what was read is the images (a failure would have been kept, not thrown).
+    let executor = try Executor(
+      plan: try Planner.plan(
+        InferredNetwork(yaml: DataFormatTests.spec("{format: mnist, path: x}")),
+        PlanOptions(mode: .training, batch: 6)))
+    try samples.deliver(to: executor)
+    // Class folders "0" (files 0, 2, 4: samples 0-2) and "1" (files 1, 3, 5: samples 3-5).
+    #expect(executor.labels.map(Array.init) == [1, 1, 0, 0, 0, 1])
+  }
+
   /// The counter itself works: an allocation between start and stop is seen.
   @Test(.enabled(if: malloc_counter_available() != 0, "sanitizer builds keep their allocators"))
   func counterSeesAnAllocation() {

@@ -1,10 +1,11 @@
-import CPNG
+import CNNCImages
 import CTurboJPEG
 import Foundation
 
 /// PNG and JPEG files: their headers read without decoding, and their pixels decoded by
-/// Debian's libpng (simplified API) and libjpeg-turbo (TurboJPEG API). Neither API needs
-/// setjmp from its caller: errors come back as return codes with a message.
+/// Debian's libpng (through `CNNCImages`, whose C catches libpng's longjmp and gives it a
+/// caller-owned memory arena) and libjpeg-turbo (TurboJPEG API, which reports errors as return
+/// codes).
 enum ImageFile {
   enum Kind: String { case png = "PNG", jpeg = "JPEG" }
 
@@ -95,7 +96,9 @@ enum ImageFile {
 
   /// Reads `path` into `bytes` (grown when needed); returns its length.
   static func read(_ path: String, into bytes: inout [UInt8]) throws(DataError) -> Int {
-    let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    // withCString: the path's own bytes, where the implicit String-to-pointer conversion
+    // allocates a copy (AllocationTests.readingPNGSamplesAllocatesNothing).
+    let descriptor = path.withCString { open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK) }
     guard descriptor >= 0 else {
       throw DataError(file: path, "cannot be opened: \(String(cString: strerror(errno)))")
     }
@@ -137,7 +140,7 @@ enum ImageFile {
     if size >= 8 && file[0] == 0x89 && file[1] == 0x50 {
       try decodePNG(
         file, size: size, path: path, channels: channels, height: height, width: width,
-        into: &pixels)
+        into: &pixels, scratch: scratch)
     } else {
       try decodeJPEG(
         file, size: size, path: path, channels: channels, height: height, width: width,
@@ -147,33 +150,25 @@ enum ImageFile {
 
   private static func decodePNG(
     _ file: [UInt8], size: Int, path: String, channels: Int, height: Int, width: Int,
-    into pixels: inout [UInt8]
+    into pixels: inout [UInt8], scratch: DecodeScratch
   ) throws(DataError) {
-    var image = png_image()
-    image.version = png_uint_32(PNG_IMAGE_VERSION)
-    defer { png_image_free(&image) }
-    let begun = file.withUnsafeBytes {
-      png_image_begin_read_from_memory(&image, $0.baseAddress, size)
+    let needed = cnnc_png_arena_bytes(Int32(width))
+    if scratch.pngArena.count < needed { scratch.pngArena = [UInt8](repeating: 0, count: needed) }
+    let status = file.withUnsafeBufferPointer { bytes in
+      pixels.withUnsafeMutableBufferPointer { target in
+        scratch.pngArena.withUnsafeMutableBufferPointer { arena in
+          var memory = cnnc_arena(base: arena.baseAddress, size: arena.count, used: 0)
+          return cnnc_png_decode(
+            bytes.baseAddress, size, target.baseAddress, Int32(height), Int32(width),
+            Int32(channels), &memory, &scratch.message, scratch.message.count)
+        }
+      }
     }
-    guard begun != 0 else {
-      throw DataError(file: path, "PNG data is corrupt: \(message(of: image))")
-    }
-    guard Int(image.height) == height, Int(image.width) == width else {
+    guard status == 0 else {
+      let reason = scratch.message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
       throw DataError(
-        file: path, "is \(image.height)×\(image.width) pixels; expected \(height)×\(width)")
-    }
-    image.format = channels == 1 ? png_uint_32(PNG_FORMAT_GRAY) : png_uint_32(PNG_FORMAT_FLAG_COLOR)
-    let finished = pixels.withUnsafeMutableBytes {
-      png_image_finish_read(&image, nil, $0.baseAddress, 0, nil)
-    }
-    guard finished != 0 else {
-      throw DataError(file: path, "PNG data is corrupt or truncated: \(message(of: image))")
-    }
-  }
-
-  private static func message(of image: png_image) -> String {
-    withUnsafeBytes(of: image.message) { bytes in
-      String(decoding: bytes.prefix(while: { $0 != 0 }), as: UTF8.self)
+        file: path,
+        reason.hasPrefix("is ") ? reason : "PNG data is corrupt or truncated: \(reason)")
     }
   }
 

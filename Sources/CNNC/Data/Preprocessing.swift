@@ -66,6 +66,10 @@ public final class DecodeScratch {
   var resized: [UInt8] = []
   /// The image library's decoder state (a TurboJPEG handle), made on first use.
   var jpegDecoder: OpaquePointer?
+  /// All of libpng's memory while it decodes one image (grown for wider images).
+  var pngArena: [UInt8] = []
+  /// Where a decoder writes why it failed.
+  var message = [CChar](repeating: 0, count: 200)
 
   public init() {}
 
