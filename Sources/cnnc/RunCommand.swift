@@ -103,6 +103,18 @@ struct RunCommand: ParsableCommand {
     let result = SpecChecker.check(file.bytes, name: file.defaultName)
     file.printDiagnostics(result.diagnostics.sorted)
     guard result.isValid, let network = result.network else { throw ExitCode(1) }
+    if !train, let input {
+      // Inference over --input needs the spec's preprocessing, not its data files: a spec
+      // without train: (one made by `cnnc import`) runs on the values as stored.
+      if network.train == nil {
+        printError(
+          "note: \(spec) has no train: section; the images are used as stored (no scale, mean or "
+            + "std)")
+      }
+      try evaluate(
+        network, inputImages(input, network), network.train?.data.preprocessing ?? Preprocessing())
+      return
+    }
     guard let trainSpec = network.train else {
       fail("\(spec): the spec has no train: section, which names the data to run on")
     }
@@ -129,7 +141,10 @@ struct RunCommand: ParsableCommand {
         group: joinProcessGroup()
       ).run()
     } else {
-      try evaluate(network, inferenceImages(network, data), options.preprocessing)
+      guard let test = data.test else {
+        fail("\(spec): train.data names no test split; give --input with images to run over")
+      }
+      try evaluate(network, test, options.preprocessing)
     }
   }
 
@@ -147,25 +162,18 @@ struct RunCommand: ParsableCommand {
     }
   }
 
-  /// The images inference runs over: `--input`, or else the spec's test split.
-  private func inferenceImages(_ network: InferredNetwork, _ data: TrainingData) -> any ImageDataset
-  {
-    if let input {
-      do {
-        if input.hasSuffix(".npy") {
-          return try NumPyImages(
-            images: input, labels: nil, layout: network.train?.data.layout ?? .nchw, classes: 0)
-        }
-        return try ImageFolder(
-          unlabelled: input, shape: network.input, resize: network.train?.data.resize)
-      } catch {
-        fail(error.description)
+  /// The images `--input` names: a `.npy` array, or a folder of PNG/JPEG files.
+  private func inputImages(_ input: String, _ network: InferredNetwork) -> any ImageDataset {
+    do {
+      if input.hasSuffix(".npy") {
+        return try NumPyImages(
+          images: input, labels: nil, layout: network.train?.data.layout ?? .nchw, classes: 0)
       }
+      return try ImageFolder(
+        unlabelled: input, shape: network.input, resize: network.train?.data.resize)
+    } catch {
+      fail(error.description)
     }
-    guard let test = data.test else {
-      fail("\(spec): train.data names no test split; give --input with images to run over")
-    }
-    return test
   }
 
   /// Inference with --weights over the test split or --input.

@@ -142,6 +142,32 @@ import Testing
       .split(separator: "\n")
     #expect(names.count == 100)
     #expect(names.first?.hasSuffix("png/test/0/00000.png") == true)
+
+    // A spec without train: (as `cnnc import` writes) runs --input on the values as stored: the
+    // test images already scaled, as float32, give the same rows again.
+    let stored = try NumPyImages(
+      images: folder + "/test-x.npy", labels: nil, classes: 0)
+    var scaled: [Float] = []
+    var image = [Float](repeating: 0, count: 784)
+    for index in 0..<stored.count {
+      try stored.readValues(of: index, into: &image, scratch: DecodeScratch())
+      scaled += image.map { $0 * 0.00390625 }
+    }
+    try Write.npy(
+      descr: "<f4", shape: [stored.count, 1, 28, 28], body: Write.float32Bytes(scaled),
+      to: folder + "/scaled.npy")
+    let bare = Self.spec("x").components(separatedBy: "train:")[0]
+    let bareSpec = folder + "/bare.yaml"
+    try Data(bare.utf8).write(to: URL(fileURLWithPath: bareSpec))
+    let onBare = try CLI.run([
+      "run", bareSpec, "--weights", checkpoint, "--input", folder + "/scaled.npy", "--output",
+      folder + "/c.npy",
+    ])
+    #expect(onBare.status == 0, "\(onBare.stderr)")
+    #expect(onBare.stderr.contains("has no train: section; the images are used as stored"))
+    #expect(
+      try Data(contentsOf: URL(fileURLWithPath: folder + "/c.npy"))
+        == Data(contentsOf: URL(fileURLWithPath: folder + "/a.npy")))
   }
 
   @Test func validationHoldsOutASeededDisjointFraction() throws {
