@@ -87,10 +87,8 @@ struct TrainingRun {
               batchesPerEpoch: report.batchesPerEpoch, loss: report.loss,
               correct: report.correct, samples: report.samples))
         case .epochEnded(let epoch, let testAccuracy, let validationAccuracy):
-          let parts = [("validation", validationAccuracy), ("test", testAccuracy)].compactMap {
-            name, value in value.map { String(format: "%@ accuracy %.2f%%", name, 100 * $0) }
-          }
-          printError("epoch \(epoch): " + (parts.isEmpty ? "done" : parts.joined(separator: ", ")))
+          let accuracies = Self.accuracies(validation: validationAccuracy, test: testAccuracy)
+          printError("epoch \(epoch): " + (accuracies.isEmpty ? "done" : accuracies))
           do {
             try record.epochEnded(epoch, accuracy: testAccuracy)
           } catch {
@@ -129,16 +127,21 @@ struct TrainingRun {
           ("seconds", .number(summary.seconds)), ("checkpoint", .string(checkpoint)),
         ]).text)
     } else {
-      let accuracies = [("validation", summary.validationAccuracy), ("test", summary.testAccuracy)]
-        .compactMap { name, value in
-          value.map { String(format: "%@ accuracy %.2f%%, ", name, 100 * $0) }
-        }
+      let accuracies = Self.accuracies(
+        validation: summary.validationAccuracy, test: summary.testAccuracy)
       print(
         String(
           format: "%d steps, train loss %.4f, %@%.0f images/s, %.1f s; wrote %@",
-          trainer.step, summary.trainLoss, accuracies.joined(), summary.imagesPerSecond,
-          summary.seconds, checkpoint))
+          trainer.step, summary.trainLoss, accuracies.isEmpty ? "" : accuracies + ", ",
+          summary.imagesPerSecond, summary.seconds, checkpoint))
     }
+  }
+
+  /// "validation accuracy 98.52%, test accuracy 98.91%", leaving out the ones not measured.
+  private static func accuracies(validation: Double?, test: Double?) -> String {
+    [("validation", validation), ("test", test)].compactMap { name, value in
+      value.map { String(format: "%@ accuracy %.2f%%", name, 100 * $0) }
+    }.joined(separator: ", ")
   }
 
   /// Prints the folder's class indices and writes them beside the checkpoint, one name per

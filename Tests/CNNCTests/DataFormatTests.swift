@@ -83,7 +83,7 @@ import Testing
       let checkpoint = "\(folder)/form\(index)-\(settings.hashValue).safetensors"
       let run = try CLI.run(["run", spec, "--train", "--steps", "50", "--out", checkpoint])
       #expect(run.status == 0, "\(form): \(run.stderr)")
-      return try Data(contentsOf: URL(fileURLWithPath: checkpoint))
+      return try RunCommandTests.bytes(checkpoint)
     }
   }
 
@@ -115,9 +115,7 @@ import Testing
       let run = try CLI.run(["run", spec, "--train"] + arguments)
       #expect(run.status == 0, "\(run.stderr)")
     }
-    #expect(
-      try Data(contentsOf: URL(fileURLWithPath: split))
-        == Data(contentsOf: URL(fileURLWithPath: straight)))
+    #expect(try RunCommandTests.bytes(split) == RunCommandTests.bytes(straight))
   }
 
   @Test func inferenceOverAFolderGivenWithInputListsItsFiles() throws {
@@ -136,8 +134,7 @@ import Testing
     #expect(onInput.stdout.contains("100 images"))
     // The same images in the same order (class folders sorted, files sorted) give the same rows.
     #expect(
-      try Data(contentsOf: URL(fileURLWithPath: folder + "/a.npy"))
-        == Data(contentsOf: URL(fileURLWithPath: folder + "/b.npy")))
+      try RunCommandTests.bytes(folder + "/a.npy") == RunCommandTests.bytes(folder + "/b.npy"))
     let names = try String(contentsOfFile: folder + "/b.npy.files.txt", encoding: .utf8)
       .split(separator: "\n")
     #expect(names.count == 100)
@@ -166,8 +163,7 @@ import Testing
     #expect(onBare.status == 0, "\(onBare.stderr)")
     #expect(onBare.stderr.contains("has no train: section; the images are used as stored"))
     #expect(
-      try Data(contentsOf: URL(fileURLWithPath: folder + "/c.npy"))
-        == Data(contentsOf: URL(fileURLWithPath: folder + "/a.npy")))
+      try RunCommandTests.bytes(folder + "/c.npy") == RunCommandTests.bytes(folder + "/a.npy"))
   }
 
   @Test func validationHoldsOutASeededDisjointFraction() throws {

@@ -70,7 +70,6 @@ extension MNIST {
   /// without a `train:` section.
   public static func folder(for network: InferredNetwork, specPath: String) -> String? {
     guard let data = network.train?.data.path else { return nil }
-    if data.hasPrefix("/") { return data }
-    return URL(fileURLWithPath: specPath).deletingLastPathComponent().path + "/" + data
+    return TrainingData.resolve(data, specPath: specPath)
   }
 }

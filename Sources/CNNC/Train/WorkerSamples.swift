@@ -1,8 +1,8 @@
 /// One worker's samples, read ahead: after its step a worker reads its share of the next batch
 /// into these buffers (decoding images there, on its own thread, while the other workers may
 /// still be computing), and the next step copies them into its executor's input. The buffers are
-/// made once, so reading ahead allocates nothing of cnnc's own (the image libraries keep small
-/// allocations of their own per decoded file).
+/// made once, so reading ahead allocates nothing (PNG included; libjpeg-turbo allocates its
+/// own state for each JPEG).
 final class WorkerSamples {
   /// Which batch the buffers hold.
   struct Position: Equatable {
