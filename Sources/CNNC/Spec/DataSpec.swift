@@ -85,12 +85,7 @@ extension DataSource {
 
   /// Reads `train.data`, reporting every problem at its place; nil when it has errors.
   static func read(_ node: YAMLNode, _ diagnostics: inout DiagnosticList) -> DataSource? {
-    guard case .mapping = node.content else {
-      diagnostics.error(
-        "train.data: must be a mapping, found \(node.kindDescription)", at: node.location)
-      return nil
-    }
-    var keys = KeyReader(node: node, subject: "train.data")
+    guard var keys = TrainSpec.mapping(node, "train.data", &diagnostics) else { return nil }
     let name = keys.choice(
       "format", among: Format.allCases.map(\.rawValue), default: nil)
     let format = Format(rawValue: name) ?? .mnist

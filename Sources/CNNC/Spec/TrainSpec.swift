@@ -72,7 +72,8 @@ public struct TrainSpec: Sendable, Equatable {
     return WeightInit(rawValue: name) ?? .glorotUniform
   }
 
-  private static func mapping(
+  /// A reader of `node`'s keys, or nil (with an error) when it is not a mapping.
+  static func mapping(
     _ node: YAMLNode, _ subject: String, _ diagnostics: inout DiagnosticList
   )
     -> KeyReader?
