@@ -16,14 +16,14 @@
 
 // Block sizes in elements. MC and NC are multiples of every path's MR (4, 6, 12) and NR (16,
 // 32); the packed A block (MC×KC, 96 KiB) stays in L2 and a B panel (KC×NR, ≤ 32 KiB) in L1.
-enum { MC = 96, KC = 256, NC = 512, MR_BOUND = 12, NR_BOUND = 32 };
+enum { MC = 96, KC = cnnc_gemm_slice, NC = 512, MR_BOUND = 12, NR_BOUND = 32 };
 
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 static size_t round_up(size_t value, size_t multiple) {
   return (value + multiple - 1) / multiple * multiple;
 }
 
-static const cnnc_gemm_path *path_for(cnnc_isa isa) {
+const cnnc_gemm_path *cnnc_path(cnnc_isa isa) {
   switch (isa) {
     case CNNC_ISA_AVX512: return &cnnc_path_avx512;
     case CNNC_ISA_AVX2: return &cnnc_path_avx2;
@@ -32,7 +32,7 @@ static const cnnc_gemm_path *path_for(cnnc_isa isa) {
 }
 
 double cnnc_fma_peak_loop(cnnc_isa isa, uint64_t iterations, float *sink) {
-  return path_for(isa)->fma_loop(iterations, sink);
+  return cnnc_path(isa)->fma_loop(iterations, sink);
 }
 
 // The packed A block comes first, sized for the largest MR; the B block follows it.
@@ -185,9 +185,15 @@ static void scale_c(size_t m, size_t n, const cnnc_epilogue *e, float *c, size_t
 // pc starts at pc·round_up(m, MR) + i·kc.
 size_t cnnc_packed_a_floats(size_t m, size_t k) { return round_up(m, MR_BOUND) * k; }
 
+size_t cnnc_packed_a_index(cnnc_isa isa, size_t m, size_t k, size_t i, size_t p) {
+  const size_t mr = cnnc_path(isa)->mr;
+  const size_t pc = p / KC * KC, kc = min_size(KC, k - pc);
+  return pc * round_up(m, mr) + i / mr * mr * kc + (p - pc) * mr + i % mr;
+}
+
 void cnnc_pack_a(cnnc_isa isa, int trans_a, size_t m, size_t k, const float *a, size_t lda,
                  float *packed) {
-  const cnnc_gemm_path *path = path_for(isa);
+  const cnnc_gemm_path *path = cnnc_path(isa);
   for (size_t pc = 0; pc < k; pc += KC) {
     size_t kc = min_size(KC, k - pc);
     pack_a(path, trans_a, a, lda, 0, m, pc, kc, packed + pc * round_up(m, path->mr));
@@ -207,7 +213,7 @@ static void gemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, siz
     scale_c(m, n, &whole, c, ldc);
     return;
   }
-  const cnnc_gemm_path *path = path_for(isa);
+  const cnnc_gemm_path *path = cnnc_path(isa);
   if (!prepacked && !window && !trans_a && trans_b && m <= SMALL_M && path->small_nt) {
     path->small_nt(m, n, k, a, lda, b, ldb, &whole, c, ldc);
     return;
@@ -359,7 +365,7 @@ void cnnc_conv_forward(cnnc_isa isa, const cnnc_window *window, size_t filters,
                        size_t first_output, size_t outputs, float *out, float *workspace) {
   size_t plane = window->out_h * window->out_w;
   size_t patch = window->channels * window->kernel_h * window->kernel_w;
-  const cnnc_gemm_path *path = path_for(isa);
+  const cnnc_gemm_path *path = cnnc_path(isa);
   if (path->direct && first_output == 0 && outputs == plane && direct_applies(window, filters)) {
     conv_direct(path, window, filters, packed_weights, image, bias, out, workspace);
     return;

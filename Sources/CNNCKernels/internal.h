@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cnnc_kernels.h"
+
 // What a tile adds to A·B when it stores it: beta · C, and a bias per row or per column of C
 // (NULL: none), already offset to the tile's first row and column.
 typedef struct {
@@ -53,6 +55,14 @@ void cnnc_transpose_pack_avx2(const float *source, size_t ld, size_t count, size
                               size_t width, float *out);
 void cnnc_transpose_pack_portable(const float *source, size_t ld, size_t count, size_t kc,
                                   size_t width, float *out);
+
+// The path that runs `isa`.
+const cnnc_gemm_path *cnnc_path(cnnc_isa isa);
+
+// Where cnnc_pack_a puts element (i, p) of an m×k op(A): A's panels are cut in slices of
+// cnnc_gemm_slice columns, and the microkernel multiplies one slice at a time.
+size_t cnnc_packed_a_index(cnnc_isa isa, size_t m, size_t k, size_t i, size_t p);
+enum { cnnc_gemm_slice = 256 };
 
 extern const cnnc_gemm_path cnnc_path_portable;
 extern const cnnc_gemm_path cnnc_path_avx2;

@@ -13,13 +13,30 @@ import Testing
 #endif
 
 @Suite struct AllocationTests {
+  /// A net whose second convolution runs by Winograd's F(2×2, 3×3) (64 channels, 64 filters).
+  static let winogradNet = """
+    input: [3, 12, 12]
+    layers:
+      - {type: conv, filters: 64, kernel: 3, pad: 1}
+      - {type: relu}
+      - {type: conv, filters: 64, kernel: 3, pad: 1}
+      - {type: maxpool, kernel: 2}
+      - {type: dense, units: 10}
+      - {type: softmax}
+    """
+
+  /// A shipped model's spec by file name, or a spec given inline.
+  static func specText(_ model: String) throws -> String {
+    model.hasSuffix(".yaml")
+      ? try String(contentsOfFile: modelPath(model), encoding: .utf8) : model
+  }
+
   @Test(
     .enabled(if: isOptimizedBuild, "heap counts are only meaningful in release builds"),
     .enabled(if: malloc_counter_available() != 0, "sanitizer builds keep their allocators"),
-    arguments: ["lenet.yaml", "inception.yaml", "residual.yaml"], KernelISA.supported)
+    arguments: ["lenet.yaml", "inception.yaml", "residual.yaml", winogradNet], KernelISA.supported)
   func trainingAndInferenceStepsAllocateNothing(_ model: String, _ isa: KernelISA) throws {
-    let text = try String(contentsOfFile: modelPath(model), encoding: .utf8)
-    let network = try InferredNetwork(yaml: text)
+    let network = try InferredNetwork(yaml: try Self.specText(model))
     for mode in PlanMode.allCases {
       let executor = try Executor(
         plan: try Planner.plan(network, PlanOptions(mode: mode, batch: 8, isa: isa)))
@@ -43,10 +60,9 @@ import Testing
   @Test(
     .enabled(if: isOptimizedBuild, "heap counts are only meaningful in release builds"),
     .enabled(if: malloc_counter_available() != 0, "sanitizer builds keep their allocators"),
-    arguments: ["lenet.yaml", "inception.yaml", "residual.yaml"])
+    arguments: ["lenet.yaml", "inception.yaml", "residual.yaml", winogradNet])
   func batchOneSplitAcrossThreads(_ model: String) throws {
-    let text = try String(contentsOfFile: modelPath(model), encoding: .utf8)
-    let network = try InferredNetwork(yaml: text)
+    let network = try InferredNetwork(yaml: try Self.specText(model))
     let single = try Executor(
       plan: try Planner.plan(network, PlanOptions(mode: .inference, batch: 1)))
     let split = try Executor(

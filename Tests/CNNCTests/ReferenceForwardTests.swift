@@ -183,6 +183,60 @@ enum Reference {
   }
 }
 
+/// 3×3 stride-1 convolutions with at least 64 channels and 64 filters run by Winograd's
+/// F(2×2, 3×3). Against the definition in Double, on odd planes (a last tile half outside),
+/// pads 0 to 2, more than one block of tiles, channels past one slice of k (256), filter counts
+/// that are not a multiple of any tile, and groups; and bit for bit between one thread and an
+/// image split across two (whole blocks of tiles each).
+@Suite struct WinogradConvolutionTests {
+  static let shapes: [(c: Int, h: Int, w: Int, filters: Int, pad: Int, groups: Int)] = [
+    (64, 13, 17, 64, 1, 1),  // 7 × 9 tiles: a clipped last row and column of tiles
+    (67, 20, 9, 71, 0, 1),  // no pad; 71 filters: partial panels on every path
+    (300, 6, 7, 65, 1, 1),  // 300 channels: two slices of k
+    (65, 24, 24, 66, 2, 1),  // pad 2: a whole ring of zero tiles; 169 tiles, three blocks
+    (128, 9, 10, 128, 1, 2),  // groups of 64 channels and 64 filters
+  ]
+
+  @Test(arguments: KernelISA.supported)
+  func matchesTheReference(_ isa: KernelISA) throws {
+    for (index, s) in Self.shapes.enumerated() {
+      let yaml = """
+        input: [\(s.c), \(s.h), \(s.w)]
+        layers:
+          - {type: conv, name: conv, filters: \(s.filters), kernel: 3, pad: \(s.pad), groups: \(s.groups)}
+        """
+      let one = try makeExecutor(
+        yaml, PlanOptions(mode: .inference, batch: 2, isa: isa), seed: UInt64(index))
+      let split = try makeExecutor(
+        yaml, PlanOptions(mode: .inference, batch: 1, isa: isa, imageThreads: 2),
+        seed: UInt64(index))
+      let input = randomValues(one.input.count, seed: UInt64(index) + 70)
+      _ = one.input.update(fromContentsOf: input)
+      one.forward()
+      let weight = Array(try #require(one.parameter("conv.weight"))).map(Double.init)
+      let bias = Array(try #require(one.parameter("conv.bias"))).map(Double.init)
+      let perSample = s.c * s.h * s.w
+      for sample in 0..<2 {
+        let x = input[(sample * perSample)..<((sample + 1) * perSample)].map(Double.init)
+        let expected = Reference.convolution(
+          x, c: s.c, h: s.h, w: s.w, weight: weight, bias: bias, filters: s.filters,
+          kernel: (3, 3), stride: (1, 1), pad: (s.pad, s.pad), groups: s.groups)
+        let perOutput = expected.values.count
+        #expect(perOutput * 2 == one.output.count)
+        let actual = one.output[(sample * perOutput)..<((sample + 1) * perOutput)]
+        for (a, e) in zip(actual, expected.values) {
+          #expect(abs(Double(a) - e) <= 1e-4 * max(1, abs(e)), "shape \(index)")
+        }
+      }
+      _ = split.input.update(fromContentsOf: input[0..<perSample])
+      split.forward()
+      #expect(
+        Array(split.output).map(\.bitPattern)
+          == Array(one.output[0..<split.output.count]).map(\.bitPattern), "shape \(index)")
+    }
+  }
+}
+
 /// Max pooling's fast paths (four windows at a time; SIMD for 2×2 stride 2) against the plain
 /// definition: the value and the first maximum's index in row-major window order, ties included.
 @Suite struct MaxPoolKernelTests {

@@ -106,17 +106,24 @@ extension Convolution {
   public func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest] {
     let g = geometry(inputs[0], output)
     let (f, k, p) = (filters / groups, g.patchSize, g.outputPlane)
+    let forwardWorkspace: Int?
+    let forwardWeights: Int?
+    if let winograd = WinogradConvolution(g.window, filters: f) {
+      (forwardWorkspace, forwardWeights) = (winograd.workspaceFloats, winograd.weightFloats)
+    } else {
+      forwardWorkspace = convolutionWorkspaceFloats(g.window, filters: f)
+      forwardWeights = packedAFloats(m: f, k: k)
+    }
     let packing = [
       ScratchRequest(
-        name: Scratch.forwardPacking, elements: convolutionWorkspaceFloats(g.window, filters: f),
-        lifetime: .forward, perThread: true),
+        name: Scratch.forwardPacking, elements: forwardWorkspace, lifetime: .forward,
+        perThread: true),
       ScratchRequest(
         name: Scratch.backwardPacking, elements: gemmWorkspaceFloats([(f, k, p), (k, p, f)]),
         lifetime: .backward),
       ScratchRequest(
         name: Scratch.forwardWeights,
-        elements: packedAFloats(m: f, k: k).flatMap { checkedProduct([$0, groups]) },
-        lifetime: .forward),
+        elements: forwardWeights.flatMap { checkedProduct([$0, groups]) }, lifetime: .forward),
       ScratchRequest(
         name: Scratch.backwardWeights,
         elements: packedAFloats(m: k, k: f).flatMap { checkedProduct([$0, groups]) },
@@ -153,55 +160,113 @@ extension Convolution {
 
   public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
     let g = geometry(b.inputShapes[0], b.outputShape)
-    let (x, y, weight) = (b.inputs[0], b.output, b.parameters[0])
-    let bias = hasBias ? b.parameters[1] : nil
-    let packing = b.requiredScratch(Scratch.forwardPacking, as: Float.self)
-    let packedWeights = b.requiredScratch(Scratch.forwardWeights, as: Float.self)
-    let (inputCount, outputCount, groups, isa) = (b.inputCount, b.outputCount, groups, b.isa)
     let filters = self.filters / groups
-    let window = g.window
-    let packedStride = packedAFloats(m: filters, k: g.patchSize) ?? 0
     let offsets = (0..<groups).map { GroupOffsets($0, g, filtersPerGroup: filters) }
-    let packWeights = {
-      for (group, at) in offsets.enumerated() {
-        packA(
-          isa, transpose: false, m: filters, k: g.patchSize, a: weight + at.weights,
-          lda: g.patchSize, into: packedWeights + group * packedStride)
-      }
+    if let winograd = WinogradConvolution(g.window, filters: filters) {
+      return winogradForward(winograd, b, offsets: offsets).kernel(b)
     }
-    func run(
-      image: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, outputs: Range<Int>,
-      workspace: UnsafeMutablePointer<Float>
-    ) {
-      for (group, at) in offsets.enumerated() {
-        convolutionForward(
-          isa, window, filters: filters, packedWeights: packedWeights + group * packedStride,
-          image: image + at.input, bias: bias.map { $0 + at.filters }, outputs: outputs,
-          output: output + at.output, workspace: workspace)
+    return gemmForward(g, b, offsets: offsets).kernel(b)
+  }
+
+  /// One batch's forward pass: the weights packed once, then each image's work items (output
+  /// positions or tiles) computed. With several threads on one image (batch 1, the only case
+  /// with several), each takes a range of items with its own workspace; the packed weights are
+  /// shared.
+  private struct ForwardPass {
+    /// Output positions or tiles of one image, and their ranges per thread.
+    var items: Int
+    var parts: [Range<Int>]
+    var workspace: UnsafeMutablePointer<Float>
+    var workspaceStride: Int
+    var packWeights: () -> Void
+    var run:
+      (
+        _ image: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+        _ items: Range<Int>, _ workspace: UnsafeMutablePointer<Float>
+      ) -> Void
+
+    func kernel(_ b: LayerBinding) -> Kernel {
+      let (x, y, inputCount, outputCount) = (b.inputs[0], b.output, b.inputCount, b.outputCount)
+      let (parts, workspace, stride, packWeights, run) = (
+        parts, workspace, workspaceStride, packWeights, run
+      )
+      if parts.count > 1 {
+        let task = TeamTask { part in
+          run(x, y, parts[part], workspace + part * stride)
+        }
+        return {
+          packWeights()
+          task.run(on: b.team, parts: parts.count)
+        }
       }
-    }
-    // With several threads on one image, each takes a range of output positions (whole
-    // 32-column panels) with its own packing workspace; the packed weights are shared.
-    let parts = outputRanges(g.outputPlane, threads: b.threads)
-    let workspaceStride = gemmWorkspaceFloats(m: filters, n: g.outputPlane, k: g.patchSize)
-    if parts.count > 1 {
-      // Batch 1 (the only case with several threads): one image, its outputs split.
-      let task = TeamTask { part in
-        run(image: x, output: y, outputs: parts[part], workspace: packing + part * workspaceStride)
-      }
+      let items = items
       return {
         packWeights()
-        task.run(on: b.team, parts: parts.count)
+        for n in 0..<b.batch {
+          run(x + n * inputCount, y + n * outputCount, 0..<items, workspace)
+        }
       }
     }
-    return {
-      packWeights()
-      for n in 0..<b.batch {
-        run(
-          image: x + n * inputCount, output: y + n * outputCount, outputs: 0..<g.outputPlane,
-          workspace: packing)
-      }
-    }
+  }
+
+  /// Forward as an implicit GEMM (or a direct convolution, which the kernels choose); threads
+  /// sharing an image take whole 32-column panels of output positions.
+  private func gemmForward(_ g: WindowGeometry, _ b: LayerBinding, offsets: [GroupOffsets])
+    -> ForwardPass
+  {
+    let weight = b.parameters[0]
+    let bias = hasBias ? b.parameters[1] : nil
+    let packedWeights = b.requiredScratch(Scratch.forwardWeights, as: Float.self)
+    let (filters, isa, window) = (self.filters / groups, b.isa, g.window)
+    let packedStride = packedAFloats(m: filters, k: g.patchSize) ?? 0
+    return ForwardPass(
+      items: g.outputPlane, parts: outputRanges(g.outputPlane, threads: b.threads),
+      workspace: b.requiredScratch(Scratch.forwardPacking, as: Float.self),
+      workspaceStride: gemmWorkspaceFloats(m: filters, n: g.outputPlane, k: g.patchSize),
+      packWeights: {
+        for (group, at) in offsets.enumerated() {
+          packA(
+            isa, transpose: false, m: filters, k: g.patchSize, a: weight + at.weights,
+            lda: g.patchSize, into: packedWeights + group * packedStride)
+        }
+      },
+      run: { image, output, outputs, workspace in
+        for (group, at) in offsets.enumerated() {
+          convolutionForward(
+            isa, window, filters: filters, packedWeights: packedWeights + group * packedStride,
+            image: image + at.input, bias: bias.map { $0 + at.filters }, outputs: outputs,
+            output: output + at.output, workspace: workspace)
+        }
+      })
+  }
+
+  /// Forward by Winograd's F(2×2, 3×3); threads sharing an image take whole blocks of tiles.
+  private func winogradForward(
+    _ winograd: WinogradConvolution, _ b: LayerBinding, offsets: [GroupOffsets]
+  ) -> ForwardPass {
+    let weight = b.parameters[0]
+    let bias = hasBias ? b.parameters[1] : nil
+    let packedWeights = b.requiredScratch(Scratch.forwardWeights, as: Float.self)
+    let isa = b.isa
+    let packedStride = winograd.weightFloats ?? 0
+    return ForwardPass(
+      items: winograd.tiles, parts: winograd.tileRanges(threads: b.threads),
+      workspace: b.requiredScratch(Scratch.forwardPacking, as: Float.self),
+      workspaceStride: winograd.workspaceFloats,
+      packWeights: {
+        for (group, at) in offsets.enumerated() {
+          winograd.packWeights(
+            isa, weight + at.weights, into: packedWeights + group * packedStride)
+        }
+      },
+      run: { image, output, tiles, workspace in
+        for (group, at) in offsets.enumerated() {
+          winograd.forward(
+            isa, packedWeights: packedWeights + group * packedStride, image: image + at.input,
+            bias: bias.map { $0 + at.filters }, tiles: tiles, output: output + at.output,
+            workspace: workspace)
+        }
+      })
   }
 
   public func backwardKernel(_ b: LayerBinding) -> Kernel {

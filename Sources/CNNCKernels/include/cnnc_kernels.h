@@ -73,6 +73,26 @@ void cnnc_conv_forward(cnnc_isa isa, const cnnc_window *window, size_t filters,
                        const float *packed_weights, const float *image, const float *bias,
                        size_t first_output, size_t outputs, float *out, float *workspace);
 
+// Convolution forward by Winograd's F(2×2, 3×3): for 3×3 stride-1 windows with at least 64
+// channels and 64 filters (cnnc_winograd_applies), 2.25× fewer multiplications than the
+// implicit GEMM. Outputs come in 2×2 tiles, cnnc_winograd_tiles(window) of them in row-major
+// order; a call computes tiles first_tile ..< first_tile + tiles (whole multiples of
+// cnnc_winograd_block_tiles() when threads share an image). The weights (filters × channels ×
+// 3 × 3) are transformed and packed by cnnc_winograd_pack_weights into
+// cnnc_winograd_weights_floats floats; the workspace holds cnnc_winograd_workspace_floats.
+// Results differ from the im2col product's by rounding (the transforms add and subtract before
+// multiplying), and are the same on every call.
+int cnnc_winograd_applies(const cnnc_window *window, size_t filters);
+size_t cnnc_winograd_tiles(const cnnc_window *window);
+size_t cnnc_winograd_block_tiles(void);
+size_t cnnc_winograd_weights_floats(size_t channels, size_t filters);
+size_t cnnc_winograd_workspace_floats(const cnnc_window *window, size_t filters);
+void cnnc_winograd_pack_weights(cnnc_isa isa, size_t channels, size_t filters,
+                                const float *weights, float *packed);
+void cnnc_winograd_forward(cnnc_isa isa, const cnnc_window *window, size_t filters,
+                           const float *packed_weights, const float *image, const float *bias,
+                           size_t first_tile, size_t tiles, float *out, float *workspace);
+
 // Max pooling of (planes, height, width) over unpadded 2×2 windows with stride 2, values only,
 // into (planes, out_h, out_w): the windows wholly inside the input; a clipped last row or column
 // (ceil rounding of an odd size) is left to the caller.
