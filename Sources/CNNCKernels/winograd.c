@@ -1,17 +1,19 @@
-// Winograd convolution F(2×2, 3×3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural
-// Networks", 2015) for 3×3 stride-1 layers with many channels and filters: VGG's and AlexNet's.
+// Winograd convolution F(2×2, r×r) (Lavin and Gray, "Fast Algorithms for Convolutional Neural
+// Networks", 2015) for stride-1 layers with a 3×3 window (VGG's, AlexNet's conv3–5) or a 5×5
+// one (LeNet's conv2).
 //
 // Each 2×2 block of outputs (a tile) of filter k is Aᵀ [Σ_c U_kc ⊙ V_c] A, where V_c = Bᵀ d B is
-// the tile's 4×4 input window d of channel c transformed and U_kc = G g Gᵀ the filter's 3×3
-// weights g transformed. The sum over channels, for each of the 16 positions ξ of the 4×4, is
+// the tile's α×α input window d of channel c transformed (α = r + 1) and U_kc = G g Gᵀ the
+// filter's r×r weights g transformed. The sum over channels, for each of the α² positions ξ, is
 // a matrix product M_ξ (filters × tiles) = U_ξ (filters × channels) · V_ξ (channels × tiles),
-// which the GEMM microkernel runs. 16 products per 4 outputs instead of 36: 2.25× fewer
-// multiplications than the im2col product, for a few additions per value in the transforms.
+// which the GEMM microkernel runs: α² products per 4 outputs instead of 4r², 2.25× fewer
+// multiplications for 3×3 and 2.78× for 5×5, for some additions per value in the transforms.
 //
-// Tiles are taken a block at a time (tiles in row-major order over the output plane), so the
-// transformed inputs V and products M of one block stay in cache. V is written straight in the
-// microkernel's packed-B layout (panels of NR tiles, each channels × NR); U is packed once per
-// call by cnnc_winograd_pack_weights in the packed-A layout.
+// Tiles are numbered across the images of a batch (image, then row-major over its output
+// plane) and taken a block at a time, so the transformed inputs V and products M of one block
+// stay in cache and a small plane (LeNet's 8×8: 16 tiles) still fills the microkernel's panels.
+// V is written straight in the microkernel's packed-B layout (panels of NR tiles, each
+// channels × NR); U is packed once per call by cnnc_winograd_pack_weights in the packed-A one.
 #include "cnnc_kernels.h"
 #include "internal.h"
 
@@ -23,25 +25,37 @@ typedef float f8 __attribute__((ext_vector_type(8)));
 typedef float f16 __attribute__((ext_vector_type(16)));
 // Unaligned loads and stores (macros, not functions: a vector argument's ABI would depend on
 // the caller's instruction set).
-#define LOAD(type, p) \
-  ({                  \
-    type v_;          \
+#define LOAD(type, p)            \
+  ({                             \
+    type v_;                     \
     memcpy(&v_, (p), sizeof v_); \
-    v_;               \
+    v_;                          \
   })
-#define STORE(p, v)                   \
-  do {                                \
-    __typeof__(v) v_ = (v);           \
-    memcpy((p), &v_, sizeof v_);      \
+#define STORE(p, v)              \
+  do {                           \
+    __typeof__(v) v_ = (v);      \
+    memcpy((p), &v_, sizeof v_); \
   } while (0)
 
-// Layers with fewer channels or filters than this stay on the implicit GEMM (or the direct
-// convolution): the transforms' cost is per channel and per filter, the saving per channel ×
-// filter. Three stacked layers at batch 8 (AMD EPYC) measured 1.27–1.45× faster by Winograd
-// with 64 channels and filters, but 1.06–1.26× with 32 and 0.79–1.12× with 16.
-enum { MIN_CHANNELS = 64, MIN_FILTERS = 64 };
 // Tiles per block: a multiple of every path's NR (16, 32).
-enum { BLOCK_TILES = 64, POSITIONS = 16 };
+enum { BLOCK_TILES = 64, MAX_ALPHA = 6 };
+
+// The transforms of F(2, 3) (points 0, ±1, ∞) and F(2, 5) (points 0, ±1, ±2, ∞), each an
+// α-point Toom-Cook: Bᵀ (α×α) for the input, G (α×r) for the weights, Aᵀ (2×α) for the output.
+static const float BT3[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+static const double G3[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+static const float AT3[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+static const float BT5[6][6] = {{4, 0, -5, 0, 1, 0},   {0, -4, -4, 1, 1, 0},
+                                {0, 4, -4, -1, 1, 0},  {0, -2, -1, 2, 1, 0},
+                                {0, 2, -1, -2, 1, 0},  {0, 4, 0, -5, 0, 1}};
+static const double G5[6][5] = {
+    {1.0 / 4, 0, 0, 0, 0},
+    {-1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6},
+    {-1.0 / 6, 1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6},
+    {1.0 / 24, 1.0 / 12, 1.0 / 6, 1.0 / 3, 2.0 / 3},
+    {1.0 / 24, -1.0 / 12, 1.0 / 6, -1.0 / 3, 2.0 / 3},
+    {0, 0, 0, 0, 1}};
+static const float AT5[2][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 1}};
 
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 static size_t round_up(size_t value, size_t multiple) {
@@ -49,10 +63,13 @@ static size_t round_up(size_t value, size_t multiple) {
 }
 
 int cnnc_winograd_applies(const cnnc_window *g, size_t filters) {
-  return g->kernel_h == 3 && g->kernel_w == 3 && g->stride_h == 1 && g->stride_w == 1 &&
-         g->pad_h <= 2 && g->pad_w <= 2 && g->channels >= MIN_CHANNELS &&
-         filters >= MIN_FILTERS && g->out_h > 0 && g->out_w > 0;
+  const size_t r = g->kernel_h;
+  return (r == 3 || r == 5) && g->kernel_w == r && g->stride_h == 1 && g->stride_w == 1 &&
+         g->pad_h < r && g->pad_w < r && g->out_h > 0 && g->out_w > 0 && g->channels > 0 &&
+         filters > 0;
 }
+
+static size_t alpha_of(const cnnc_window *g) { return g->kernel_h + 1; }
 
 size_t cnnc_winograd_tiles(const cnnc_window *g) {
   return ((g->out_h + 1) / 2) * ((g->out_w + 1) / 2);
@@ -60,269 +77,319 @@ size_t cnnc_winograd_tiles(const cnnc_window *g) {
 
 size_t cnnc_winograd_block_tiles(void) { return BLOCK_TILES; }
 
-size_t cnnc_winograd_weights_floats(size_t channels, size_t filters) {
-  return POSITIONS * cnnc_packed_a_floats(filters, channels);
+size_t cnnc_winograd_weights_floats(const cnnc_window *g, size_t filters) {
+  const size_t alpha = alpha_of(g);
+  return alpha * alpha * cnnc_packed_a_floats(filters, g->channels);
 }
 
-// A block's input rows: a row of zeros and the window's four vertical combinations, each
-// 2·BLOCK_TILES + 2 long.
-enum { ROW_FLOATS = 2 * BLOCK_TILES + 2 };
+// A segment's vertical combinations: 2·BLOCK_TILES + α − 2 columns at most, and room for the
+// eight-tile steps of the horizontal pass to read past a short segment's end.
+enum { ROW_FLOATS = 2 * BLOCK_TILES + MAX_ALPHA + 16, STAGE_FLOATS = BLOCK_TILES + 8 };
 
+// V and M for one block; a row of zeros and the α vertical combinations; a staging row per
+// position (one channel's transformed tiles, or one filter's outputs, by block column).
 size_t cnnc_winograd_workspace_floats(const cnnc_window *g, size_t filters) {
-  return POSITIONS * BLOCK_TILES * (g->channels + filters) + 5 * ROW_FLOATS;
+  const size_t alpha = alpha_of(g);
+  return alpha * alpha * (BLOCK_TILES * (g->channels + filters) + STAGE_FLOATS) +
+         (1 + alpha) * ROW_FLOATS;
 }
 
-// U = G g Gᵀ for one filter's 3×3 weights g of one channel, G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1].
-static void transform_weights(const float *w, float u[16]) {
-  float gg[4][3];  // G · g
-  for (int j = 0; j < 3; j++) {
-    gg[0][j] = w[j];
-    gg[1][j] = 0.5f * (w[j] + w[3 + j] + w[6 + j]);
-    gg[2][j] = 0.5f * (w[j] - w[3 + j] + w[6 + j]);
-    gg[3][j] = w[6 + j];
+// U = G g Gᵀ for one filter's r×r weights g of one channel, in double, rounded once. Inlined
+// with a constant r, so the loops unroll.
+static inline __attribute__((always_inline)) void transform_weights(const size_t r,
+                                                                    const float *w, float *u) {
+  const size_t alpha = r + 1;
+  const double *gm = r == 3 ? &G3[0][0] : &G5[0][0];
+  double gg[MAX_ALPHA][5];  // G · g
+  for (size_t i = 0; i < alpha; i++) {
+    for (size_t j = 0; j < r; j++) {
+      double sum = 0;
+      for (size_t l = 0; l < r; l++) sum += gm[i * r + l] * w[l * r + j];
+      gg[i][j] = sum;
+    }
   }
-  for (int i = 0; i < 4; i++) {
-    u[i * 4] = gg[i][0];
-    u[i * 4 + 1] = 0.5f * (gg[i][0] + gg[i][1] + gg[i][2]);
-    u[i * 4 + 2] = 0.5f * (gg[i][0] - gg[i][1] + gg[i][2]);
-    u[i * 4 + 3] = gg[i][2];
+  for (size_t i = 0; i < alpha; i++) {
+    for (size_t j = 0; j < alpha; j++) {
+      double sum = 0;
+      for (size_t l = 0; l < r; l++) sum += gg[i][l] * gm[j * r + l];
+      u[i * alpha + j] = (float)sum;
+    }
   }
 }
 
-// U_ξ[k][c] = (G g_kc Gᵀ)_ξ into the packed-A layout, one product's A for each position ξ.
-void cnnc_winograd_pack_weights(cnnc_isa isa, size_t channels, size_t filters,
+// U_ξ[k][c] = (G g_kc Gᵀ)_ξ into the packed-A layout, one product's A for each position ξ. A
+// panel's mr filters of one channel are contiguous in each U_ξ; rows past the last filter are
+// zeros.
+void cnnc_winograd_pack_weights(cnnc_isa isa, const cnnc_window *g, size_t filters,
                                 const float *weights, float *packed) {
+  const size_t r = g->kernel_h, channels = g->channels, positions = (r + 1) * (r + 1);
   const size_t stride = cnnc_packed_a_floats(filters, channels);
   const size_t mr = cnnc_path(isa)->mr;
-  // A panel's mr filters of one channel are contiguous in each packed U_ξ; rows past the
-  // last filter are zeros.
   for (size_t k0 = 0; k0 < filters; k0 += mr) {
     for (size_t c = 0; c < channels; c++) {
       float *panel = packed + cnnc_packed_a_index(isa, filters, channels, k0, c);
-      for (size_t r = 0; r < mr; r++) {
-        float u[16] = {0};
-        if (k0 + r < filters) transform_weights(weights + ((k0 + r) * channels + c) * 9, u);
-        for (int q = 0; q < 16; q++) panel[(size_t)q * stride + r] = u[q];
+      for (size_t row = 0; row < mr; row++) {
+        float u[MAX_ALPHA * MAX_ALPHA] = {0};
+        const float *w = weights + ((k0 + row) * channels + c) * r * r;
+        if (k0 + row < filters && r == 3) transform_weights(3, w, u);
+        if (k0 + row < filters && r == 5) transform_weights(5, w, u);
+        for (size_t q = 0; q < positions; q++) panel[q * stride + row] = u[q];
       }
     }
   }
 }
 
-// A run of tiles in one row of tiles: tile row `ty`, tiles tx0 ..< tx0 + count, which are
-// columns column ..< column + count of the block.
+// A run of tiles in one row of tiles of one image: tiles tx0 ..< tx0 + count of tile row ty,
+// which are columns column ..< column + count of the block.
 typedef struct {
-  size_t ty, tx0, count, column;
+  size_t image, ty, tx0, count, column;
 } segment;
 
-// The segments of tiles first ..< first + count; returns how many (at most rows spanned).
-static size_t segments_of(size_t first, size_t count, size_t tiles_w, segment *out) {
+// The segments of tiles first ..< first + count (numbered across images); returns how many.
+static size_t segments_of(const cnnc_window *g, size_t first, size_t count, segment *out) {
+  const size_t tiles_w = (g->out_w + 1) / 2, per_image = cnnc_winograd_tiles(g);
   size_t n = 0;
   for (size_t t = first; t < first + count;) {
-    size_t ty = t / tiles_w, tx = t % tiles_w;
-    size_t run = min_size(tiles_w - tx, first + count - t);
-    out[n++] = (segment){ty, tx, run, t - first};
+    const size_t image = t / per_image, within = t % per_image;
+    const size_t ty = within / tiles_w, tx = within % tiles_w;
+    const size_t run = min_size(tiles_w - tx, first + count - t);
+    out[n++] = (segment){image, ty, tx, run, t - first};
     t += run;
   }
   return n;
 }
 
-// V_ξ[c][tile] = (Bᵀ d B)_ξ, Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], for every channel
-// and tile of the segment: first the four rows' vertical combinations along the whole run
-// (Bᵀ d), then each tile's horizontal ones (· B), stored into the panels.
+// Σ_l m[l] · x[l] over the nonzero m[l]: with m a constant matrix's row, the zero terms vanish
+// at compile time and ±1 needs no multiplication.
+#define COMBINE(result, m, x, count)                            \
+  do {                                                          \
+    _Pragma("clang loop unroll(full)") for (int l_ = 0; l_ < (count); l_++) { \
+      if ((m)[l_] != 0) (result) += (m)[l_] * (x)[l_];          \
+    }                                                           \
+  } while (0)
+
+// V_ξ[c][tile] = (Bᵀ d B)_ξ for every channel and tile of the block. Per channel and segment:
+// the α rows' vertical combinations along the whole run (Bᵀ d), then each tile's horizontal
+// ones (· B) eight tiles at a time into the staging rows, by block column (a short segment's
+// extra lanes are overwritten by the next segment's); then the staging rows go to the panels.
 static inline __attribute__((always_inline)) void transform_input(
-    const cnnc_window *g, size_t nr, const float *image, const segment *s, float *v,
-    size_t v_position_stride, float *rows) {
+    const int alpha, const float *bt, const cnnc_window *g, size_t nr, const float *images,
+    size_t image_stride, const segment *segments, size_t n, size_t count, float *v,
+    size_t v_position_stride, float *rows, float *stage) {
   const long height = (long)g->height, width = (long)g->width;
-  const long x_start = 2 * (long)s->tx0 - (long)g->pad_w;
-  const size_t length = 2 * s->count + 2;
   // A row of zeros stands in for the window's rows above and below the image.
   const float *zeros = rows;
   memset(rows, 0, ROW_FLOATS * sizeof(float));
-  float *w[4];
-  for (int i = 0; i < 4; i++) w[i] = rows + (1 + i) * ROW_FLOATS;
-  // The run's columns inside the image: [from, to) of the row buffers; the rest are zeros.
-  const long from = x_start < 0 ? -x_start : 0;
-  const long to_x = x_start + (long)length < width ? x_start + (long)length : width;
-  const long to = to_x - x_start > from ? to_x - x_start : from;
-  for (int i = 0; i < 4; i++) {
-    memset(w[i], 0, (size_t)from * sizeof(float));
-    memset(w[i] + to, 0, (length - (size_t)to) * sizeof(float));
-  }
+  float *w[MAX_ALPHA];
+  for (int i = 0; i < alpha; i++) w[i] = rows + (1 + i) * ROW_FLOATS;
   for (size_t c = 0; c < g->channels; c++) {
-    const float *plane = image + c * g->height * g->width;
-    // Row i of the window, indexed by the run's column: valid over [from, to).
-    const float *d[4];
-    for (int i = 0; i < 4; i++) {
-      long y = 2 * (long)s->ty - (long)g->pad_h + i;
-      d[i] = y < 0 || y >= height ? zeros - from : plane + y * width + x_start;
-    }
-    const float *restrict d0 = d[0], *restrict d1 = d[1], *restrict d2 = d[2];
-    const float *restrict d3 = d[3];
-    float *restrict w0 = w[0], *restrict w1 = w[1], *restrict w2 = w[2], *restrict w3 = w[3];
-    for (long x = from; x < to; x++) {
-      w0[x] = d0[x] - d2[x];
-      w1[x] = d1[x] + d2[x];
-      w2[x] = d2[x] - d1[x];
-      w3[x] = d1[x] - d3[x];
-    }
-    // Tiles go to panels of nr columns: each stretch that stays in one panel is contiguous.
-    for (size_t u0 = 0; u0 < s->count;) {
-      const size_t column = s->column + u0, lane = column % nr;
-      const size_t run = min_size(nr - lane, s->count - u0);
-      float *base = v + column / nr * g->channels * nr + c * nr + lane;
-      for (int i = 0; i < 4; i++) {
-        const float *restrict r = w[i] + 2 * u0;
-        float *restrict v0 = base + (size_t)(4 * i) * v_position_stride;
-        float *restrict v1 = v0 + v_position_stride;
-        float *restrict v2 = v1 + v_position_stride;
-        float *restrict v3 = v2 + v_position_stride;
-        size_t u = 0;
-        for (; u + 8 <= run; u += 8) {
-          // Columns 2u ..< 2u + 18 of the row: each tile's four, split into even and odd.
-          const f16 low = LOAD(f16, r + 2 * u), high = LOAD(f16, r + 2 * u + 2);
-          const f8 a = __builtin_shufflevector(low, low, 0, 2, 4, 6, 8, 10, 12, 14);
-          const f8 b = __builtin_shufflevector(low, low, 1, 3, 5, 7, 9, 11, 13, 15);
-          const f8 e = __builtin_shufflevector(high, high, 0, 2, 4, 6, 8, 10, 12, 14);
-          const f8 f = __builtin_shufflevector(high, high, 1, 3, 5, 7, 9, 11, 13, 15);
-          STORE(v0 + u, a - e);
-          STORE(v1 + u, b + e);
-          STORE(v2 + u, e - b);
-          STORE(v3 + u, b - f);
+    for (size_t k = 0; k < n; k++) {
+      const segment *s = &segments[k];
+      const long x_start = 2 * (long)s->tx0 - (long)g->pad_w;
+      const size_t length = 2 * s->count + (size_t)alpha - 2;
+      // The run's columns inside the image: [from, to) of the row buffers; the rest zeros.
+      const long from = x_start < 0 ? -x_start : 0;
+      const long to_x = x_start + (long)length < width ? x_start + (long)length : width;
+      const long to = to_x - x_start > from ? to_x - x_start : from;
+      // The horizontal pass reads up to here (whole steps of eight tiles).
+      const size_t read_end = 2 * round_up(s->count, 8) + (size_t)alpha + 14;
+      const float *plane = images + s->image * image_stride + c * g->height * g->width;
+      // Row j of the window, indexed by the run's column: valid over [from, to).
+      const float *d[MAX_ALPHA];
+      for (int j = 0; j < alpha; j++) {
+        const long y = 2 * (long)s->ty - (long)g->pad_h + j;
+        d[j] = y < 0 || y >= height ? zeros - from : plane + y * width + x_start;
+      }
+      _Pragma("clang loop unroll(full)")
+      for (int i = 0; i < alpha; i++) {
+        float *restrict out = w[i];
+        memset(out, 0, (size_t)from * sizeof(float));
+        for (long x = from; x < to; x++) {
+          float column[MAX_ALPHA], sum = 0;
+          for (int j = 0; j < alpha; j++) column[j] = d[j][x];
+          COMBINE(sum, bt + i * alpha, column, alpha);
+          out[x] = sum;
         }
-        for (; u < run; u++) {
-          const float a = r[2 * u], b = r[2 * u + 1], e = r[2 * u + 2], f = r[2 * u + 3];
-          v0[u] = a - e;
-          v1[u] = b + e;
-          v2[u] = e - b;
-          v3[u] = b - f;
+        memset(out + to, 0, (read_end - (size_t)to) * sizeof(float));
+      }
+      for (int i = 0; i < alpha; i++) {
+        const float *restrict row = w[i];
+        float *restrict out = stage + (size_t)(i * alpha) * STAGE_FLOATS + s->column;
+        for (size_t u = 0; u < s->count; u += 8) {
+          // Columns 2u + l of eight tiles, l < α, two at a time split into even and odd.
+          f8 x[MAX_ALPHA];
+          _Pragma("clang loop unroll(full)")
+          for (int l = 0; l < alpha; l += 2) {
+            const f16 pair = LOAD(f16, row + 2 * u + l);
+            x[l] = __builtin_shufflevector(pair, pair, 0, 2, 4, 6, 8, 10, 12, 14);
+            x[l + 1] = __builtin_shufflevector(pair, pair, 1, 3, 5, 7, 9, 11, 13, 15);
+          }
+          _Pragma("clang loop unroll(full)")
+          for (int j = 0; j < alpha; j++) {
+            f8 sum = 0;
+            COMBINE(sum, bt + j * alpha, x, alpha);
+            STORE(out + (size_t)j * STAGE_FLOATS + u, sum);
+          }
         }
       }
-      u0 += run;
+    }
+    // Whole panels: lanes past the block's tiles are finite leftovers the GEMM never stores.
+    for (size_t q = 0; q < (size_t)(alpha * alpha); q++) {
+      for (size_t first = 0; first < count; first += nr) {
+        memcpy(v + q * v_position_stride + first * g->channels + c * nr,
+               stage + q * STAGE_FLOATS + first, nr * sizeof(float));
+      }
     }
   }
 }
 
-// One tile's outputs from its 16 products t (position-major): Aᵀ t A, Aᵀ = [1 1 1 0; 0 1 −1 −1].
-static inline __attribute__((always_inline)) void output_tile(const float *t, float y[4]) {
-  float s0[4], s1[4];
-  for (int j = 0; j < 4; j++) {
-    s0[j] = t[j] + t[4 + j] + t[8 + j];
-    s1[j] = t[4 + j] - t[8 + j] - t[12 + j];
-  }
-  y[0] = s0[0] + s0[1] + s0[2];
-  y[1] = s0[1] - s0[2] - s0[3];
-  y[2] = s1[0] + s1[1] + s1[2];
-  y[3] = s1[1] - s1[2] - s1[3];
-}
-
-// out[k][2ty + i][2tx + j] = (Aᵀ M A)_ij + bias[k] for every filter and tile of the segment;
-// outputs past the plane's edge (odd sizes) are not stored. Tiles wholly inside the plane go
-// eight at a time; the rest one by one.
+// out[k][2ty + i][2tx + j] = (Aᵀ M A)_ij + bias[k] for every filter and tile of the block:
+// computed eight block columns at a time into four staging rows, then stored segment by
+// segment; outputs past the plane's edge (odd sizes) are not stored.
 static inline __attribute__((always_inline)) void transform_output(
-    const cnnc_window *g, size_t filters, const float *m, size_t m_position_stride,
-    const float *bias, const segment *s, float *out) {
+    const int alpha, const float *at, const cnnc_window *g, size_t filters, const float *m,
+    size_t m_position_stride, const float *bias, const segment *segments, size_t n,
+    size_t count, float *out, size_t out_stride, float *stage) {
   const size_t plane = g->out_h * g->out_w;
-  const size_t oy = 2 * s->ty, ox = 2 * s->tx0;
-  const int second_row = oy + 1 < g->out_h;
-  // Tiles whose two columns are both inside the plane.
-  const size_t whole = second_row ? min_size(s->count, (g->out_w - ox) / 2) : 0;
+  float *restrict y[2][2] = {{stage, stage + STAGE_FLOATS},
+                             {stage + 2 * STAGE_FLOATS, stage + 3 * STAGE_FLOATS}};
   for (size_t k = 0; k < filters; k++) {
     const float b = bias ? bias[k] : 0.0f;
-    const float *restrict mk = m + k * BLOCK_TILES + s->column;
-    float *restrict row0 = out + k * plane + oy * g->out_w + ox;
-    float *restrict row1 = row0 + g->out_w;
-    size_t u = 0;
-    for (; u + 8 <= whole; u += 8) {
-      f8 t[16];
-      for (int q = 0; q < 16; q++) t[q] = LOAD(f8, mk + (size_t)q * m_position_stride + u);
-      f8 s0[4], s1[4];
-      for (int j = 0; j < 4; j++) {
-        s0[j] = t[j] + t[4 + j] + t[8 + j];
-        s1[j] = t[4 + j] - t[8 + j] - t[12 + j];
+    const float *restrict mk = m + k * BLOCK_TILES;
+    for (size_t t = 0; t < count; t += 8) {
+      // s_i = row i of Aᵀ·M (α columns), then y_ij = s_i · (row j of Aᵀ).
+      f8 sums[2][MAX_ALPHA];
+      _Pragma("clang loop unroll(full)")
+      for (int j = 0; j < alpha; j++) {
+        f8 column[MAX_ALPHA];
+        _Pragma("clang loop unroll(full)")
+        for (int l = 0; l < alpha; l++) {
+          column[l] = LOAD(f8, mk + (size_t)(l * alpha + j) * m_position_stride + t);
+        }
+        sums[0][j] = 0;
+        sums[1][j] = 0;
+        COMBINE(sums[0][j], at, column, alpha);
+        COMBINE(sums[1][j], at + alpha, column, alpha);
       }
-      const f8 y00 = s0[0] + s0[1] + s0[2] + b, y01 = s0[1] - s0[2] - s0[3] + b;
-      const f8 y10 = s1[0] + s1[1] + s1[2] + b, y11 = s1[1] - s1[2] - s1[3] + b;
-      // Each row of outputs is the two columns of eight tiles, interleaved.
-      STORE(row0 + 2 * u, __builtin_shufflevector(y00, y01, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5,
-                                                    13, 6, 14, 7, 15));
-      STORE(row1 + 2 * u, __builtin_shufflevector(y10, y11, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5,
-                                                    13, 6, 14, 7, 15));
+      _Pragma("clang loop unroll(full)")
+      for (int i = 0; i < 2; i++) {
+        _Pragma("clang loop unroll(full)")
+        for (int j = 0; j < 2; j++) {
+          f8 value = b;
+          COMBINE(value, at + j * alpha, sums[i], alpha);
+          STORE(y[i][j] + t, value);
+        }
+      }
     }
-    for (; u < s->count; u++) {
-      float t[16], y[4];
-      for (int q = 0; q < 16; q++) t[q] = mk[(size_t)q * m_position_stride + u];
-      output_tile(t, y);
-      row0[2 * u] = y[0] + b;
-      const int second_column = ox + 2 * u + 1 < g->out_w;
-      if (second_column) row0[2 * u + 1] = y[1] + b;
-      if (second_row) row1[2 * u] = y[2] + b;
-      if (second_row && second_column) row1[2 * u + 1] = y[3] + b;
+    for (size_t q = 0; q < n; q++) {
+      const segment *s = &segments[q];
+      const size_t oy = 2 * s->ty, ox = 2 * s->tx0;
+      const int second_row = oy + 1 < g->out_h;
+      // Tiles whose two columns are both inside the plane.
+      const size_t whole = second_row ? min_size(s->count, (g->out_w - ox) / 2) : 0;
+      float *restrict row0 = out + s->image * out_stride + k * plane + oy * g->out_w + ox;
+      float *restrict row1 = row0 + g->out_w;
+      const size_t col = s->column;
+      size_t u = 0;
+      for (; u + 8 <= whole; u += 8) {
+        // Each row of outputs is the two columns of eight tiles, interleaved.
+        const f8 y00 = LOAD(f8, y[0][0] + col + u), y01 = LOAD(f8, y[0][1] + col + u);
+        const f8 y10 = LOAD(f8, y[1][0] + col + u), y11 = LOAD(f8, y[1][1] + col + u);
+        STORE(row0 + 2 * u, __builtin_shufflevector(y00, y01, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12,
+                                                    5, 13, 6, 14, 7, 15));
+        STORE(row1 + 2 * u, __builtin_shufflevector(y10, y11, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12,
+                                                    5, 13, 6, 14, 7, 15));
+      }
+      for (; u < whole; u++) {
+        row0[2 * u] = y[0][0][col + u];
+        row0[2 * u + 1] = y[0][1][col + u];
+        row1[2 * u] = y[1][0][col + u];
+        row1[2 * u + 1] = y[1][1][col + u];
+      }
+      for (; u < s->count; u++) {
+        const int second_column = ox + 2 * u + 1 < g->out_w;
+        row0[2 * u] = y[0][0][col + u];
+        if (second_column) row0[2 * u + 1] = y[0][1][col + u];
+        if (second_row) row1[2 * u] = y[1][0][col + u];
+        if (second_row && second_column) row1[2 * u + 1] = y[1][1][col + u];
+      }
     }
   }
 }
 
-// Both transforms compiled once per instruction set (the same C, vectorised for each width).
-#define TRANSFORMS(SUFFIX, ATTRIBUTES)                                                          \
-  ATTRIBUTES static void transform_input_##SUFFIX(const cnnc_window *g, size_t nr,             \
-                                                  const float *image, const segment *s,       \
-                                                  float *v, size_t stride, float *rows) {     \
-    transform_input(g, nr, image, s, v, stride, rows);                                        \
-  }                                                                                           \
-  ATTRIBUTES static void transform_output_##SUFFIX(const cnnc_window *g, size_t filters,       \
-                                                   const float *m, size_t stride,             \
-                                                   const float *bias, const segment *s,       \
-                                                   float *out) {                              \
-    transform_output(g, filters, m, stride, bias, s, out);                                    \
+// Both transforms compiled for each window size and instruction set (the same C, vectorised
+// for each width, with the matrices' zeros and ones folded away).
+typedef void (*input_transform)(const cnnc_window *, size_t, const float *, size_t,
+                                const segment *, size_t, size_t, float *, size_t, float *,
+                                float *);
+typedef void (*output_transform)(const cnnc_window *, size_t, const float *, size_t,
+                                 const float *, const segment *, size_t, size_t, float *, size_t,
+                                 float *);
+#define TRANSFORMS(R, SUFFIX, ATTRIBUTES)                                                        \
+  ATTRIBUTES static void input_##R##_##SUFFIX(                                                   \
+      const cnnc_window *g, size_t nr, const float *images, size_t image_stride,                 \
+      const segment *segments, size_t n, size_t count, float *v, size_t stride, float *rows,     \
+      float *stage) {                                                                            \
+    transform_input(R + 1, &BT##R[0][0], g, nr, images, image_stride, segments, n, count, v,     \
+                    stride, rows, stage);                                                        \
+  }                                                                                              \
+  ATTRIBUTES static void output_##R##_##SUFFIX(                                                  \
+      const cnnc_window *g, size_t filters, const float *m, size_t stride, const float *bias,    \
+      const segment *segments, size_t n, size_t count, float *out, size_t out_stride,            \
+      float *stage) {                                                                            \
+    transform_output(R + 1, &AT##R[0][0], g, filters, m, stride, bias, segments, n, count, out, \
+                     out_stride, stage);                                                         \
   }
-TRANSFORMS(portable, )
+TRANSFORMS(3, portable, )
+TRANSFORMS(5, portable, )
 #if defined(__x86_64__)
-TRANSFORMS(avx2, __attribute__((target("avx2,fma"))))
-TRANSFORMS(avx512, __attribute__((target("avx512f"))))
+TRANSFORMS(3, avx2, __attribute__((target("avx2,fma"))))
+TRANSFORMS(5, avx2, __attribute__((target("avx2,fma"))))
+TRANSFORMS(3, avx512, __attribute__((target("avx512f"))))
+TRANSFORMS(5, avx512, __attribute__((target("avx512f"))))
 #endif
 
 typedef struct {
-  void (*input)(const cnnc_window *, size_t, const float *, const segment *, float *, size_t,
-                float *);
-  void (*output)(const cnnc_window *, size_t, const float *, size_t, const float *,
-                 const segment *, float *);
+  input_transform input;
+  output_transform output;
 } transforms;
 
-static transforms transforms_for(cnnc_isa isa) {
+static transforms transforms_for(cnnc_isa isa, size_t r) {
 #if defined(__x86_64__)
-  if (isa == CNNC_ISA_AVX512) return (transforms){transform_input_avx512, transform_output_avx512};
-  if (isa == CNNC_ISA_AVX2) return (transforms){transform_input_avx2, transform_output_avx2};
+  if (isa == CNNC_ISA_AVX512) {
+    return r == 3 ? (transforms){input_3_avx512, output_3_avx512}
+                  : (transforms){input_5_avx512, output_5_avx512};
+  }
+  if (isa == CNNC_ISA_AVX2) {
+    return r == 3 ? (transforms){input_3_avx2, output_3_avx2}
+                  : (transforms){input_5_avx2, output_5_avx2};
+  }
 #endif
   (void)isa;
-  return (transforms){transform_input_portable, transform_output_portable};
+  return r == 3 ? (transforms){input_3_portable, output_3_portable}
+                : (transforms){input_5_portable, output_5_portable};
 }
 
 void cnnc_winograd_forward(cnnc_isa isa, const cnnc_window *g, size_t filters,
-                           const float *packed_weights, const float *image, const float *bias,
-                           size_t first_tile, size_t tiles, float *out, float *workspace) {
+                           const float *packed_weights, const float *images, size_t image_stride,
+                           const float *bias, size_t first_tile, size_t tiles, float *out,
+                           size_t out_stride, float *workspace) {
   const cnnc_gemm_path *path = cnnc_path(isa);
   const size_t mr = path->mr, nr = path->nr, channels = g->channels;
-  const size_t tiles_w = (g->out_w + 1) / 2;
+  const size_t alpha = alpha_of(g), positions = alpha * alpha;
   const size_t u_stride = cnnc_packed_a_floats(filters, channels);
   const size_t v_stride = channels * BLOCK_TILES, m_stride = filters * BLOCK_TILES;
-  float *v = workspace, *m = v + POSITIONS * v_stride, *rows = m + POSITIONS * m_stride;
-  // A block spans at most this many rows of tiles.
-  segment segments[BLOCK_TILES + 1];
-  const transforms transform = transforms_for(isa);
+  float *v = workspace, *m = v + positions * v_stride, *rows = m + positions * m_stride;
+  float *stage = rows + (1 + alpha) * ROW_FLOATS;
+  // Staging lanes past a block's tiles reach the panels' edges: finite, never stored.
+  memset(stage, 0, positions * STAGE_FLOATS * sizeof(float));
+  segment segments[BLOCK_TILES];
+  const transforms transform = transforms_for(isa, g->kernel_h);
   for (size_t first = first_tile; first < first_tile + tiles; first += BLOCK_TILES) {
     const size_t count = min_size(BLOCK_TILES, first_tile + tiles - first);
-    const size_t n = segments_of(first, count, tiles_w, segments);
-    for (size_t i = 0; i < n; i++) transform.input(g, nr, image, &segments[i], v, v_stride, rows);
-    // The last panel's columns past the block are zeros, not stale values.
-    const size_t padded = round_up(count, nr);
-    if (padded > count) {
-      float *last = v + count / nr * channels * nr;
-      for (size_t q = 0; q < POSITIONS; q++) {
-        for (size_t c = 0; c < channels; c++) {
-          memset(last + q * v_stride + c * nr + count % nr, 0, (padded - count) * sizeof(float));
-        }
-      }
-    }
-    for (size_t q = 0; q < POSITIONS; q++) {
+    const size_t n = segments_of(g, first, count, segments);
+    transform.input(g, nr, images, image_stride, segments, n, count, v, v_stride, rows, stage);
+    for (size_t q = 0; q < positions; q++) {
       const float *u = packed_weights + q * u_stride;
       for (size_t pc = 0; pc < channels; pc += cnnc_gemm_slice) {
         const size_t kc = min_size(cnnc_gemm_slice, channels - pc);
@@ -337,8 +404,7 @@ void cnnc_winograd_forward(cnnc_isa isa, const cnnc_window *g, size_t filters,
         }
       }
     }
-    for (size_t i = 0; i < n; i++) {
-      transform.output(g, filters, m, m_stride, bias, &segments[i], out);
-    }
+    transform.output(g, filters, m, m_stride, bias, segments, n, count, out, out_stride,
+                     stage);
   }
 }

@@ -20,12 +20,6 @@ import Testing
         layers: [{type: conv, filters: 3, kernel: 3, stride: 2, pad: 1}]
         """),
     Case(
-      name: "conv 3×3, 64 channels and filters (Winograd forward), odd plane", types: ["conv"],
-      yaml: """
-        input: [64, 3, 5]
-        layers: [{type: conv, filters: 64, kernel: 3, pad: 1}]
-        """),
-    Case(
       name: "conv 1×1", types: ["conv"],
       yaml: """
         input: [3, 4, 4]

@@ -183,19 +183,25 @@ enum Reference {
   }
 }
 
-/// 3×3 stride-1 convolutions with at least 64 channels and 64 filters run by Winograd's
-/// F(2×2, 3×3). Against the definition in Double, on odd planes (a last tile half outside),
-/// pads 0 to 2, more than one block of tiles, channels past one slice of k (256), filter counts
-/// that are not a multiple of any tile, and groups; and bit for bit between one thread and an
-/// image split across two (whole blocks of tiles each).
+/// Inference plans run 3×3 stride-1 convolutions with at least 64 channels and 64 filters, and
+/// 5×5 ones with at least 16, by Winograd's F(2×2, r×r). Against the definition in Double, on
+/// odd planes (a last tile half outside), every pad the window allows, blocks of tiles that
+/// span two images, channels past one slice of k (256), filter counts that are not a multiple
+/// of any tile, and groups; and bit for bit between one thread and an image split across two
+/// (whole blocks of tiles each).
 @Suite struct WinogradConvolutionTests {
-  static let shapes: [(c: Int, h: Int, w: Int, filters: Int, pad: Int, groups: Int)] = [
-    (64, 13, 17, 64, 1, 1),  // 7 × 9 tiles: a clipped last row and column of tiles
-    (67, 20, 9, 71, 0, 1),  // no pad; 71 filters: partial panels on every path
-    (300, 6, 7, 65, 1, 1),  // 300 channels: two slices of k
-    (65, 24, 24, 66, 2, 1),  // pad 2: a whole ring of zero tiles; 169 tiles, three blocks
-    (128, 9, 10, 128, 1, 2),  // groups of 64 channels and 64 filters
-  ]
+  static let shapes: [(c: Int, h: Int, w: Int, filters: Int, kernel: Int, pad: Int, groups: Int)] =
+    [
+      (64, 13, 17, 64, 3, 1, 1),  // 7 × 9 tiles: a clipped last row and column of tiles
+      (67, 20, 9, 71, 3, 0, 1),  // no pad; 71 filters: partial panels on every path
+      (300, 6, 7, 65, 3, 1, 1),  // 300 channels: two slices of k
+      (65, 24, 24, 66, 3, 2, 1),  // pad 2: a whole ring of zero tiles; 169 tiles, three blocks
+      (128, 9, 10, 128, 3, 1, 2),  // groups of 64 channels and 64 filters
+      (20, 12, 12, 50, 5, 0, 1),  // LeNet's conv2: 16 tiles per image
+      (17, 9, 11, 19, 5, 2, 1),  // odd plane, pad 2
+      (260, 7, 6, 16, 5, 4, 1),  // pad 4, the most a 5×5 window allows; two slices of k
+      (32, 10, 10, 32, 5, 1, 2),  // groups of 16 channels and 16 filters
+    ]
 
   @Test(arguments: KernelISA.supported)
   func matchesTheReference(_ isa: KernelISA) throws {
@@ -203,37 +209,69 @@ enum Reference {
       let yaml = """
         input: [\(s.c), \(s.h), \(s.w)]
         layers:
-          - {type: conv, name: conv, filters: \(s.filters), kernel: 3, pad: \(s.pad), groups: \(s.groups)}
+          - {type: conv, name: conv, filters: \(s.filters), kernel: \(s.kernel), pad: \(s.pad), groups: \(s.groups)}
         """
+      // Enough images for the 256 tiles a batch needs before Winograd is taken.
+      let tiles = ((s.h + 2 * s.pad - s.kernel + 2) / 2) * ((s.w + 2 * s.pad - s.kernel + 2) / 2)
+      let batch = max(2, (256 + tiles - 1) / tiles)
       let one = try makeExecutor(
-        yaml, PlanOptions(mode: .inference, batch: 2, isa: isa), seed: UInt64(index))
-      let split = try makeExecutor(
-        yaml, PlanOptions(mode: .inference, batch: 1, isa: isa, imageThreads: 2),
-        seed: UInt64(index))
+        yaml, PlanOptions(mode: .inference, batch: batch, isa: isa), seed: UInt64(index))
+      #expect(try Self.runsByWinograd(one), "shape \(index)")
       let input = randomValues(one.input.count, seed: UInt64(index) + 70)
       _ = one.input.update(fromContentsOf: input)
       one.forward()
       let weight = Array(try #require(one.parameter("conv.weight"))).map(Double.init)
       let bias = Array(try #require(one.parameter("conv.bias"))).map(Double.init)
       let perSample = s.c * s.h * s.w
-      for sample in 0..<2 {
+      for sample in [0, 1, batch - 1] {
         let x = input[(sample * perSample)..<((sample + 1) * perSample)].map(Double.init)
         let expected = Reference.convolution(
           x, c: s.c, h: s.h, w: s.w, weight: weight, bias: bias, filters: s.filters,
-          kernel: (3, 3), stride: (1, 1), pad: (s.pad, s.pad), groups: s.groups)
+          kernel: (s.kernel, s.kernel), stride: (1, 1), pad: (s.pad, s.pad), groups: s.groups)
         let perOutput = expected.values.count
-        #expect(perOutput * 2 == one.output.count)
+        #expect(perOutput * batch == one.output.count)
         let actual = one.output[(sample * perOutput)..<((sample + 1) * perOutput)]
         for (a, e) in zip(actual, expected.values) {
           #expect(abs(Double(a) - e) <= 1e-4 * max(1, abs(e)), "shape \(index)")
         }
       }
-      _ = split.input.update(fromContentsOf: input[0..<perSample])
-      split.forward()
-      #expect(
-        Array(split.output).map(\.bitPattern)
-          == Array(one.output[0..<split.output.count]).map(\.bitPattern), "shape \(index)")
     }
+  }
+
+  /// One image of 289 (3×3) or 324 (5×5) tiles split across two threads: bit for bit the
+  /// single thread's outputs, and the same taken in a batch.
+  @Test(arguments: KernelISA.supported)
+  func splitImageMatchesOneThread(_ isa: KernelISA) throws {
+    for (index, spec) in [
+      "[64, 34, 34]: {filters: 64, kernel: 3, pad: 1}",
+      "[16, 36, 36]: {filters: 20, kernel: 5, pad: 2}",
+    ].enumerated() {
+      let parts = spec.split(separator: ": ", maxSplits: 1)
+      let yaml =
+        "input: \(parts[0])\nlayers:\n  - {type: conv, name: conv, \(parts[1].dropFirst())\n"
+      let one = try makeExecutor(
+        yaml, PlanOptions(mode: .inference, batch: 1, isa: isa), seed: UInt64(index))
+      let split = try makeExecutor(
+        yaml, PlanOptions(mode: .inference, batch: 1, isa: isa, imageThreads: 2),
+        seed: UInt64(index))
+      let batched = try makeExecutor(
+        yaml, PlanOptions(mode: .inference, batch: 2, isa: isa), seed: UInt64(index))
+      for executor in [one, split, batched] {
+        #expect(try Self.runsByWinograd(executor), "\(spec)")
+        let input = randomValues(one.input.count, seed: UInt64(index) + 90)
+        _ = executor.input.update(fromContentsOf: (input + input).prefix(executor.input.count))
+        executor.forward()
+      }
+      let expected = Array(one.output).map(\.bitPattern)
+      #expect(Array(split.output).map(\.bitPattern) == expected, "\(spec)")
+      #expect(Array(batched.output.prefix(one.output.count)).map(\.bitPattern) == expected)
+      #expect(Array(batched.output.suffix(one.output.count)).map(\.bitPattern) == expected)
+    }
+  }
+
+  /// Whether the plan's layer "conv" has Winograd's scratch (its transformed weights).
+  static func runsByWinograd(_ executor: Executor) throws -> Bool {
+    executor.plan.buffers.contains { $0.name == "conv winograd weights" }
   }
 }
 

@@ -1,18 +1,24 @@
 import CNNCKernels
 
-/// Convolution forward by Winograd's F(2×2, 3×3) (see `winograd.c`): taken for 3×3 stride-1
-/// windows with at least 64 channels and 64 filters, where it measured faster than the
-/// implicit GEMM (VGG-16, AlexNet's conv3–5).
+/// Convolution forward by Winograd's F(2×2, 3×3) or F(2×2, 5×5) (see `winograd.c`), for
+/// inference plans only: training keeps the implicit GEMM, so its results (checkpoints, the
+/// PyTorch cross-checks) do not depend on this choice. Taken for stride-1 windows where it
+/// measured faster than the implicit GEMM (AMD EPYC): 3×3 with at least 64 channels and 64
+/// filters (VGG-16, AlexNet's conv3–5), 5×5 with at least 16 of each (LeNet's conv2), and only
+/// when a batch has at least 256 tiles: the weights are transformed on every call, which a
+/// batch-1 LeNet (16 tiles) does not earn back (latency 75 µs by GEMM, 215 µs by Winograd).
 struct WinogradConvolution {
   let window: cnnc_window
   let filters: Int
 
   /// nil when the window does not qualify.
-  init?(_ window: cnnc_window, filters: Int) {
+  init?(_ window: cnnc_window, filters: Int, batch: Int, training: Bool) {
     let applies = withUnsafePointer(to: window) { cnnc_winograd_applies($0, filters) != 0 }
-    guard applies else { return nil }
+    let least = window.kernel_h == 3 ? 64 : 16
+    guard !training, applies, window.channels >= least, filters >= least else { return nil }
     self.window = window
     self.filters = filters
+    guard batch * tiles >= 256 else { return nil }
   }
 
   /// Output tiles (2×2) of one image.
@@ -20,9 +26,10 @@ struct WinogradConvolution {
 
   /// Floats of transformed, packed weights; nil if they would overflow.
   var weightFloats: Int? {
-    guard packedAFloats(m: filters, k: window.channels) != nil else { return nil }
-    let floats = cnnc_winograd_weights_floats(window.channels, filters)
-    return floats <= Int.max / 2 ? floats : nil
+    guard let packed = packedAFloats(m: filters, k: window.channels),
+      checkedProduct([packed, 36]) != nil
+    else { return nil }
+    return withUnsafePointer(to: window) { cnnc_winograd_weights_floats($0, filters) }
   }
 
   /// Floats of one thread's workspace.
@@ -30,29 +37,32 @@ struct WinogradConvolution {
     withUnsafePointer(to: window) { cnnc_winograd_workspace_floats($0, filters) }
   }
 
-  /// Tile ranges for `threads` threads sharing one image, in whole blocks.
-  func tileRanges(threads: Int) -> [Range<Int>] {
+  /// Tile ranges for `threads` threads sharing `count` tiles, in whole blocks.
+  func tileRanges(_ count: Int, threads: Int) -> [Range<Int>] {
     let block = cnnc_winograd_block_tiles()
-    let blocks = (tiles + block - 1) / block
+    let blocks = (count + block - 1) / block
     let perThread = max(1, (blocks + threads - 1) / max(threads, 1)) * block
-    return stride(from: 0, to: tiles, by: perThread).map { $0..<min($0 + perThread, tiles) }
+    return stride(from: 0, to: count, by: perThread).map { $0..<min($0 + perThread, count) }
   }
 
   func packWeights(
     _ isa: KernelISA, _ weights: UnsafePointer<Float>, into packed: UnsafeMutablePointer<Float>
   ) {
-    cnnc_winograd_pack_weights(isa.path, window.channels, filters, weights, packed)
+    withUnsafePointer(to: window) {
+      cnnc_winograd_pack_weights(isa.path, $0, filters, weights, packed)
+    }
   }
 
+  /// Tiles numbered across the images at `images` (image n at n·imageStride), outputs likewise.
   func forward(
-    _ isa: KernelISA, packedWeights: UnsafePointer<Float>, image: UnsafePointer<Float>,
-    bias: UnsafePointer<Float>?, tiles: Range<Int>, output: UnsafeMutablePointer<Float>,
-    workspace: UnsafeMutablePointer<Float>
+    _ isa: KernelISA, packedWeights: UnsafePointer<Float>, images: UnsafePointer<Float>,
+    imageStride: Int, bias: UnsafePointer<Float>?, tiles: Range<Int>,
+    output: UnsafeMutablePointer<Float>, outputStride: Int, workspace: UnsafeMutablePointer<Float>
   ) {
     withUnsafePointer(to: window) {
       cnnc_winograd_forward(
-        isa.path, $0, filters, packedWeights, image, bias, tiles.lowerBound, tiles.count, output,
-        workspace)
+        isa.path, $0, filters, packedWeights, images, imageStride, bias, tiles.lowerBound,
+        tiles.count, output, outputStride, workspace)
     }
   }
 }

@@ -63,7 +63,9 @@ extension BatchNorm {
   }
 
   /// Each channel's batch mean and 1/√(σ² + ε), from forward to backward.
-  public func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest] {
+  public func scratch(batch: Int, inputs: [Shape], output: Shape, training: Bool)
+    -> [ScratchRequest]
+  {
     [
       ScratchRequest(
         name: "statistics", elements: 2 * inputs[0].channels, lifetime: .forwardToBackward)

@@ -102,33 +102,45 @@ extension Convolution {
   /// Scratch: GEMM packing for forward and backward, the weights packed once per batch for
   /// forward (W) and for the input gradient (Wᵀ), then, unless the window is pointwise,
   /// backward's columns and their gradient (one group's, reused group after group). Forward
-  /// packs its columns straight from the image (implicit GEMM) and needs none.
-  public func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest] {
+  /// packs its columns straight from the image (implicit GEMM) and needs none. An inference
+  /// plan's forward by Winograd asks for its transformed weights and block workspace instead.
+  public func scratch(batch: Int, inputs: [Shape], output: Shape, training: Bool)
+    -> [ScratchRequest]
+  {
     let g = geometry(inputs[0], output)
     let (f, k, p) = (filters / groups, g.patchSize, g.outputPlane)
-    let forwardWorkspace: Int?
-    let forwardWeights: Int?
-    if let winograd = WinogradConvolution(g.window, filters: f) {
-      (forwardWorkspace, forwardWeights) = (winograd.workspaceFloats, winograd.weightFloats)
+    let forward: [ScratchRequest]
+    if let winograd = WinogradConvolution(g.window, filters: f, batch: batch, training: training) {
+      forward = [
+        ScratchRequest(
+          name: Scratch.winogradWorkspace, elements: winograd.workspaceFloats, lifetime: .forward,
+          perThread: true),
+        ScratchRequest(
+          name: Scratch.winogradWeights,
+          elements: winograd.weightFloats.flatMap { checkedProduct([$0, groups]) },
+          lifetime: .forward),
+      ]
     } else {
-      forwardWorkspace = convolutionWorkspaceFloats(g.window, filters: f)
-      forwardWeights = packedAFloats(m: f, k: k)
+      forward = [
+        ScratchRequest(
+          name: Scratch.forwardPacking, elements: convolutionWorkspaceFloats(g.window, filters: f),
+          lifetime: .forward, perThread: true),
+        ScratchRequest(
+          name: Scratch.forwardWeights,
+          elements: packedAFloats(m: f, k: k).flatMap { checkedProduct([$0, groups]) },
+          lifetime: .forward),
+      ]
     }
-    let packing = [
-      ScratchRequest(
-        name: Scratch.forwardPacking, elements: forwardWorkspace, lifetime: .forward,
-        perThread: true),
-      ScratchRequest(
-        name: Scratch.backwardPacking, elements: gemmWorkspaceFloats([(f, k, p), (k, p, f)]),
-        lifetime: .backward),
-      ScratchRequest(
-        name: Scratch.forwardWeights,
-        elements: forwardWeights.flatMap { checkedProduct([$0, groups]) }, lifetime: .forward),
-      ScratchRequest(
-        name: Scratch.backwardWeights,
-        elements: packedAFloats(m: k, k: f).flatMap { checkedProduct([$0, groups]) },
-        lifetime: .backward, forInputGradient: true),
-    ]
+    let packing =
+      forward + [
+        ScratchRequest(
+          name: Scratch.backwardPacking, elements: gemmWorkspaceFloats([(f, k, p), (k, p, f)]),
+          lifetime: .backward),
+        ScratchRequest(
+          name: Scratch.backwardWeights,
+          elements: packedAFloats(m: k, k: f).flatMap { checkedProduct([$0, groups]) },
+          lifetime: .backward, forInputGradient: true),
+      ]
     // A 1×1 window with stride 1 and no pad reads the image as its own column matrix.
     guard !g.isPointwise else { return packing }
     let columns = checkedProduct([k, p])
@@ -144,6 +156,7 @@ extension Convolution {
     static let (forwardPacking, backwardPacking) = ("forward packing", "backward packing")
     static let (forwardWeights, backwardWeights) = ("packed weights", "packed weights transposed")
     static let (backwardColumns, columnGradient) = ("columns", "column gradient")
+    static let (winogradWorkspace, winogradWeights) = ("winograd workspace", "winograd weights")
   }
 
   /// Where group `group`'s part of each operand starts, in floats.
@@ -162,7 +175,9 @@ extension Convolution {
     let g = geometry(b.inputShapes[0], b.outputShape)
     let filters = self.filters / groups
     let offsets = (0..<groups).map { GroupOffsets($0, g, filtersPerGroup: filters) }
-    if let winograd = WinogradConvolution(g.window, filters: filters) {
+    if let winograd = WinogradConvolution(
+      g.window, filters: filters, batch: b.batch, training: training)
+    {
       return winogradForward(winograd, b, offsets: offsets).kernel(b)
     }
     return gemmForward(g, b, offsets: offsets).kernel(b)
@@ -173,7 +188,9 @@ extension Convolution {
   /// with several), each takes a range of items with its own workspace; the packed weights are
   /// shared.
   private struct ForwardPass {
-    /// Output positions or tiles of one image, and their ranges per thread.
+    /// Calls per batch (`run` for image n reads x + n·inputCount, writes y + n·outputCount),
+    /// the work items (output positions or tiles) of each, and their ranges per thread.
+    var images: Int
     var items: Int
     var parts: [Range<Int>]
     var workspace: UnsafeMutablePointer<Float>
@@ -199,10 +216,10 @@ extension Convolution {
           task.run(on: b.team, parts: parts.count)
         }
       }
-      let items = items
+      let (images, items) = (images, items)
       return {
         packWeights()
-        for n in 0..<b.batch {
+        for n in 0..<images {
           run(x + n * inputCount, y + n * outputCount, 0..<items, workspace)
         }
       }
@@ -220,7 +237,8 @@ extension Convolution {
     let (filters, isa, window) = (self.filters / groups, b.isa, g.window)
     let packedStride = packedAFloats(m: filters, k: g.patchSize) ?? 0
     return ForwardPass(
-      items: g.outputPlane, parts: outputRanges(g.outputPlane, threads: b.threads),
+      images: b.batch, items: g.outputPlane,
+      parts: outputRanges(g.outputPlane, threads: b.threads),
       workspace: b.requiredScratch(Scratch.forwardPacking, as: Float.self),
       workspaceStride: gemmWorkspaceFloats(m: filters, n: g.outputPlane, k: g.patchSize),
       packWeights: {
@@ -240,18 +258,21 @@ extension Convolution {
       })
   }
 
-  /// Forward by Winograd's F(2×2, 3×3); threads sharing an image take whole blocks of tiles.
+  /// Forward by Winograd's F(2×2, r×r) in one call over the batch's tiles (a small plane's
+  /// tiles alone would not fill the microkernel); threads sharing an image take whole blocks of
+  /// tiles.
   private func winogradForward(
     _ winograd: WinogradConvolution, _ b: LayerBinding, offsets: [GroupOffsets]
   ) -> ForwardPass {
     let weight = b.parameters[0]
     let bias = hasBias ? b.parameters[1] : nil
-    let packedWeights = b.requiredScratch(Scratch.forwardWeights, as: Float.self)
-    let isa = b.isa
+    let packedWeights = b.requiredScratch(Scratch.winogradWeights, as: Float.self)
+    let (isa, inputCount, outputCount) = (b.isa, b.inputCount, b.outputCount)
     let packedStride = winograd.weightFloats ?? 0
+    let tiles = b.batch * winograd.tiles
     return ForwardPass(
-      items: winograd.tiles, parts: winograd.tileRanges(threads: b.threads),
-      workspace: b.requiredScratch(Scratch.forwardPacking, as: Float.self),
+      images: 1, items: tiles, parts: winograd.tileRanges(tiles, threads: b.threads),
+      workspace: b.requiredScratch(Scratch.winogradWorkspace, as: Float.self),
       workspaceStride: winograd.workspaceFloats,
       packWeights: {
         for (group, at) in offsets.enumerated() {
@@ -262,9 +283,9 @@ extension Convolution {
       run: { image, output, tiles, workspace in
         for (group, at) in offsets.enumerated() {
           winograd.forward(
-            isa, packedWeights: packedWeights + group * packedStride, image: image + at.input,
-            bias: bias.map { $0 + at.filters }, tiles: tiles, output: output + at.output,
-            workspace: workspace)
+            isa, packedWeights: packedWeights + group * packedStride, images: image + at.input,
+            imageStride: inputCount, bias: bias.map { $0 + at.filters }, tiles: tiles,
+            output: output + at.output, outputStride: outputCount, workspace: workspace)
         }
       })
   }

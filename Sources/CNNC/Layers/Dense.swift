@@ -35,7 +35,9 @@ extension Dense {
   public var backwardReads: BackwardReads { .input }
 
   /// GEMM packing for forward, then for backward.
-  public func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest] {
+  public func scratch(batch: Int, inputs: [Shape], output: Shape, training: Bool)
+    -> [ScratchRequest]
+  {
     let inputCount = inputs[0].elementCount ?? 0
     return [
       ScratchRequest(

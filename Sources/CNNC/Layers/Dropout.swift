@@ -17,7 +17,9 @@ extension Dropout {
   public func isView(training: Bool) -> Bool { !training }
   public var mayRunInPlace: Bool { true }
 
-  public func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest] {
+  public func scratch(batch: Int, inputs: [Shape], output: Shape, training: Bool)
+    -> [ScratchRequest]
+  {
     let mask = output.elementCount.flatMap { checkedProduct([batch, $0]) }
     return [ScratchRequest(name: "mask", elements: mask, lifetime: .forwardToBackward)]
   }

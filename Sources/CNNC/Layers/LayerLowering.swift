@@ -99,7 +99,9 @@ public protocol LayerLowering {
   var mayRunInPlace: Bool { get }
   /// A view reuses its input's buffer and needs no step (flatten; dropout at inference).
   func isView(training: Bool) -> Bool
-  func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest]
+  /// The scratch buffers its kernels need; `training` says whether the plan trains (a layer may
+  /// compute its forward pass another way for inference).
+  func scratch(batch: Int, inputs: [Shape], output: Shape, training: Bool) -> [ScratchRequest]
   /// Why a training plan of `batch` samples per executor cannot run this layer, or nil.
   func trainingProblem(batch: Int, inputs: [Shape]) -> String?
   func forwardKernel(_ binding: LayerBinding, training: Bool) -> Kernel
@@ -111,7 +113,9 @@ extension LayerLowering {
   public var backwardReads: BackwardReads { [] }
   public var mayRunInPlace: Bool { false }
   public func isView(training: Bool) -> Bool { false }
-  public func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest] { [] }
+  public func scratch(batch: Int, inputs: [Shape], output: Shape, training: Bool)
+    -> [ScratchRequest]
+  { [] }
   public func trainingProblem(batch: Int, inputs: [Shape]) -> String? { nil }
 }
 

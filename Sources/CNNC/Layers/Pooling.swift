@@ -56,7 +56,9 @@ extension Pooling {
     Window(kernel: kernel, stride: stride, pad: pad).geometry(input: input, output: output)
   }
 
-  public func scratch(batch: Int, inputs: [Shape], output: Shape) -> [ScratchRequest] {
+  public func scratch(batch: Int, inputs: [Shape], output: Shape, training: Bool)
+    -> [ScratchRequest]
+  {
     guard kind == .max else { return [] }
     let winners = output.elementCount.flatMap { checkedProduct([batch, $0]) }
     return [ScratchRequest(name: "argmax", elements: winners, lifetime: .forwardToBackward)]

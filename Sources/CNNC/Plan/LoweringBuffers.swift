@@ -64,7 +64,8 @@ extension Lowering {
   func bindOperands(_ values: Values, _ buffers: inout Buffers) throws(PlanError) -> Binding {
     let requests = layers.indices.map { index in
       layer(index).scratch(
-        batch: options.batch, inputs: layers[index].inputShapes, output: outputs[index])
+        batch: options.batch, inputs: layers[index].inputShapes, output: outputs[index],
+        training: training)
     }
     for (index, layerRequests) in requests.enumerated() {
       precondition(

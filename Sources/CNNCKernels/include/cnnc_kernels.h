@@ -73,25 +73,28 @@ void cnnc_conv_forward(cnnc_isa isa, const cnnc_window *window, size_t filters,
                        const float *packed_weights, const float *image, const float *bias,
                        size_t first_output, size_t outputs, float *out, float *workspace);
 
-// Convolution forward by Winograd's F(2×2, 3×3): for 3×3 stride-1 windows with at least 64
-// channels and 64 filters (cnnc_winograd_applies), 2.25× fewer multiplications than the
-// implicit GEMM. Outputs come in 2×2 tiles, cnnc_winograd_tiles(window) of them in row-major
-// order; a call computes tiles first_tile ..< first_tile + tiles (whole multiples of
-// cnnc_winograd_block_tiles() when threads share an image). The weights (filters × channels ×
-// 3 × 3) are transformed and packed by cnnc_winograd_pack_weights into
-// cnnc_winograd_weights_floats floats; the workspace holds cnnc_winograd_workspace_floats.
-// Results differ from the im2col product's by rounding (the transforms add and subtract before
-// multiplying), and are the same on every call.
+// Convolution forward by Winograd's F(2×2, r×r) for stride-1 windows of 3×3 or 5×5
+// (cnnc_winograd_applies): 2.25× (3×3) or 2.78× (5×5) fewer multiplications than the implicit
+// GEMM; the caller decides from the channel and filter counts whether that pays. Outputs come
+// in 2×2 tiles, cnnc_winograd_tiles(window) per image, numbered across the images of a batch;
+// a call computes tiles first_tile ..< first_tile + tiles (whole multiples of
+// cnnc_winograd_block_tiles() when threads share the work). Image n is at images +
+// n·image_stride, its outputs at out + n·out_stride. The weights (filters × channels × r × r)
+// are transformed and packed by cnnc_winograd_pack_weights into cnnc_winograd_weights_floats
+// floats; the workspace holds cnnc_winograd_workspace_floats. Results differ from the im2col
+// product's by rounding (the transforms add and scale before multiplying) and are the same on
+// every call.
 int cnnc_winograd_applies(const cnnc_window *window, size_t filters);
 size_t cnnc_winograd_tiles(const cnnc_window *window);
 size_t cnnc_winograd_block_tiles(void);
-size_t cnnc_winograd_weights_floats(size_t channels, size_t filters);
+size_t cnnc_winograd_weights_floats(const cnnc_window *window, size_t filters);
 size_t cnnc_winograd_workspace_floats(const cnnc_window *window, size_t filters);
-void cnnc_winograd_pack_weights(cnnc_isa isa, size_t channels, size_t filters,
+void cnnc_winograd_pack_weights(cnnc_isa isa, const cnnc_window *window, size_t filters,
                                 const float *weights, float *packed);
 void cnnc_winograd_forward(cnnc_isa isa, const cnnc_window *window, size_t filters,
-                           const float *packed_weights, const float *image, const float *bias,
-                           size_t first_tile, size_t tiles, float *out, float *workspace);
+                           const float *packed_weights, const float *images, size_t image_stride,
+                           const float *bias, size_t first_tile, size_t tiles, float *out,
+                           size_t out_stride, float *workspace);
 
 // Max pooling of (planes, height, width) over unpadded 2×2 windows with stride 2, values only,
 // into (planes, out_h, out_w): the windows wholly inside the input; a clipped last row or column
