@@ -194,21 +194,22 @@ static inline __attribute__((always_inline)) void transform_input(
       // The horizontal pass reads up to here (whole steps of eight tiles).
       const size_t read_end = 2 * round_up(s->count, 8) + (size_t)alpha + 14;
       const float *plane = images + s->image * image_stride + c * g->height * g->width;
-      // Row j of the window, indexed by the run's column: valid over [from, to).
+      // Row j of the window from the run's column `from` on (a row of zeros above and below
+      // the image).
       const float *d[MAX_ALPHA];
       for (int j = 0; j < alpha; j++) {
         const long y = 2 * (long)s->ty - (long)g->pad_h + j;
-        d[j] = y < 0 || y >= height ? zeros - from : plane + y * width + x_start;
+        d[j] = y < 0 || y >= height ? zeros : plane + y * width + x_start + from;
       }
       _Pragma("clang loop unroll(full)")
       for (int i = 0; i < alpha; i++) {
         float *restrict out = w[i];
         memset(out, 0, (size_t)from * sizeof(float));
-        for (long x = from; x < to; x++) {
+        for (long x = 0; x < to - from; x++) {
           float column[MAX_ALPHA], sum = 0;
           for (int j = 0; j < alpha; j++) column[j] = d[j][x];
           COMBINE(sum, bt + i * alpha, column, alpha);
-          out[x] = sum;
+          out[from + x] = sum;
         }
         memset(out + to, 0, (read_end - (size_t)to) * sizeof(float));
       }
