@@ -12,8 +12,9 @@
 // Tiles are numbered across the images of a batch (image, then row-major over its output
 // plane) and taken a block at a time, so the transformed inputs V and products M of one block
 // stay in cache and a small plane (LeNet's 8×8: 16 tiles) still fills the microkernel's panels.
-// V is written straight in the microkernel's packed-B layout (panels of NR tiles, each
-// channels × NR); U is packed once per call by cnnc_winograd_pack_weights in the packed-A one.
+// V goes, a channel at a time through staging rows, into the microkernel's packed-B layout
+// (panels of NR tiles, each channels × NR), so the GEMM packs nothing; U is packed once per call
+// by cnnc_winograd_pack_weights in the packed-A layout.
 #include "cnnc_kernels.h"
 #include "internal.h"
 
