@@ -18,10 +18,6 @@
 // 32); the packed A block (MC×KC, 96 KiB) stays in L2 and a B panel (KC×NR, ≤ 32 KiB) in L1.
 enum { MC = 96, KC = cnnc_gemm_slice, NC = 512, MR_BOUND = 12, NR_BOUND = 32 };
 
-static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
-static size_t round_up(size_t value, size_t multiple) {
-  return (value + multiple - 1) / multiple * multiple;
-}
 
 const cnnc_gemm_path *cnnc_path(cnnc_isa isa) {
   switch (isa) {

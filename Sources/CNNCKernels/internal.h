@@ -56,6 +56,11 @@ void cnnc_transpose_pack_avx2(const float *source, size_t ld, size_t count, size
 void cnnc_transpose_pack_portable(const float *source, size_t ld, size_t count, size_t kc,
                                   size_t width, float *out);
 
+static inline size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
+static inline size_t round_up(size_t value, size_t multiple) {
+  return (value + multiple - 1) / multiple * multiple;
+}
+
 // The path that runs `isa`.
 const cnnc_gemm_path *cnnc_path(cnnc_isa isa);
 

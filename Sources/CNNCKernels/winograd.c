@@ -58,10 +58,6 @@ static const double G5[6][5] = {
     {0, 0, 0, 0, 1}};
 static const float AT5[2][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 1}};
 
-static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
-static size_t round_up(size_t value, size_t multiple) {
-  return (value + multiple - 1) / multiple * multiple;
-}
 
 int cnnc_winograd_applies(const cnnc_window *g, size_t filters) {
   const size_t r = g->kernel_h;
@@ -131,9 +127,14 @@ void cnnc_winograd_pack_weights(cnnc_isa isa, const cnnc_window *g, size_t filte
       float *panel = packed + cnnc_packed_a_index(isa, filters, channels, k0, c);
       for (size_t row = 0; row < mr; row++) {
         float u[MAX_ALPHA * MAX_ALPHA] = {0};
-        const float *w = weights + ((k0 + row) * channels + c) * r * r;
-        if (k0 + row < filters && r == 3) transform_weights(3, w, u);
-        if (k0 + row < filters && r == 5) transform_weights(5, w, u);
+        if (k0 + row < filters) {
+          const float *w = weights + ((k0 + row) * channels + c) * r * r;
+          if (r == 3) {
+            transform_weights(3, w, u);
+          } else {
+            transform_weights(5, w, u);
+          }
+        }
         for (size_t q = 0; q < positions; q++) panel[q * stride + row] = u[q];
       }
     }
@@ -397,7 +398,7 @@ void cnnc_winograd_forward(cnnc_isa isa, const cnnc_window *g, size_t filters,
         const size_t kc = min_size(cnnc_gemm_slice, channels - pc);
         const cnnc_epilogue epilogue = {pc == 0 ? 0.0f : 1.0f, NULL, NULL};
         for (size_t ir = 0; ir < filters; ir += mr) {
-          const float *a = u + pc * round_up(filters, mr) + ir * kc;
+          const float *a = u + cnnc_packed_a_index(isa, filters, channels, ir, pc);
           for (size_t j = 0; j < count; j += nr) {
             path->kernel(kc, a, v + q * v_stride + j * channels + pc * nr,
                          m + q * m_stride + ir * BLOCK_TILES + j, BLOCK_TILES, &epilogue,

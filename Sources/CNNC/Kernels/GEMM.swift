@@ -160,12 +160,13 @@ func convolutionForward(
   }
 }
 
-/// `count` split into `threads` consecutive ranges in whole multiples of 32 (the widest
-/// microkernel tile), so that no tile straddles two threads; fewer ranges when there is less.
-func outputRanges(_ count: Int, threads: Int) -> [Range<Int>] {
+/// `count` split into `threads` consecutive ranges in whole multiples of `unit` (by default
+/// 32, the widest microkernel tile), so that no tile straddles two threads; fewer ranges when
+/// there is less.
+func outputRanges(_ count: Int, threads: Int, unit: Int = 32) -> [Range<Int>] {
   guard threads > 1 else { return [0..<count] }
-  let panels = (count + 31) / 32
-  let perThread = max(1, (panels + threads - 1) / threads) * 32
+  let units = (count + unit - 1) / unit
+  let perThread = max(1, (units + threads - 1) / threads) * unit
   return stride(from: 0, to: count, by: perThread).map { $0..<min($0 + perThread, count) }
 }
 

@@ -2,11 +2,12 @@ import CNNCKernels
 
 /// Convolution forward by Winograd's F(2×2, 3×3) or F(2×2, 5×5) (see `winograd.c`), for
 /// inference plans only: training keeps the implicit GEMM, so its results (checkpoints, the
-/// PyTorch cross-checks) do not depend on this choice. Taken for stride-1 windows where it
-/// measured faster than the implicit GEMM (AMD EPYC): 3×3 with at least 64 channels and 64
-/// filters (VGG-16, AlexNet's conv3–5), 5×5 with at least 16 of each (LeNet's conv2), and only
-/// when a batch has at least 256 tiles: the weights are transformed on every call, which a
-/// batch-1 LeNet (16 tiles) does not earn back (latency 75 µs by GEMM, 215 µs by Winograd).
+/// PyTorch cross-checks) do not depend on this choice. Taken for stride-1 windows: 3×3 with at
+/// least 64 channels and 64 filters (VGG-16, AlexNet's conv3–5), 5×5 with at least 16 of each
+/// (LeNet's conv2), and only when a batch has at least 256 tiles: the weights are transformed
+/// on every call, which a batch-1 LeNet (16 tiles) does not earn back.
+/// `Benchmarks/scripts/winograd-thresholds.sh` measures both rules (the channel rules are
+/// conservative: see the README's Kernels section).
 struct WinogradConvolution {
   let window: cnnc_window
   let filters: Int
@@ -39,10 +40,7 @@ struct WinogradConvolution {
 
   /// Tile ranges for `threads` threads sharing `count` tiles, in whole blocks.
   func tileRanges(_ count: Int, threads: Int) -> [Range<Int>] {
-    let block = cnnc_winograd_block_tiles()
-    let blocks = (count + block - 1) / block
-    let perThread = max(1, (blocks + threads - 1) / max(threads, 1)) * block
-    return stride(from: 0, to: count, by: perThread).map { $0..<min($0 + perThread, count) }
+    outputRanges(count, threads: threads, unit: cnnc_winograd_block_tiles())
   }
 
   func packWeights(
