@@ -28,6 +28,9 @@ struct Window {
           + "(output \(name) \(function)((\(i) − \(k) + 2·\(p))/\(s)) + 1 = \(rounded + 1))")
       return nil
     }
+    if case .pooling(let ceil) = rule {
+      warnAboutDroppedWindows(input: input, ceil: ceil, check: &check)
+    }
     // A ceil-mode window reaches the border, clipped; the others may stop short of it.
     if rule != .pooling(ceil: true) {
       let unused = [
@@ -45,6 +48,29 @@ struct Window {
       }
     }
     return (height, width)
+  }
+
+  /// The rounding formula can place a last window past the input (stride larger than the kernel,
+  /// ceil rounding); the size rule drops it. Say so, with the arithmetic, since the spec's numbers
+  /// alone suggest one more row or column.
+  private func warnAboutDroppedWindows(input: Shape, ceil: Bool, check: inout ShapeCheck) {
+    let dimensions = [
+      ("row", "height", input.height, kernel.height, stride.height, pad.height),
+      ("column", "width", input.width, kernel.width, stride.width, pad.width),
+    ]
+    for (line, name, i, k, s, p) in dimensions {
+      guard
+        let size = OutputSize.poolingBeforeDrop(
+          input: i, kernel: k, stride: s, pad: p, ceilMode: ceil),
+        OutputSize.poolingDropsLastWindow(size: size, input: i, stride: s, pad: p)
+      else { continue }
+      let start = (size - 1) * s - p
+      let function = ceil ? "ceil" : "floor"
+      check.warning(
+        "\(function)((\(i) − \(k) + 2·\(p))/\(s)) + 1 = \(size) windows in \(name), but the last "
+          + "starts at \(line) \(size - 1)·\(s) − \(p) = \(start), past the input's \(i) \(line)s: "
+          + "it covers no pixel and is dropped (output \(name) \(size - 1), as in PyTorch and ONNX)")
+    }
   }
 
   private func size(_ i: Int, _ k: Int, _ s: Int, _ p: Int, _ rule: Rule) -> Int? {
