@@ -38,6 +38,7 @@ struct CheckCommand: ParsableCommand {
   }
 
   func run() throws {
+    if let svg { refuseOverlaps(inputs: [("the spec", spec)], outputs: [("--svg", svg)]) }
     let file = try SpecFile(path: spec)
     let result = SpecChecker.check(file.bytes, name: file.defaultName)
     let diagnostics = result.diagnostics.sorted

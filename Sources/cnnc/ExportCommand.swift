@@ -18,6 +18,8 @@ struct ExportCommand: ParsableCommand {
   var output: String
 
   func run() throws {
+    refuseOverlaps(
+      inputs: [("the spec", spec), ("--weights", weights)], outputs: [("-o", output)])
     let file = try SpecFile(path: spec)
     let result = SpecChecker.check(file.bytes, name: file.defaultName)
     file.printDiagnostics(result.diagnostics.sorted)
@@ -31,7 +33,7 @@ struct ExportCommand: ParsableCommand {
     let values = try loadWeights(weights, plan.parameters, floats: plan.parameterFloats)
     do {
       let model = try ONNXExport.model(network, parameters: plan.parameters, weights: values)
-      try writeAtomically(Array(model), to: output)
+      try OutputFile.write(Array(model), to: output)
       print("wrote \(output): \(network.layers.count) layers, \(model.count) bytes")
     } catch let error as ONNXError {
       fail("\(spec): \(error.message)")

@@ -19,33 +19,45 @@ enum GraphvizRender {
         "--svg needs Graphviz's dot, which is not installed (Debian: apt-get install graphviz; "
           + "macOS: brew install graphviz); --dot prints the graph for rendering elsewhere")
     }
+    // dot writes to its stdout, which is cnnc's own temporary file: cnnc's rules for outputs
+    // (no link followed, mode kept, renamed into place whole) hold for the picture too.
+    let file: OutputFile
     do {
-      try OutputPath.check(output)
+      file = try OutputFile(output)
     } catch {
       fail(error.description)
     }
+    func giveUp(_ message: String) -> Never {
+      file.discard()
+      fail(message)
+    }
     let process = Process()
     process.executableURL = dot
-    process.arguments = ["-Tsvg", "-o", output]
+    process.arguments = ["-Tsvg"]
     let input = Pipe()
     let errors = Pipe()
     process.standardInput = input
     process.standardError = errors
-    process.standardOutput = FileHandle.nullDevice
+    process.standardOutput = FileHandle(fileDescriptor: file.descriptor, closeOnDealloc: false)
     do {
       try process.run()
     } catch {
-      fail("\(dot.path) could not be started: \(error.localizedDescription)")
+      giveUp("\(dot.path) could not be started: \(error.localizedDescription)")
     }
     input.fileHandleForWriting.write(Data(DotGraph.text(network).utf8))
     try? input.fileHandleForWriting.close()
     let message = errors.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
-      fail(
+      giveUp(
         "\(dot.path) failed (exit \(process.terminationStatus)): "
           + String(decoding: message, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
       )
+    }
+    do {
+      try file.commit()
+    } catch {
+      giveUp(error.description)
     }
   }
 }

@@ -18,6 +18,9 @@ struct ImportCommand: ParsableCommand {
   var weights: String?
 
   func run() throws {
+    refuseOverlaps(
+      inputs: [("the model", model)],
+      outputs: [("-o", output)] + (weights.map { [("--weights", $0)] } ?? []))
     let data: Data
     do {
       data = try Data(contentsOf: URL(fileURLWithPath: model))
@@ -41,9 +44,12 @@ struct ImportCommand: ParsableCommand {
       fail("\(model): the imported spec does not pass cnnc check")
     }
     do {
-      let checkpoint = try weights.map { _ in try imported.checkpoint(for: network) }
-      try writeAtomically(Array(imported.yaml.utf8), to: output)
-      if let weights, let checkpoint { try checkpoint.write(to: weights) }
+      // Both files or neither: a bad --weights path must not leave a spec without its weights.
+      var files = [(bytes: Array(imported.yaml.utf8), path: output)]
+      if let weights {
+        files.append((try imported.checkpoint(for: network).encoded(), weights))
+      }
+      try OutputFile.writeAll(files)
     } catch let error as ONNXError {
       fail("\(model): \(error.message)")
     } catch {

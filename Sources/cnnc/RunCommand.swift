@@ -103,6 +103,7 @@ struct RunCommand: ParsableCommand {
     let result = SpecChecker.check(file.bytes, name: file.defaultName)
     file.printDiagnostics(result.diagnostics.sorted)
     guard result.isValid, let network = result.network else { throw ExitCode(1) }
+    refuseOverlaps(inputs: filesRead(network), outputs: filesWritten(network))
     if !train, let input {
       // Inference over --input needs the spec's preprocessing, not its data files: a spec
       // without train: (one made by `cnnc import`) runs on the values as stored.
@@ -148,6 +149,44 @@ struct RunCommand: ParsableCommand {
     }
   }
 
+  /// What this run reads: the spec, a checkpoint or resume state, --input, the data files.
+  private func filesRead(_ network: InferredNetwork) -> [FileConflicts.Role] {
+    var files: [FileConflicts.Role] = [("the spec", spec)]
+    if let weights { files.append(("--weights", weights)) }
+    // A resumed run writes its checkpoint and resume state back over the ones it resumed from:
+    // that is what resuming is. They are inputs that no other output may be.
+    if let resume, !FileConflicts.sameFile(resume, checkpoint(network)) {
+      files += [("--resume", resume), ("the resume state", Checkpoints.resumePath(for: resume))]
+    }
+    if let input { files.append(("--input", input)) }
+    if train || input == nil {
+      files += TrainingData.files(of: network, specPath: spec).map { ("the data file", $0) }
+    }
+    return files
+  }
+
+  /// What this run writes, every file of it, sidecars included.
+  private func filesWritten(_ network: InferredNetwork) -> [FileConflicts.Role] {
+    guard train else {
+      guard let output else { return [] }
+      return [("--output", output)] + (input != nil ? [("its row names", output + ".files.txt")] : [])
+    }
+    let checkpoint = checkpoint(network)
+    var files: [FileConflicts.Role] = [
+      (out == nil ? "the checkpoint" : "--out", checkpoint),
+      ("its resume state", Checkpoints.resumePath(for: checkpoint)),
+    ]
+    if network.train?.data.format == .folder {
+      files.append(("its class names", checkpoint + ".classes.txt"))
+    }
+    if let log { files.append(("--log", log)) }
+    if let plot { files.append(("--plot", plot)) }
+    return files
+  }
+
+  /// Where training writes its checkpoint.
+  func checkpoint(_ network: InferredNetwork) -> String { out ?? "\(network.name).safetensors" }
+
   /// The processes of this run when an MPI launcher (mpirun, srun) started it; nil otherwise.
   private func joinProcessGroup() -> MPIProcessGroup? {
     guard MPIProcessGroup.isLaunched(environment: ProcessInfo.processInfo.environment) else {
@@ -189,7 +228,12 @@ struct RunCommand: ParsableCommand {
     let values = try loadWeights(
       weights ?? "", evaluator.parameters, floats: evaluator.parameterFloats)
     if let output {
-      do { try OutputPath.check(output) } catch { fail(error.description) }
+      do {
+        try OutputPath.check(output)
+        if input != nil { try OutputPath.check(output + ".files.txt") }
+      } catch {
+        fail(error.description)
+      }
     }
     let start = Date()
     let correct: Int
@@ -205,13 +249,20 @@ struct RunCommand: ParsableCommand {
     let accuracy = Double(correct) / Double(data.count)
     if let output {
       do {
-        try NumPyFile.write(
-          rows: data.count, columns: outputs.count / data.count, values: outputs, to: output)
+        var files = [
+          (
+            bytes: NumPyFile.encoded(
+              rows: data.count, columns: outputs.count / data.count, values: outputs),
+            path: output
+          )
+        ]
         if input != nil {
           // Which image each row is: a file's path, or an array's row.
           let names = (0..<data.count).map { data.name(of: $0) + "\n" }.joined()
-          try writeAtomically(Array(names.utf8), to: output + ".files.txt")
+          files.append((Array(names.utf8), output + ".files.txt"))
         }
+        // Both or neither: the rows without their names would be misread.
+        try OutputFile.writeAll(files)
       } catch {
         fail(error.description)
       }
@@ -256,6 +307,15 @@ func fail(_ error: SessionError) -> Never {
     RunCommand.exit(withError: ExitCode(1))
   }
   fail(error.message)
+}
+
+/// Exits 1, naming both, when an output of the command is one of its inputs or another output.
+func refuseOverlaps(inputs: [FileConflicts.Role], outputs: [FileConflicts.Role]) {
+  do {
+    try FileConflicts(inputs: inputs, outputs: outputs).check()
+  } catch {
+    fail(error.description)
+  }
 }
 
 /// A checkpoint's weights laid out as `parameters`, or exit 1 with what is wrong.

@@ -23,13 +23,7 @@ final class TrainingRecord {
       log = nil
       return
     }
-    try OutputPath.check(logPath)
-    guard FileManager.default.createFile(atPath: logPath, contents: nil),
-      let handle = FileHandle(forWritingAtPath: logPath)
-    else {
-      fail("\(logPath): cannot be created")
-    }
-    log = handle
+    log = try OutputFile.openInPlace(logPath)
     pending = "step,epoch,loss,running_accuracy,lr,images_per_second\n"
   }
 

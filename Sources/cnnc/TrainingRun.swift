@@ -22,7 +22,7 @@ struct TrainingRun {
       session = try TrainingSession(
         network: network, train: data.train, test: data.test, validation: data.validation,
         options: options,
-        checkpoint: command.out ?? "\(network.name).safetensors", weights: command.weights,
+        checkpoint: command.checkpoint(network), weights: command.weights,
         resume: command.resume, group: group)
     } catch {
       fail(error)
@@ -153,7 +153,7 @@ struct TrainingRun {
         + data.classNames.enumerated().map { "\($0.offset) \($0.element)" }.joined(separator: ", ")
         + " (saved in \(path))")
     do {
-      try writeAtomically(Array(data.classNames.map { $0 + "\n" }.joined().utf8), to: path)
+      try OutputFile.write(Array(data.classNames.map { $0 + "\n" }.joined().utf8), to: path)
     } catch {
       fail(error.description)
     }

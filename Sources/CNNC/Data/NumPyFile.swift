@@ -27,6 +27,6 @@ public enum NumPyFile {
   public static func write(rows: Int, columns: Int, values: [Float], to path: String)
     throws(CheckpointError)
   {
-    try writeAtomically(encoded(rows: rows, columns: columns, values: values), to: path)
+    try OutputFile.write(encoded(rows: rows, columns: columns, values: values), to: path)
   }
 }

@@ -124,6 +124,22 @@ public struct TrainingData: Sendable {
       preprocessing: source.preprocessing)
   }
 
+  /// The files and folders a spec's `train.data` names, resolved as the readers resolve them
+  /// (MNIST: the four files in its folder, gzipped or not): what no output may overwrite.
+  public static func files(of network: InferredNetwork, specPath: String) -> [String] {
+    guard let source = network.train?.data else { return [] }
+    if source.format == .mnist {
+      guard let folder = MNIST.folder(for: network, specPath: specPath) else { return [] }
+      return ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte"].flatMap { name in
+        [folder + "/" + name, folder + "/" + name + ".gz"]
+      }
+    }
+    return [source.train, source.test].compactMap { $0 }.flatMap { split in
+      (split.images + [split.labels].compactMap { $0 }).map { resolve($0, specPath: specPath) }
+    }
+  }
+
   /// `file` as written in a spec at `specPath`: relative to the spec's folder.
   public static func resolve(_ file: String, specPath: String) -> String {
     if file.hasPrefix("/") { return file }

@@ -224,6 +224,6 @@ func escaped(_ text: String) -> String {
 extension TrainingCurve {
   /// Writes the picture atomically, so that a viewer watching the file never sees half of it.
   public func write(to path: String) throws(CheckpointError) {
-    try writeAtomically(Array(svg().utf8), to: path)
+    try OutputFile.write(Array(svg().utf8), to: path)
   }
 }

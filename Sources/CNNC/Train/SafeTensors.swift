@@ -109,11 +109,10 @@ public struct SafeTensors: Sendable {
     return bytes
   }
 
-  /// Writes atomically: a temporary file in the same folder, fsync, then rename over `path`,
-  /// so an interrupted write never leaves a broken file where a good one was.
-  /// Writes atomically; `faultLabel` names the save's fault-injection points (tests only).
+  /// Writes atomically (`OutputFile`), so an interrupted write never leaves a broken file where
+  /// a good one was; `faultLabel` names the save's fault-injection points (tests only).
   public func write(to path: String, faultLabel: String? = nil) throws(CheckpointError) {
-    try writeAtomically(encoded(), to: path, faultLabel: faultLabel)
+    try OutputFile.write(encoded(), to: path, faultLabel: faultLabel)
   }
 
   // MARK: Reading
@@ -288,50 +287,4 @@ func jsonQuoted(_ text: String) -> String {
     }
   }
   return out + "\""
-}
-
-/// Writes `bytes` to a temporary file beside `path`, flushes it to disk, renames it over `path`
-/// and flushes the folder, so readers see the old file or the new one, never half of one.
-public func writeAtomically(_ bytes: [UInt8], to path: String, faultLabel: String? = nil)
-  throws(CheckpointError)
-{
-  try OutputPath.check(path)
-  let url = URL(fileURLWithPath: path)
-  let folder = url.deletingLastPathComponent().path
-  let temporary = folder + "/.\(url.lastPathComponent).\(getpid()).tmp"
-  func fail(_ what: String) -> CheckpointError {
-    CheckpointError(file: path, problem: "\(what): \(String(cString: strerror(errno)))")
-  }
-  let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-  guard descriptor >= 0 else { throw fail("cannot create \(temporary)") }
-  var written = 0
-  let ok = bytes.withUnsafeBytes { raw -> Bool in
-    while written < raw.count {
-      let result = Foundation.write(descriptor, raw.baseAddress! + written, raw.count - written)
-      if result < 0 {
-        if errno == EINTR { continue }
-        return false
-      }
-      written += result
-    }
-    return fsync(descriptor) == 0
-  }
-  let closed = close(descriptor) == 0
-  guard ok, closed else {
-    let error = fail("cannot write \(temporary)")
-    unlink(temporary)
-    throw error
-  }
-  if let faultLabel { FaultInjection.point("\(faultLabel)-written") }
-  guard rename(temporary, path) == 0 else {
-    let error = fail("cannot rename \(temporary) into place")
-    unlink(temporary)
-    throw error
-  }
-  if let faultLabel { FaultInjection.point("\(faultLabel)-renamed") }
-  let folderDescriptor = open(folder.isEmpty ? "." : folder, O_RDONLY)
-  if folderDescriptor >= 0 {
-    fsync(folderDescriptor)
-    close(folderDescriptor)
-  }
 }

@@ -1,0 +1,146 @@
+import Foundation
+import Testing
+
+@testable import CNNC
+
+/// The one rule for every file cnnc writes (`OutputFile`, `FileConflicts`): no link followed at
+/// the temporary name, the target's mode and owner kept, read-only files left alone, stale
+/// temporaries of dead writers removed, several files all or none, and no output over an input.
+@Suite struct OutputRuleTests {
+  typealias CLI = CommandLineTests
+
+  static func text(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
+
+  /// A symbolic link planted at the temporary name the writer draws first makes it draw another
+  /// name (exclusive creation), not write through the link.
+  @Test func aLinkPlantedAtTheTemporaryNameIsNotFollowed() throws {
+    let folder = try DataFileWriters.folder()
+    let (victim, target) = (folder + "/victim", folder + "/out.yaml")
+    try Data("victim".utf8).write(to: URL(fileURLWithPath: victim))
+    let planted = folder + "/.out.yaml.\(getpid()).1.tmp"
+    try FileManager.default.createSymbolicLink(atPath: planted, withDestinationPath: victim)
+    var suffixes: [UInt64] = [1, 2]
+    let file = try OutputFile(target, suffixes: { suffixes.removeFirst() })
+    #expect(file.temporaryPath == folder + "/.out.yaml.\(getpid()).2.tmp")
+    try file.write(Array("new".utf8))
+    try file.commit()
+    #expect(Self.text(victim) == "victim")
+    #expect(Self.text(target) == "new")
+    #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: planted)) == victim)
+  }
+
+  /// An existing file keeps its permission bits; a new one gets 0666 less the umask; a
+  /// read-only file is refused and left as it was.
+  @Test func modesAreKeptAndReadOnlyFilesRefused() throws {
+    let folder = try DataFileWriters.folder()
+    let (private_, readOnly, fresh) = (folder + "/private", folder + "/read-only", folder + "/new")
+    for path in [private_, readOnly] {
+      try Data("old".utf8).write(to: URL(fileURLWithPath: path))
+    }
+    #expect(chmod(private_, 0o600) == 0)
+    #expect(chmod(readOnly, 0o444) == 0)
+    try OutputFile.write(Array("new".utf8), to: private_)
+    try OutputFile.write(Array("new".utf8), to: fresh)
+    func mode(_ path: String) -> mode_t {
+      var status = stat()
+      return stat(path, &status) == 0 ? status.st_mode & 0o777 : 0
+    }
+    #expect(mode(private_) == 0o600 && Self.text(private_) == "new")
+    let mask = umask(0)
+    umask(mask)
+    #expect(mode(fresh) == 0o666 & ~mask)
+    #expect {
+      try OutputFile.write(Array("new".utf8), to: readOnly)
+    } throws: { error in
+      "\(error)".contains("is read-only (mode 444)")
+    }
+    #expect(Self.text(readOnly) == "old" && mode(readOnly) == 0o444)
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == [
+      "new", "private", "read-only",
+    ])
+  }
+
+  /// A writer killed mid-write leaves its temporary; the next write of that file removes it,
+  /// but never a live writer's, nor other files that look alike.
+  @Test func staleTemporariesOfDeadWritersAreRemoved() throws {
+    let folder = try DataFileWriters.folder()
+    let exited = Process()
+    exited.executableURL = URL(fileURLWithPath: "/bin/true")
+    try exited.run()
+    exited.waitUntilExit()
+    let dead = exited.processIdentifier
+    let names = [
+      ".out.npy.\(dead).9f.tmp", ".out.npy.\(dead).tmp", ".out.npy.\(getpid()).ab.tmp",
+      ".out.npy.resume.\(dead).tmp", ".out.npy.\(dead).notes",
+    ]
+    for name in names { try Data().write(to: URL(fileURLWithPath: folder + "/" + name)) }
+    try NumPyFile.write(rows: 1, columns: 1, values: [1], to: folder + "/out.npy")
+    let left = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+    #expect(left == (Array(names[2...]) + ["out.npy"]).sorted())
+  }
+
+  /// Several files: a bad path among them means none is written.
+  @Test func severalFilesAreWrittenAllOrNone() throws {
+    let folder = try DataFileWriters.folder()
+    #expect(throws: CheckpointError.self) {
+      try OutputFile.writeAll([
+        (Array("a".utf8), folder + "/a"), (Array("b".utf8), folder + "/missing/b"),
+      ])
+    }
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
+    try OutputFile.writeAll([(Array("a".utf8), folder + "/a"), (Array("b".utf8), folder + "/b")])
+    #expect(Self.text(folder + "/a") == "a" && Self.text(folder + "/b") == "b")
+  }
+
+  /// Every way the hostile probe found to write over an input, and two outputs naming one
+  /// file (by the same name, a symbolic link or a hard link): refused before any work, exit 1,
+  /// both files named, every input byte-identical afterwards.
+  @Test func noOutputOverwritesAnInput() throws {
+    let (spec, folder) = try RunCommandTests.specFile()
+    let weights = folder + "/w.safetensors"
+    let model = folder + "/m.onnx"
+    let images = folder + "/images.npy"
+    #expect(try CLI.run(["run", spec, "--train", "--steps", "1", "--out", weights]).status == 0)
+    #expect(try CLI.run(["export", spec, "--weights", weights, "-o", model]).status == 0)
+    try DataFileWriters.npy(
+      descr: "<f4", shape: [2, 1, 28, 28],
+      body: DataFileWriters.float32Bytes([Float](repeating: 0.5, count: 2 * 784)), to: images)
+    let linked = folder + "/linked.safetensors"
+    #expect(link(weights, linked) == 0)
+    let symbolic = folder + "/symbolic.yaml"
+    try FileManager.default.createSymbolicLink(atPath: symbolic, withDestinationPath: spec)
+    let plot = folder + "/curves.svg"
+    let cases: [([String], String)] = [
+      (["import", model, "-o", model], "-o is the model"),
+      (["import", model, "-o", folder + "/x.yaml", "--weights", model], "--weights is the model"),
+      (["export", spec, "--weights", weights, "-o", weights], "-o is --weights"),
+      (["check", spec, "--svg", spec], "--svg is the spec"),
+      (["run", spec, "--train", "--steps", "1", "--out", spec], "--out is the spec"),
+      (["run", spec, "--train", "--steps", "1", "--log", spec], "--log is the spec"),
+      (["run", spec, "--train", "--steps", "1", "--plot", spec], "--plot is the spec"),
+      (["run", symbolic, "--train", "--steps", "1", "--log", spec], "--log is the spec"),
+      (["run", spec, "--train", "--steps", "1", "--plot", plot, "--out", plot], "are one file"),
+      (["run", spec, "--weights", weights, "--output", weights], "--output is --weights"),
+      (["run", spec, "--weights", weights, "--output", linked], "(the same file)"),
+      (
+        ["run", spec, "--weights", weights, "--input", images, "--output", images],
+        "--output is --input"
+      ),
+      (
+        ["run", spec, "--train", "--steps", "1", "--weights", weights, "--out", weights],
+        "--out is --weights"
+      ),
+    ]
+    let inputs = [spec, weights, model, images]
+    let before = try inputs.map(RunCommandTests.bytes)
+    for (arguments, message) in cases {
+      let run = try CLI.run(arguments)
+      #expect(run.status == 1, "\(arguments): \(run.stderr)")
+      #expect(run.stderr.contains(message), "\(arguments): \(run.stderr)")
+      #expect(!run.stderr.contains("step 1"), "refused only after training: \(run.stderr)")
+    }
+    #expect(try inputs.map(RunCommandTests.bytes) == before)
+    #expect(!FileManager.default.fileExists(atPath: plot))
+    #expect(!FileManager.default.fileExists(atPath: folder + "/x.yaml"))
+  }
+}
