@@ -104,6 +104,10 @@ struct RunCommand: ParsableCommand {
     file.printDiagnostics(result.diagnostics.sorted)
     guard result.isValid, let network = result.network else { throw ExitCode(1) }
     refuseOverlaps(inputs: filesRead(network), outputs: filesWritten(network))
+    // Every output is writable where it is, before any work (not after an hour of training).
+    for (_, path) in filesWritten(network) {
+      do { try OutputPath.check(path) } catch { fail(error.description) }
+    }
     if !train, let input {
       // Inference over --input needs the spec's preprocessing, not its data files: a spec
       // without train: (one made by `cnnc import`) runs on the values as stored.
@@ -160,7 +164,7 @@ struct RunCommand: ParsableCommand {
     }
     if let input { files.append(("--input", input)) }
     if train || input == nil {
-      files += TrainingData.files(of: network, specPath: spec).map { ("the data file", $0) }
+      files += TrainingData.files(of: network, specPath: spec).map { ("the data", $0) }
     }
     return files
   }
@@ -175,6 +179,7 @@ struct RunCommand: ParsableCommand {
     var files: [FileConflicts.Role] = [
       (out == nil ? "the checkpoint" : "--out", checkpoint),
       ("its resume state", Checkpoints.resumePath(for: checkpoint)),
+      ("its lock file", CheckpointLock.path(for: checkpoint)),
     ]
     if network.train?.data.format == .folder {
       files.append(("its class names", checkpoint + ".classes.txt"))

@@ -14,8 +14,9 @@ final class TrainingRecord {
   private var lastStep = DispatchTime.now().uptimeNanoseconds
 
   /// Checks both paths and starts the log, before any training, so that a bad path costs
-  /// nothing.
-  init(logPath: String?, plotPath: String?, title: String) throws(CheckpointError) {
+  /// nothing. A resumed run (`appending`) adds its lines to the log it continues.
+  init(logPath: String?, plotPath: String?, title: String, appending: Bool) throws(CheckpointError)
+  {
     self.plotPath = plotPath
     curve = TrainingCurve(title: title)
     if let plotPath { try OutputPath.check(plotPath) }
@@ -23,8 +24,10 @@ final class TrainingRecord {
       log = nil
       return
     }
-    log = try OutputFile.openInPlace(logPath)
-    pending = "step,epoch,loss,running_accuracy,lr,images_per_second\n"
+    log = try OutputFile.openInPlace(logPath, appending: appending)
+    var status = stat()
+    let isEmpty = stat(logPath, &status) != 0 || status.st_size == 0
+    if isEmpty { pending = "step,epoch,loss,running_accuracy,lr,images_per_second\n" }
   }
 
   func record(_ report: StepReport) {

@@ -46,16 +46,6 @@ struct TrainingRun {
           + "batch \(options.batch), \(options.batch / workers) images per worker")
     }
     let trainer = session.trainer
-    if !data.classNames.isEmpty {
-      saveClassNames(beside: session.checkpoint)
-    }
-    let record: TrainingRecord
-    do {
-      record = try TrainingRecord(
-        logPath: command.log, plotPath: command.plot, title: "\(network.name): training")
-    } catch {
-      fail(error.description)
-    }
     if let resume = command.resume, session.isFinished {
       printError(
         "nothing to train: \(resume) is at step \(trainer.step) (epoch \(trainer.epoch)), which "
@@ -71,6 +61,17 @@ struct TrainingRun {
           ]).text)
       }
       return
+    }
+    if !data.classNames.isEmpty {
+      saveClassNames(beside: session.checkpoint)
+    }
+    let record: TrainingRecord
+    do {
+      record = try TrainingRecord(
+        logPath: command.log, plotPath: command.plot, title: "\(network.name): training",
+        appending: command.resume != nil)
+    } catch {
+      fail(error.description)
     }
     let progress = Progress()
     progress.startEpoch()

@@ -187,7 +187,26 @@ import Testing
     let result = check(Self.header + "  - {type: conv, filters: 2, kernel: 3, stride: 2}\n")
     #expect(result.isValid)
     #expect(result.diagnostics.warnings.count == 1)
-    #expect(result.diagnostics.warnings.first?.message.contains("(8 − 3 + 2·0) mod 2 = 1") == true)
+    #expect(
+      result.diagnostics.warnings.first?.message.contains("(8 − 3 + 2·0) mod 2 − 0 = 1") == true)
+  }
+
+  /// ResNet's stride-2 3×3 convolution with pad 1 on an even plane: what the last window leaves
+  /// out is the padding row, not an input row, so there is nothing to warn about. A 1×1 stride-2
+  /// projection on the same plane does skip the last input row and column.
+  @Test func unusedPaddingIsNotAnUnusedInputRow() {
+    let padded = check(
+      "input: [1, 32, 32]\nlayers:\n  - {type: conv, filters: 2, kernel: 3, stride: 2, pad: 1}\n")
+    #expect(padded.isValid && padded.diagnostics.warnings.isEmpty)
+    let twoShort = check(
+      "input: [1, 9, 9]\nlayers:\n  - {type: conv, filters: 2, kernel: 2, stride: 4, pad: 1}\n")
+    // (9 − 2 + 2) mod 4 = 1 ≤ 1: the window starting at row 7 covers rows 7, 8.
+    #expect(twoShort.diagnostics.warnings.isEmpty)
+    let projection = check(
+      "input: [1, 32, 32]\nlayers:\n  - {type: conv, filters: 2, kernel: 1, stride: 2}\n")
+    #expect(
+      projection.diagnostics.warnings.map(\.message).first?.contains(
+        "the last row ((32 − 1 + 2·0) mod 2 − 0 = 1)") == true)
   }
 
   @Test func ceilModePoolingWarnsAboutNothing() {

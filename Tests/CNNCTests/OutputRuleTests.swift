@@ -143,4 +143,81 @@ import Testing
     #expect(!FileManager.default.fileExists(atPath: plot))
     #expect(!FileManager.default.fileExists(atPath: folder + "/x.yaml"))
   }
+
+  /// Found by a hostile review of the first version: the lock file followed a planted link; the
+  /// lock holder removed live writers' temporaries; outputs could land inside an image folder
+  /// the run reads; an unwritable --out or --plot was found only after training; a resumed run
+  /// truncated its log, even when there was nothing to train.
+  @Test func lockFoldersPermissionsAndTheLogOfAResumedRun() throws {
+    let (spec, folder) = try RunCommandTests.specFile()
+    let victim = folder + "/victim"
+    try Data("victim".utf8).write(to: URL(fileURLWithPath: victim))
+    try FileManager.default.createSymbolicLink(
+      atPath: folder + "/.locked.lock", withDestinationPath: victim)
+    var run = try CLI.run(["run", spec, "--train", "--steps", "1", "--out", folder + "/locked"])
+    #expect(run.status == 1 && run.stderr.contains("is a symbolic link"), "\(run.stderr)")
+    #expect(Self.text(victim) == "victim")
+
+    // A live writer's temporary beside the checkpoint survives a training run's start.
+    let live = folder + "/.ck.\(getpid()).abcd.tmp"
+    try Data().write(to: URL(fileURLWithPath: live))
+    let checkpoint = folder + "/ck"
+    let log = folder + "/ck.csv"
+    run = try CLI.run([
+      "run", spec, "--train", "--steps", "2", "--out", checkpoint, "--log", log,
+    ])
+    #expect(run.status == 0, "\(run.stderr)")
+    #expect(FileManager.default.fileExists(atPath: live))
+    let firstLog = try #require(Self.text(log))
+    #expect(firstLog.split(separator: "\n").count == 3, "\(firstLog)")  // header and two steps
+
+    // Resuming with nothing to train leaves the log alone; resuming further appends to it.
+    run = try CLI.run([
+      "run", spec, "--train", "--steps", "2", "--resume", checkpoint, "--out", checkpoint,
+      "--log", log,
+    ])
+    #expect(run.status == 0 && run.stderr.contains("nothing to train"), "\(run.stderr)")
+    #expect(Self.text(log) == firstLog)
+    run = try CLI.run([
+      "run", spec, "--train", "--steps", "3", "--resume", checkpoint, "--out", checkpoint,
+      "--log", log,
+    ])
+    #expect(run.status == 0, "\(run.stderr)")
+    let lines = try #require(Self.text(log)).split(separator: "\n")
+    #expect(lines.count == 4 && lines[3].hasPrefix("3,"), "\(lines)")
+
+    // Read-only --out and --plot: refused before the first step, nothing written.
+    for option in ["--out", "--plot"] {
+      let readOnly = folder + "/read-only\(option)"
+      try Data("old".utf8).write(to: URL(fileURLWithPath: readOnly))
+      #expect(chmod(readOnly, 0o444) == 0)
+      let out = folder + "/fresh\(option)"
+      let arguments =
+        option == "--out"
+        ? ["run", spec, "--train", "--steps", "1", "--out", readOnly]
+        : ["run", spec, "--train", "--steps", "1", "--out", out, "--plot", readOnly]
+      run = try CLI.run(arguments)
+      #expect(run.status == 1 && run.stderr.contains("is read-only"), "\(run.stderr)")
+      #expect(!run.stderr.contains("step 1"))
+      #expect(Self.text(readOnly) == "old")
+      #expect(!FileManager.default.fileExists(atPath: readOnly + ".resume"))
+      #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
+    // Nothing is written inside an image folder the run reads.
+    let pictures = try DataErrorTests.pictures()
+    let folderSpec = try DataFormatTests.writeSpec("{format: folder, train: pictures}", in: pictures)
+    let image = pictures + "/pictures/a/1.png"
+    let before = try RunCommandTests.bytes(image)
+    run = try CLI.run(["run", folderSpec, "--train", "--batch", "2", "--steps", "1", "--out", image])
+    #expect(run.status == 1, "\(run.stderr)")
+    #expect(run.stderr.contains("lies inside the data "), "\(run.stderr)")
+    run = try CLI.run([
+      "run", folderSpec, "--train", "--batch", "2", "--steps", "1", "--out",
+      pictures + "/pictures/b/new.safetensors",
+    ])
+    #expect(run.status == 1 && run.stderr.contains("a folder cnnc reads"), "\(run.stderr)")
+    #expect(try RunCommandTests.bytes(image) == before)
+    #expect(!FileManager.default.fileExists(atPath: pictures + "/pictures/b/new.safetensors"))
+  }
 }

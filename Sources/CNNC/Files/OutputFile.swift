@@ -7,8 +7,9 @@ import Foundation
 /// `O_CREAT | O_EXCL | O_NOFOLLOW`: a name planted in advance (a symbolic link to some other
 /// file, say) makes the open fail instead of redirecting the write. An existing target keeps its
 /// permission bits, owner and group, or the write is refused; a target without write permission
-/// is refused rather than replaced. Temporaries left by a killed writer (its pid no longer
-/// running) are removed by the next write of the same file.
+/// is refused rather than replaced (`OutputPath.check`, which commands also call before any
+/// work). Temporaries left by a killed writer (its pid no longer running) are removed by the
+/// next write of the same file.
 public final class OutputFile {
   public let path: String
   /// The temporary file's path while it is being written.
@@ -30,11 +31,13 @@ public final class OutputFile {
     let folder = url.deletingLastPathComponent().path
     let name = url.lastPathComponent
     Self.removeStaleTemporaries(folder: folder, name: name)
-    let existing = try Self.writableTarget(path)
+    let stem = Self.stem(name)
+    var status = stat()
+    let existing = lstat(path, &status) == 0 ? status : nil
     var created: (String, Int32)?
     for _ in 0..<16 {
       let candidate =
-        "\(folder)/.\(name).\(getpid()).\(String(suffixes(), radix: 16)).tmp"
+        "\(folder)/.\(stem).\(getpid()).\(String(suffixes(), radix: 16)).tmp"
       let opened = open(candidate, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o666)
       if opened >= 0 {
         created = (candidate, opened)
@@ -137,11 +140,14 @@ public final class OutputFile {
   }
 
   /// A file written in place as it grows (the training log, which is read while a run goes on):
-  /// opened without following a link and truncated, keeping an existing file's mode and owner.
-  public static func openInPlace(_ path: String) throws(CheckpointError) -> FileHandle {
+  /// opened without following a link, truncated or (`appending`) added to, keeping an existing
+  /// file's mode and owner.
+  public static func openInPlace(_ path: String, appending: Bool = false) throws(CheckpointError)
+    -> FileHandle
+  {
     try OutputPath.check(path)
-    _ = try writableTarget(path)
-    let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o666)
+    let flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (appending ? O_APPEND : O_TRUNC)
+    let descriptor = open(path, flags, 0o666)
     guard descriptor >= 0 else {
       throw CheckpointError(
         file: path, problem: "cannot be created: \(String(cString: strerror(errno)))")
@@ -149,25 +155,10 @@ public final class OutputFile {
     return FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
   }
 
-  /// The status of the file at `path`, nil when there is none; an error when it is there but
-  /// read-only (root could replace it, but a file its owner made read-only is not cnnc's to
-  /// replace).
-  private static func writableTarget(_ path: String) throws(CheckpointError) -> stat? {
-    var existing = stat()
-    guard lstat(path, &existing) == 0 else { return nil }
-    guard existing.st_mode & S_IWUSR != 0, access(path, W_OK) == 0 else {
-      throw CheckpointError(
-        file: path,
-        problem: "is read-only (mode \(String(existing.st_mode & 0o777, radix: 8))); cnnc "
-          + "replaces only a file it may write: make it writable or choose another path")
-    }
-    return existing
-  }
-
   /// Temporaries of `name` (`.<name>.<pid>.tmp` or `.<name>.<pid>.<random>.tmp`) whose writer
   /// is no longer running. A live writer's are left alone, whoever it is.
-  static func removeStaleTemporaries(folder: String, name: String) {
-    let prefix = ".\(name)."
+  public static func removeStaleTemporaries(folder: String, name: String) {
+    let prefix = ".\(stem(name))."
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
     for entry in entries where entry.hasPrefix(prefix) && entry.hasSuffix(".tmp") {
       let middle = entry.dropFirst(prefix.count).dropLast(".tmp".count).split(
@@ -179,6 +170,18 @@ public final class OutputFile {
         unlink(folder + "/" + entry)
       }
     }
+  }
+
+  /// The target's name in its temporaries' names: whole, or cut to 200 bytes (at a character
+  /// boundary) so that the pid and random part still fit a 255-byte file name.
+  static func stem(_ name: String) -> String {
+    guard name.utf8.count > 200 else { return name }
+    var stem = ""
+    for character in name {
+      guard stem.utf8.count + character.utf8.count <= 200 else { break }
+      stem.append(character)
+    }
+    return stem
   }
 
   private func keepOwnerAndMode(of existing: stat) throws(CheckpointError) {

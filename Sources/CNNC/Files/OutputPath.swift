@@ -4,7 +4,10 @@ import Foundation
 ///
 /// Files are written to a temporary file and renamed over the path, which would silently turn a
 /// device node, a FIFO, a symbolic link or a socket into a regular file. So a path is accepted
-/// only when nothing is there yet or a regular file is, in an existing, writable folder.
+/// only when nothing is there yet or a regular file is, in an existing, writable folder; and an
+/// existing file only when it is writable (a file its owner made read-only is not cnnc's to
+/// replace, even for root) and its replacement can keep its owner and group. Commands check
+/// every output with this before any work, so that a bad path costs nothing.
 public enum OutputPath {
   public static func check(_ path: String) throws(CheckpointError) {
     var status = stat()
@@ -14,6 +17,18 @@ public enum OutputPath {
         throw CheckpointError(
           file: path,
           problem: "is \(describe(kind)); cnnc writes only to a new path or a regular file")
+      }
+      guard status.st_mode & S_IWUSR != 0, access(path, W_OK) == 0 else {
+        throw CheckpointError(
+          file: path,
+          problem: "is read-only (mode \(String(status.st_mode & 0o777, radix: 8))); cnnc "
+            + "replaces only a file it may write: make it writable or choose another path")
+      }
+      guard canGive(owner: status.st_uid, group: status.st_gid) else {
+        throw CheckpointError(
+          file: path,
+          problem: "belongs to user \(status.st_uid), group \(status.st_gid), and a replacement "
+            + "written by this user cannot keep that owner (choose another path)")
       }
     } else if errno != ENOENT {
       throw CheckpointError(
@@ -29,6 +44,18 @@ public enum OutputPath {
     guard access(folder, W_OK) == 0 else {
       throw CheckpointError(file: path, problem: "the folder \(folder) is not writable")
     }
+  }
+
+  /// Whether this process may make a file it creates belong to `owner` and `group` (root may;
+  /// others only to themselves and a group they are in).
+  private static func canGive(owner: uid_t, group: gid_t) -> Bool {
+    let user = geteuid()
+    if user == 0 { return true }
+    guard owner == user else { return false }
+    if group == getegid() { return true }
+    var groups = [gid_t](repeating: 0, count: Int(getgroups(0, nil)))
+    let count = getgroups(Int32(groups.count), &groups)
+    return count > 0 && groups.prefix(Int(count)).contains(group)
   }
 
   private static func describe(_ kind: mode_t) -> String {
@@ -51,16 +78,27 @@ public final class CheckpointLock {
   public let path: String
   private let descriptor: Int32
 
-  public init(checkpoint: String) throws(CheckpointError) {
+  /// The lock file of `checkpoint`: `.<name>.lock` beside it.
+  public static func path(for checkpoint: String) -> String {
     let url = URL(fileURLWithPath: checkpoint)
-    path =
-      url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).lock")
+    return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).lock")
       .path
-    descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+  }
+
+  public init(checkpoint: String) throws(CheckpointError) {
+    path = Self.path(for: checkpoint)
+    // Never through a link planted at the lock's name: the pid written below would land in the
+    // link's target.
+    descriptor = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
     guard descriptor >= 0 else {
       throw CheckpointError(
         file: checkpoint,
         problem: "cannot create its lock file \(path): \(String(cString: strerror(errno)))")
+    }
+    var status = stat()
+    guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+      close(descriptor)
+      throw CheckpointError(file: checkpoint, problem: "its lock file \(path) is not a regular file")
     }
     guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
       var holder = [UInt8](repeating: 0, count: 32)
@@ -81,16 +119,13 @@ public final class CheckpointLock {
     close(descriptor)  // releases the lock
   }
 
-  /// Removes the temporary files an earlier run left beside `checkpoint` when it was killed
-  /// while saving (`.<name>.<pid>.tmp`, `.<name>.resume.<pid>.tmp`). Only a lock holder may:
-  /// no other run can be writing them.
+  /// Removes the temporary files an earlier run left beside `checkpoint` and its resume state
+  /// when it was killed while saving, by `OutputFile`'s rule: only those whose writer is gone.
   public func removeStaleTemporaries(of checkpoint: String) {
     let url = URL(fileURLWithPath: checkpoint)
     let folder = url.deletingLastPathComponent().path
-    let prefix = ".\(url.lastPathComponent)."
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-    for entry in entries where entry.hasPrefix(prefix) && entry.hasSuffix(".tmp") {
-      unlink(folder + "/" + entry)
+    for name in [url.lastPathComponent, url.lastPathComponent + ".resume"] {
+      OutputFile.removeStaleTemporaries(folder: folder, name: name)
     }
   }
 }

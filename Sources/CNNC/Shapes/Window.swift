@@ -37,10 +37,13 @@ struct Window {
         ("row", input.height, kernel.height, stride.height, pad.height),
         ("column", input.width, kernel.width, stride.width, pad.width),
       ].compactMap { name, i, k, s, p -> String? in
+        // The last window stops `left` positions short of the padded input's end; the first p
+        // of those are padding, so only the rest are input rows (or columns) no window reads.
         let left = (i - k + 2 * p) % s
-        guard left != 0 else { return nil }
-        return "the last \(left == 1 ? name : "\(left) \(name)s") "
-          + "((\(i) − \(k) + 2·\(p)) mod \(s) = \(left))"
+        guard left > p else { return nil }
+        let unused = left - p
+        return "the last \(unused == 1 ? name : "\(unused) \(name)s") "
+          + "((\(i) − \(k) + 2·\(p)) mod \(s) − \(p) = \(unused))"
       }
       if !unused.isEmpty {
         check.warning(
