@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # One run of the side-by-side comparison the README quotes, every ratio taken within the run:
 # cnnc bench against PyTorch training and ONNX Runtime inference on LeNet (1 and 2 threads),
-# VGG-16 forward at batch 8 against ONNX Runtime, cnnc's GEMM against the FMA peak, and the
-# peak RSS of a training run. Run from the repository root (takes about 8 minutes);
+# ResNet-20 training against PyTorch eager and torch.compile and its inference against ONNX
+# Runtime (1 and 2 threads), VGG-16 forward at batch 8 against ONNX Runtime, cnnc's GEMM against
+# the FMA peak, and the peak RSS of a training run. Run from the repository root (takes about
+# 14 minutes);
 # needs: pip install torch onnx onnxscript onnxruntime safetensors numpy
 set -euo pipefail
 swift build -c release >/dev/null
@@ -27,6 +29,24 @@ for threads in 1 2; do
     "$threads" "$isa" "$train" "$torch_train" "$(ratio "$train" "$torch_train")" \
     "$infer" "$ort_infer" "$(ratio "$infer" "$ort_infer")" \
     "$latency" "$ort_latency" "$(ratio "$latency" "$ort_latency")"
+done
+
+# ResNet-20 (Models/resnet20.yaml; the same net in Benchmarks/scripts/pytorch_resnet.py):
+# training at batch 64 against PyTorch eager and torch.compile, inference against ONNX Runtime
+# on PyTorch's export of it, and the training step's GFLOP/s as a fraction of the FMA peak.
+peak=$($cnnc bench --gemm 8 8 8 --json | field fma_peak_gflops)
+for threads in 1 2; do
+  report=$($cnnc bench Models/resnet20.yaml --threads "$threads" --repeats 5 --json)
+  train=$(field train_images_per_second <<<"$report")
+  infer=$(field infer_images_per_second <<<"$report")
+  gflops=$(field gflops <<<"$report")
+  torch_lines=$(python3 Benchmarks/scripts/pytorch_resnet.py --threads "$threads" 2>/dev/null)
+  eager=$(sed -n 's/^pytorch eager training \([0-9.]*\) images\/s/\1/p' <<<"$torch_lines")
+  compiled=$(sed -n 's/^torch.compile training \([0-9.]*\) images\/s/\1/p' <<<"$torch_lines")
+  ort=$(sed -n 's/^onnxruntime inference \([0-9.]*\) images\/s/\1/p' <<<"$torch_lines")
+  printf 'resnet20 %d thread(s): training cnnc %.0f / eager %s = %sx, / torch.compile %s = %sx (cnnc %.1f GFLOP/s, %s of the %.1f FMA peak); inference b64 cnnc %.0f / onnxruntime %s = %sx\n' \
+    "$threads" "$train" "$eager" "$(ratio "$train" "$eager")" "$compiled" "$(ratio "$train" "$compiled")" \
+    "$gflops" "$(ratio "$gflops" "$peak")" "$peak" "$infer" "$ort" "$(ratio "$infer" "$ort")"
 done
 
 for threads in 1 2; do

@@ -183,8 +183,8 @@ enum Reference {
   }
 }
 
-/// Inference plans run 3×3 stride-1 convolutions with at least 64 channels and 64 filters, and
-/// 5×5 ones with at least 16, by Winograd's F(2×2, r×r). Against the definition in Double, on
+/// Inference plans run 3×3 and 5×5 stride-1 convolutions with at least 16 channels and 16
+/// filters by Winograd's F(2×2, r×r). Against the definition in Double, on
 /// odd planes (a last tile half outside), every pad the window allows, blocks of tiles that
 /// span two images, channels past one slice of k (256), filter counts that are not a multiple
 /// of any tile, and groups; and bit for bit between one thread and an image split across two
@@ -201,7 +201,29 @@ enum Reference {
       (17, 9, 11, 19, 5, 2, 1),  // odd plane, pad 2
       (260, 7, 6, 16, 5, 4, 1),  // pad 4, the most a 5×5 window allows; two slices of k
       (32, 10, 10, 32, 5, 1, 2),  // groups of 16 channels and 16 filters
+      (16, 32, 32, 16, 3, 1, 1),  // ResNet-20's first stage
+      (17, 11, 13, 23, 3, 1, 1),  // odd plane, filters not a multiple of any tile
+      (32, 9, 8, 32, 3, 1, 2),  // 3×3 in groups of 16
     ]
+
+  /// Where the rule stops: 15 channels or 15 filters keep the GEMM, as does a stride of 2 and a
+  /// training plan.
+  @Test func takenFromSixteenChannelsAndFilters() throws {
+    for (channels, filters, stride, mode, expected) in [
+      (16, 16, 1, PlanMode.inference, true), (15, 16, 1, .inference, false),
+      (16, 15, 1, .inference, false), (16, 16, 2, .inference, false),
+      (16, 16, 1, .training, false),
+    ] {
+      let yaml = """
+        input: [\(channels), 32, 32]
+        layers:
+          - {type: conv, name: conv, filters: \(filters), kernel: 3, stride: \(stride), pad: 1}
+        """
+      let executor = try makeExecutor(
+        yaml, PlanOptions(mode: mode, batch: 2, loss: .outputGradient))
+      #expect(try Self.runsByWinograd(executor) == expected, "\(yaml) \(mode)")
+    }
+  }
 
   @Test(arguments: KernelISA.supported)
   func matchesTheReference(_ isa: KernelISA) throws {

@@ -2,12 +2,11 @@ import CNNCKernels
 
 /// Convolution forward by Winograd's F(2×2, 3×3) or F(2×2, 5×5) (see `winograd.c`), for
 /// inference plans only: training keeps the implicit GEMM, so its results (checkpoints, the
-/// PyTorch cross-checks) do not depend on this choice. Taken for stride-1 windows: 3×3 with at
-/// least 64 channels and 64 filters (VGG-16, AlexNet's conv3–5), 5×5 with at least 16 of each
-/// (LeNet's conv2), and only when a batch has at least 256 tiles: the weights are transformed
-/// on every call, which a batch-1 LeNet (16 tiles) does not earn back.
-/// `Benchmarks/scripts/winograd-thresholds.sh` measures both rules (the channel rules are
-/// conservative: see the README's Kernels section).
+/// PyTorch cross-checks) do not depend on this choice. Taken for stride-1 3×3 and 5×5 windows
+/// with at least 16 channels and 16 filters, and only when a batch has at least 256 tiles: the
+/// weights are transformed on every call, which a batch-1 LeNet (16 tiles) does not earn back.
+/// `Benchmarks/scripts/winograd-thresholds.sh` measures both rules (3×3 with 16–64 channels
+/// 1.02–2.05× the direct or GEMM path; ResNet-20's inference: see the README's Kernels section).
 struct WinogradConvolution {
   let window: cnnc_window
   let filters: Int
@@ -15,8 +14,7 @@ struct WinogradConvolution {
   /// nil when the window does not qualify.
   init?(_ window: cnnc_window, filters: Int, batch: Int, training: Bool) {
     let applies = withUnsafePointer(to: window) { cnnc_winograd_applies($0, filters) != 0 }
-    let least = window.kernel_h == 3 ? 64 : 16
-    guard !training, applies, window.channels >= least, filters >= least else { return nil }
+    guard !training, applies, window.channels >= 16, filters >= 16 else { return nil }
     self.window = window
     self.filters = filters
     guard batch * tiles >= 256 else { return nil }
