@@ -44,9 +44,9 @@ for threads in 1 2; do
   eager=$(sed -n 's/^pytorch eager training \([0-9.]*\) images\/s/\1/p' <<<"$torch_lines")
   compiled=$(sed -n 's/^torch.compile training \([0-9.]*\) images\/s/\1/p' <<<"$torch_lines")
   ort=$(sed -n 's/^onnxruntime inference \([0-9.]*\) images\/s/\1/p' <<<"$torch_lines")
-  printf 'resnet20 %d thread(s): training cnnc %.0f / eager %s = %sx, / torch.compile %s = %sx (cnnc %.1f GFLOP/s, %s of the %.1f FMA peak); inference b64 cnnc %.0f / onnxruntime %s = %sx\n' \
+  printf 'resnet20 %d thread(s): training cnnc %.0f / eager %s = %sx, / torch.compile %s = %sx (cnnc %.1f GFLOP/s, %s of the FMA peak of %.1f GFLOP/s per core); inference b64 cnnc %.0f / onnxruntime %s = %sx\n' \
     "$threads" "$train" "$eager" "$(ratio "$train" "$eager")" "$compiled" "$(ratio "$train" "$compiled")" \
-    "$gflops" "$(ratio "$gflops" "$peak")" "$peak" "$infer" "$ort" "$(ratio "$infer" "$ort")"
+    "$gflops" "$(ratio "$gflops" "$(python3 -c "print($peak * $threads)")")" "$peak" "$infer" "$ort" "$(ratio "$infer" "$ort")"
 done
 
 for threads in 1 2; do
