@@ -22,15 +22,7 @@ import numpy as np
 import onnx
 import onnxruntime
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = ["swift", "build", "-c", "release", "-Xswiftc", "-enable-testing", "--product", "cnnc"]
-
-
-def cnnc_binary():
-    subprocess.run(BUILD, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    folder = subprocess.run(BUILD[:-2] + ["--show-bin-path"], cwd=ROOT, check=True,
-                            capture_output=True, text=True).stdout.strip()
-    return os.path.join(folder, "cnnc")
+from cnnc_build import ROOT, cnnc_binary
 
 
 def test_images(spec_path):

@@ -23,16 +23,7 @@ import onnx
 import onnxruntime
 from onnx import TensorProto, helper, numpy_helper
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = ["swift", "build", "-c", "release", "-Xswiftc", "-enable-testing", "--product", "cnnc"]
-BATCH = 2
-
-
-def cnnc_binary():
-    subprocess.run(BUILD, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-    folder = subprocess.run(BUILD[:-2] + ["--show-bin-path"], cwd=ROOT, check=True,
-                            capture_output=True, text=True).stdout.strip()
-    return os.path.join(folder, "cnnc")
+from cnnc_build import cnnc_binary
 
 
 def random_case(rng):
