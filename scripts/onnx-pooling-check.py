@@ -25,6 +25,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from cnnc_build import cnnc_binary
 
+BATCH = 2
+
 
 def random_case(rng):
     """A layer whose kernel fits its padded input, as a dict of its settings."""

@@ -232,14 +232,6 @@ struct RunCommand: ParsableCommand {
     let evaluator = try Evaluator(network: network)
     let values = try loadWeights(
       weights ?? "", evaluator.parameters, floats: evaluator.parameterFloats)
-    if let output {
-      do {
-        try OutputPath.check(output)
-        if input != nil { try OutputPath.check(output + ".files.txt") }
-      } catch {
-        fail(error.description)
-      }
-    }
     let start = Date()
     let correct: Int
     let outputs: [Float]

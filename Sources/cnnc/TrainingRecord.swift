@@ -14,8 +14,10 @@ final class TrainingRecord {
   private var lastStep = DispatchTime.now().uptimeNanoseconds
 
   /// Checks both paths and starts the log, before any training, so that a bad path costs
-  /// nothing. A resumed run (`appending`) adds its lines to the log it continues.
-  init(logPath: String?, plotPath: String?, title: String, appending: Bool) throws(CheckpointError)
+  /// nothing. A run resumed at step `resumedAt` continues the log it finds: the lines of steps
+  /// after it (logged before a kill, but not in the saved state the run resumes from) are cut, so
+  /// that no step appears twice.
+  init(logPath: String?, plotPath: String?, title: String, resumedAt: Int?) throws(CheckpointError)
   {
     self.plotPath = plotPath
     curve = TrainingCurve(title: title)
@@ -24,10 +26,16 @@ final class TrainingRecord {
       log = nil
       return
     }
-    log = try OutputFile.openInPlace(logPath, appending: appending)
-    var status = stat()
-    let isEmpty = stat(logPath, &status) != 0 || status.st_size == 0
-    if isEmpty { pending = "step,epoch,loss,running_accuracy,lr,images_per_second\n" }
+    var kept = ""
+    if let resumedAt, let text = try? String(contentsOfFile: logPath, encoding: .utf8) {
+      kept = text.split(separator: "\n").filter { line in
+        guard let step = Int(line.prefix { $0 != "," }) else { return line.hasPrefix("step,") }
+        return step <= resumedAt
+      }.map { $0 + "\n" }.joined()
+      try OutputFile.write(Array(kept.utf8), to: logPath)
+    }
+    log = try OutputFile.openInPlace(logPath, appending: resumedAt != nil)
+    if kept.isEmpty { pending = "step,epoch,loss,running_accuracy,lr,images_per_second\n" }
   }
 
   func record(_ report: StepReport) {

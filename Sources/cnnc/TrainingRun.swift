@@ -69,7 +69,7 @@ struct TrainingRun {
     do {
       record = try TrainingRecord(
         logPath: command.log, plotPath: command.plot, title: "\(network.name): training",
-        appending: command.resume != nil)
+        resumedAt: command.resume != nil ? trainer.step : nil)
     } catch {
       fail(error.description)
     }

@@ -119,7 +119,12 @@ import Testing
       (["run", spec, "--train", "--steps", "1", "--log", spec], "--log is the spec"),
       (["run", spec, "--train", "--steps", "1", "--plot", spec], "--plot is the spec"),
       (["run", symbolic, "--train", "--steps", "1", "--log", spec], "--log is the spec"),
-      (["run", spec, "--train", "--steps", "1", "--plot", plot, "--out", plot], "are one file"),
+      (
+        [
+          "run", spec, "--train", "--steps", "1", "--plot", plot, "--out",
+          folder + "/../" + (folder as NSString).lastPathComponent + "/curves.svg",
+        ], "--plot and --out"
+      ),
       (["run", spec, "--weights", weights, "--output", weights], "--output is --weights"),
       (["run", spec, "--weights", weights, "--output", linked], "(the same file)"),
       (
@@ -157,6 +162,11 @@ import Testing
     var run = try CLI.run(["run", spec, "--train", "--steps", "1", "--out", folder + "/locked"])
     #expect(run.status == 1 && run.stderr.contains("is a symbolic link"), "\(run.stderr)")
     #expect(Self.text(victim) == "victim")
+    // The lock itself, as a library user meets it: no link followed, nothing written.
+    #expect(throws: CheckpointError.self) {
+      _ = try CheckpointLock(checkpoint: folder + "/locked")
+    }
+    #expect(Self.text(victim) == "victim")
 
     // A live writer's temporary beside the checkpoint survives a training run's start.
     let live = folder + "/.ck.\(getpid()).abcd.tmp"
@@ -171,13 +181,16 @@ import Testing
     let firstLog = try #require(Self.text(log))
     #expect(firstLog.split(separator: "\n").count == 3, "\(firstLog)")  // header and two steps
 
-    // Resuming with nothing to train leaves the log alone; resuming further appends to it.
+    // Resuming with nothing to train leaves the log alone; resuming further appends to it, after
+    // cutting the lines of steps the resumed state does not have (here a made-up step 7, as a
+    // kill between a log flush and a save would leave).
     run = try CLI.run([
       "run", spec, "--train", "--steps", "2", "--resume", checkpoint, "--out", checkpoint,
       "--log", log,
     ])
     #expect(run.status == 0 && run.stderr.contains("nothing to train"), "\(run.stderr)")
     #expect(Self.text(log) == firstLog)
+    try Data((firstLog + "7,1,0.5,0.5,0.01,100.0\n").utf8).write(to: URL(fileURLWithPath: log))
     run = try CLI.run([
       "run", spec, "--train", "--steps", "3", "--resume", checkpoint, "--out", checkpoint,
       "--log", log,

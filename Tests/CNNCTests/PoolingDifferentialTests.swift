@@ -131,7 +131,8 @@ import Testing
     return layers
   }()
 
-  /// The examples, by the shapes ONNX Runtime and PyTorch give.
+  /// The examples, by the shapes ONNX Runtime gives (and PyTorch, but for the fourth:
+  /// PyTorch refuses a pad over half the kernel).
   @Test func shapesOfTheReportedLayers() throws {
     let expected = [(1, 1), (1, 1), (5, 3), (2, 2)]
     for (layer, (height, width)) in zip(Self.layers, expected) {
@@ -151,6 +152,13 @@ import Testing
       messages.first?.contains("ceil((4 − 2 + 2·0)/4) + 1 = 2 windows in height") == true,
       "\(messages)")
     #expect(messages.first?.contains("row 1·4 − 0 = 4, past the input's 4 rows") == true)
+    // After the drop, a column the kept windows do not reach is named too.
+    let skipping = check(Self.layers[2].yaml).diagnostics.warnings.map(\.message)
+    #expect(skipping.count == 1, "\(skipping)")
+    #expect(
+      skipping.first?.contains(
+        "the last column of the input (after the kept windows' end at column 2·3 − 0 + 1 − 1 = 6) "
+          + "is then unused") == true, "\(skipping)")
     // A layer whose windows all cover pixels says nothing of the kind.
     let plain = check("input: [1, 5, 5]\nlayers:\n  - {type: maxpool, kernel: 2, stride: 2}\n")
     #expect(plain.diagnostics.warnings.isEmpty)

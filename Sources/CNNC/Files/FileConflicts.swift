@@ -43,8 +43,8 @@ public struct FileConflicts {
         if let (other, _) = written.first(where: { $0.1?.isSameFile(as: location) == true }) {
           throw CheckpointError(
             file: output.path,
-            problem: "\(output.what) and \(other.what) \(other.path) are one file"
-              + "\(alias(output, other)); choose different paths")
+            problem: "\(output.what) and \(other.what) \(other.path) are one file; choose "
+              + "different paths")
         }
       }
       written.append((output, location))

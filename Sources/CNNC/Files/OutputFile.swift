@@ -34,6 +34,10 @@ public final class OutputFile {
     let stem = Self.stem(name)
     var status = stat()
     let existing = lstat(path, &status) == 0 ? status : nil
+    // Checked again: something else may have been put there since `OutputPath.check`.
+    if let existing, existing.st_mode & S_IFMT != S_IFREG {
+      throw CheckpointError(file: path, problem: "is no longer a regular file; nothing written")
+    }
     var created: (String, Int32)?
     for _ in 0..<16 {
       let candidate =

@@ -53,9 +53,11 @@ public enum OutputPath {
     if user == 0 { return true }
     guard owner == user else { return false }
     if group == getegid() { return true }
-    var groups = [gid_t](repeating: 0, count: Int(getgroups(0, nil)))
-    let count = getgroups(Int32(groups.count), &groups)
-    return count > 0 && groups.prefix(Int(count)).contains(group)
+    let count = getgroups(0, nil)
+    guard count > 0 else { return false }
+    var groups = [gid_t](repeating: 0, count: Int(count))
+    let filled = getgroups(Int32(groups.count), &groups)
+    return filled > 0 && groups.prefix(Int(filled)).contains(group)
   }
 
   private static func describe(_ kind: mode_t) -> String {

@@ -9,7 +9,8 @@ public enum OutputSize {
     return span / stride + 1
   }
 
-  /// Pooling: ceil((i − k + 2p) / s) + 1 (the seed's and Caffe's rule), or floor with
+  /// Pooling: ceil((i − k + 2p) / s) + 1 (the rule of the CNN notes cnnc started from, and
+  /// Caffe's), or floor with
   /// `ceilMode` false; then a last window that would start at or beyond the input's real end
   /// (row i; i + p in padded coordinates) is dropped, padded or not, as PyTorch and ONNX do: it
   /// would cover no input pixel. Caffe drops it only when the layer has padding. Nil when

@@ -31,13 +31,14 @@ struct Window {
     if case .pooling(let ceil) = rule {
       warnAboutDroppedWindows(input: input, ceil: ceil, check: &check)
     }
-    // A ceil-mode window reaches the border, clipped; the others may stop short of it.
+    // A ceil-mode window reaches the border, clipped (unless dropped, which the warning above
+    // covers); the others may stop short of it.
     if rule != .pooling(ceil: true) {
       let unused = [
         ("row", input.height, kernel.height, stride.height, pad.height),
         ("column", input.width, kernel.width, stride.width, pad.width),
       ].compactMap { name, i, k, s, p -> String? in
-        // The last window stops `left` positions short of the padded input's end; the first p
+        // The last window stops `left` positions short of the padded input's end; the last p
         // of those are padding, so only the rest are input rows (or columns) no window reads.
         let left = (i - k + 2 * p) % s
         guard left > p else { return nil }
@@ -53,9 +54,9 @@ struct Window {
     return (height, width)
   }
 
-  /// The rounding formula can place a last window past the input (stride larger than the kernel,
-  /// ceil rounding); the size rule drops it. Say so, with the arithmetic, since the spec's numbers
-  /// alone suggest one more row or column.
+  /// Ceil rounding can place a last window past the input (when the stride exceeds k − p); the
+  /// size rule drops it. Say so, with the arithmetic, since the spec's numbers alone suggest one
+  /// more row or column, and name the input rows the windows left then leave unread.
   private func warnAboutDroppedWindows(input: Shape, ceil: Bool, check: inout ShapeCheck) {
     let dimensions = [
       ("row", "height", input.height, kernel.height, stride.height, pad.height),
@@ -69,10 +70,19 @@ struct Window {
       else { continue }
       let start = (size - 1) * s - p
       let function = ceil ? "ceil" : "floor"
+      // The windows kept end at row (size − 2)·s − p + k − 1; rows after it go unread.
+      let unread = i - ((size - 2) * s - p + k)
+      let unused =
+        unread > 0
+        ? "; the last \(unread == 1 ? line : "\(unread) \(line)s") of the input "
+          + "(after the kept windows' end at \(line) \(size - 2)·\(s) − \(p) + \(k) − 1 = "
+          + "\(i - unread - 1)) \(unread == 1 ? "is" : "are") then unused"
+        : ""
       check.warning(
         "\(function)((\(i) − \(k) + 2·\(p))/\(s)) + 1 = \(size) windows in \(name), but the last "
           + "starts at \(line) \(size - 1)·\(s) − \(p) = \(start), past the input's \(i) \(line)s: "
-          + "it covers no pixel and is dropped (output \(name) \(size - 1), as in PyTorch and ONNX)")
+          + "it covers no pixel and is dropped (output \(name) \(size - 1), as in PyTorch and ONNX)"
+          + unused)
     }
   }
 
