@@ -14,6 +14,13 @@ enum PlanReport {
         + "naive \(CheckReport.grouped(plan.naiveBytes)))",
       "",
     ]
+    let layers = plan.network.layers
+    if !plan.foldedBatchNorms.isEmpty {
+      let folds = plan.foldedBatchNorms.sorted { $0.key < $1.key }.map {
+        "\(layers[$0.key].name) into \(layers[$0.value].name)"
+      }
+      lines += ["batchnorm folded (no step of its own): " + folds.joined(separator: ", "), ""]
+    }
     var rows = [["step", "kernel", "reads", "writes"]]
     for (index, step) in plan.steps.enumerated() {
       let layer =

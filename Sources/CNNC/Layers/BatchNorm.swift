@@ -13,6 +13,9 @@ import Foundation
 public struct BatchNorm: Layer {
   public var epsilon: Float
   public var momentum: Float
+  /// Folded into the convolution before it by an inference plan (`BatchNormFolding`): no step
+  /// of its own, its output the convolution's.
+  public var isFolded = false
 
   public init(epsilon: Float = 1e-5, momentum: Float = 0.1) {
     self.epsilon = epsilon
@@ -54,6 +57,7 @@ extension BatchNorm {
   public var backwardReads: BackwardReads { .input }
   /// In inference it is element-wise (training's backward reads its input, which keeps it apart).
   public var mayRunInPlace: Bool { true }
+  public func isView(training: Bool) -> Bool { isFolded && !training }
 
   public func trainingProblem(batch: Int, inputs: [Shape]) -> String? {
     let values = batch * inputs[0].height * inputs[0].width

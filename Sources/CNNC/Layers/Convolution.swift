@@ -10,6 +10,8 @@ public struct Convolution: Layer {
   public var pad: Pair
   public var hasBias: Bool
   public var groups: Int
+  /// The ε of a batchnorm an inference plan folds into this convolution (`BatchNormFolding`).
+  public var foldedBatchNormEpsilon: Float?
 
   public init(
     filters: Int, kernel: Pair, stride: Pair = Pair(1), pad: Pair = Pair(0), hasBias: Bool = true,
@@ -141,10 +143,19 @@ extension Convolution {
           elements: packedAFloats(m: k, k: f).flatMap { checkedProduct([$0, groups]) },
           lifetime: .backward, forInputGradient: true),
       ]
+    let folded =
+      foldedBatchNormEpsilon == nil || training
+      ? []
+      : [
+        ScratchRequest(
+          name: Scratch.foldedWeights,
+          elements: checkedProduct([filters, g.patchSize]), lifetime: .forward),
+        ScratchRequest(name: Scratch.foldedBias, elements: filters, lifetime: .forward),
+      ]
     // A 1×1 window with stride 1 and no pad reads the image as its own column matrix.
-    guard !g.isPointwise else { return packing }
+    guard !g.isPointwise else { return packing + folded }
     let columns = checkedProduct([k, p])
-    return packing + [
+    return packing + folded + [
       ScratchRequest(name: Scratch.backwardColumns, elements: columns, lifetime: .backward),
       ScratchRequest(
         name: Scratch.columnGradient, elements: columns, lifetime: .backward,
@@ -157,6 +168,7 @@ extension Convolution {
     static let (forwardWeights, backwardWeights) = ("packed weights", "packed weights transposed")
     static let (backwardColumns, columnGradient) = ("columns", "column gradient")
     static let (winogradWorkspace, winogradWeights) = ("winograd workspace", "winograd weights")
+    static let (foldedWeights, foldedBias) = ("batchnorm-folded weights", "batchnorm-folded bias")
   }
 
   /// Where group `group`'s part of each operand starts, in floats.
@@ -172,6 +184,9 @@ extension Convolution {
   }
 
   public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
+    if let epsilon = foldedBatchNormEpsilon, !training {
+      return foldedForward(b, epsilon: epsilon)
+    }
     let g = geometry(b.inputShapes[0], b.outputShape)
     let filters = self.filters / groups
     let offsets = (0..<groups).map { GroupOffsets($0, g, filtersPerGroup: filters) }
@@ -181,6 +196,34 @@ extension Convolution {
       return winogradForward(winograd, b, offsets: offsets).kernel(b)
     }
     return gemmForward(g, b, offsets: offsets).kernel(b)
+  }
+
+  /// Forward with a batchnorm folded in (`BatchNormFolding`): each call computes the folded
+  /// weights W·s and bias (b − μ)·s + β, s = γ/√(σ² + ε) per filter, into scratch, then runs
+  /// the plain forward pass on them.
+  private func foldedForward(_ b: LayerBinding, epsilon: Float) -> Kernel {
+    let weights = b.requiredScratch(Scratch.foldedWeights, as: Float.self)
+    let bias = b.requiredScratch(Scratch.foldedBias, as: Float.self)
+    var plain = self
+    plain.foldedBatchNormEpsilon = nil
+    plain.hasBias = true
+    var onFolded = b
+    onFolded.parameters = [weights, bias]
+    let forward = plain.forwardKernel(onFolded, training: false)
+    let (original, originalBias) = (b.parameters[0], hasBias ? b.parameters[1] : nil)
+    let (gamma, beta, mean, variance) = (
+      b.foldedParameters[0], b.foldedParameters[1], b.foldedParameters[2], b.foldedParameters[3]
+    )
+    let perFilter = geometry(b.inputShapes[0], b.outputShape).patchSize
+    let filters = self.filters
+    return {
+      for f in 0..<filters {
+        let scale = gamma[f] / (variance[f] + epsilon).squareRoot()
+        for i in (f * perFilter)..<((f + 1) * perFilter) { weights[i] = original[i] * scale }
+        bias[f] = ((originalBias?[f] ?? 0) - mean[f]) * scale + beta[f]
+      }
+      forward()
+    }
   }
 
   /// One batch's forward pass: the weights packed once, then each image's work items (output

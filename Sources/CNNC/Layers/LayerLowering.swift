@@ -61,6 +61,9 @@ public struct LayerBinding {
   public var updatesState: Bool
   /// Shared random state (dropout masks).
   public var random: UnsafeMutablePointer<SplitMix64>
+  /// A convolution's folded batchnorm's tensors (weight, bias, running mean and variance), in
+  /// an inference plan that folds one into it (`BatchNormFolding`); empty otherwise.
+  public var foldedParameters: [UnsafeMutablePointer<Float>] = []
 
   var inputCount: Int { inputShapes[0].elementCount ?? 0 }
 

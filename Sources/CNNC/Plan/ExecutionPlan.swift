@@ -24,10 +24,12 @@ public struct PlanOptions: Sendable {
   /// Threads that one image's convolution and dense layers are split across, in an inference
   /// plan at batch 1 (latency); larger batches are split by sample, across executors.
   public var imageThreads: Int
+  /// Inference only: fold each batchnorm that follows a convolution into it (`BatchNormFolding`).
+  public var foldsBatchNorm: Bool
 
   public init(
     mode: PlanMode, batch: Int, loss: LossKind = .softmaxCrossEntropy, inputGradient: Bool = false,
-    isa: KernelISA? = nil, imageThreads: Int = 1
+    isa: KernelISA? = nil, imageThreads: Int = 1, foldsBatchNorm: Bool = true
   ) {
     self.mode = mode
     self.batch = batch
@@ -35,6 +37,7 @@ public struct PlanOptions: Sendable {
     self.inputGradient = inputGradient
     self.isa = isa
     self.imageThreads = imageThreads
+    self.foldsBatchNorm = foldsBatchNorm
   }
 
   /// The threads each kernel splits its work across: `imageThreads` where it applies, else 1.
@@ -130,5 +133,7 @@ public struct ExecutionPlan: Sendable {
   public var labelsBuffer: Int?
   /// Where the loss (or the caller) writes the gradient that backward starts from.
   public var lossGradientBuffer: Int?
+  /// Each batchnorm folded into a convolution (inference): its layer index → the convolution's.
+  public var foldedBatchNorms: [Int: Int]
   var operands: [LayerOperands?]
 }

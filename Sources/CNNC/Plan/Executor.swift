@@ -246,8 +246,12 @@ public final class Executor {
           }),
         parameters: slots.map { weightBase + $0.offset },
         parameterGradients: slots.map { gradientBase + $0.offset },
-        updatesState: weightOwner == nil, random: random)
-      guard let kind = layer.spec.layer else {
+        updatesState: weightOwner == nil, random: random,
+        foldedParameters: plan.foldedBatchNorms.first { $0.value == index }.map { fold in
+          (slotsByLayer[fold.key] ?? []).map { weightBase + $0.offset }
+        } ?? [])
+      guard let kind = BatchNormFolding.kind(index, of: plan.network, folds: plan.foldedBatchNorms)
+      else {
         kernels.append({})
         continue
       }

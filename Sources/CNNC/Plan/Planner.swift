@@ -32,6 +32,8 @@ struct Lowering {
   let layers: [InferredLayer]
   /// Each layer's type behaviour and output shape, which planning needs a valid spec for.
   let kinds: [any Layer]
+  /// Batchnorms folded into the convolution before them (`BatchNormFolding`).
+  let folds: [Int: Int]
   let outputs: [Shape]
   /// The softmax that the cross-entropy loss absorbs, when the net ends in one.
   let foldedSoftmax: Int?
@@ -60,11 +62,14 @@ struct Lowering {
     var outputs: [Shape] = []
     var kinds: [any Layer] = []
     for layer in network.layers {
-      guard let output = layer.output, let kind = layer.spec.layer else {
+      guard let output = layer.output, layer.spec.layer != nil else {
         throw PlanError(message: "\(layer.spec.subject): the spec has errors; run cnnc check")
       }
       outputs.append(output)
-      kinds.append(kind)
+    }
+    folds = BatchNormFolding.folds(network, options)
+    for index in network.layers.indices {
+      if let kind = BatchNormFolding.kind(index, of: network, folds: folds) { kinds.append(kind) }
     }
     self.kinds = kinds
     self.network = network
@@ -100,6 +105,6 @@ struct Lowering {
       lowerBoundBytes: placement.lowerBoundBytes, parameterFloats: parameterFloats,
       inputBuffer: buffers.activation[0], outputBuffer: buffers.probabilities,
       labelsBuffer: buffers.labels, lossGradientBuffer: buffers.lossGradient,
-      operands: binding.operands)
+      foldedBatchNorms: folds, operands: binding.operands)
   }
 }
