@@ -53,7 +53,11 @@ import Testing
 
   /// The CIFAR models train: a few SGD steps on 16 synthetic images whose brightness gives the
   /// label lower the loss (at the learning rate 0.01: the specs' 0.1 is for batches of 64).
-  @Test(arguments: ["resnet20.yaml", "mobilenet-cifar.yaml"])
+  @Test(
+    .enabled(
+      if: isOptimizedBuild,
+      "16 GFLOP of training: minutes in the sanitizers' unoptimised builds, seconds in release"),
+    arguments: ["resnet20.yaml", "mobilenet-cifar.yaml"])
   func cifarModelsTrainAFewSteps(_ name: String) throws {
     let network = try #require(try Self.load(name).network)
     var options = TrainingOptions(try #require(network.train))
