@@ -4,6 +4,7 @@
 #   scripts/seed-sweep.sh Models/lenet.yaml 1 20 [WEIGHT_INIT] [TARGET]
 # With WEIGHT_INIT (glorot_uniform, lecun_uniform, he_uniform) a copy of the spec with that
 # `weight_init` is trained instead, beside the original so its data path still resolves.
+# LOWERING=gemm (or auto) in the environment passes `--lowering` to every run.
 set -euo pipefail
 spec=$1 first=$2 last=$3 init=${4:-} target=${5:-98.0}
 cnnc=${CNNC:-.build/release/cnnc}
@@ -17,7 +18,8 @@ if [ -n "$init" ]; then
 fi
 for seed in $(seq "$first" "$last"); do
   # Progress goes to stderr; shown only when a run fails.
-  if ! "$cnnc" run "$spec" --train --seed "$seed" --json --out "$work/seed.safetensors" \
+  if ! "$cnnc" run "$spec" --train --seed "$seed" ${LOWERING:+--lowering "$LOWERING"} --json \
+    --out "$work/seed.safetensors" \
     > "$work/run.json" 2> "$work/run.err"; then
     cat "$work/run.err" >&2
     exit 1

@@ -246,13 +246,19 @@ static inline __attribute__((always_inline)) void transform_input(
   }
 }
 
-// out[k][2ty + i][2tx + j] = (Aᵀ M A)_ij + bias[k] for every filter and tile of the block:
+// Stores `value`, or adds it to what is there (an input gradient another layer wrote first).
+static inline __attribute__((always_inline)) void put(float *p, float value, int accumulate) {
+  *p = accumulate ? *p + value : value;
+}
+
+// out[k][2ty + i][2tx + j] = (Aᵀ M A)_ij + bias[k] (added to out's value with `accumulate`)
+// for every filter and tile of the block:
 // computed eight block columns at a time into four staging rows, then stored segment by
 // segment; outputs past the plane's edge (odd sizes) are not stored.
 static inline __attribute__((always_inline)) void transform_output(
     const int alpha, const float *at, const cnnc_window *g, size_t filters, const float *m,
     size_t m_position_stride, const float *bias, const segment *segments, size_t n,
-    size_t count, float *out, size_t out_stride, float *stage) {
+    size_t count, float *out, size_t out_stride, int accumulate, float *stage) {
   const size_t plane = g->out_h * g->out_w;
   float *restrict y[2][2] = {{stage, stage + STAGE_FLOATS},
                              {stage + 2 * STAGE_FLOATS, stage + 3 * STAGE_FLOATS}};
@@ -298,23 +304,29 @@ static inline __attribute__((always_inline)) void transform_output(
         // Each row of outputs is the two columns of eight tiles, interleaved.
         const f8 y00 = LOAD(f8, y[0][0] + col + u), y01 = LOAD(f8, y[0][1] + col + u);
         const f8 y10 = LOAD(f8, y[1][0] + col + u), y11 = LOAD(f8, y[1][1] + col + u);
-        STORE(row0 + 2 * u, __builtin_shufflevector(y00, y01, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12,
-                                                    5, 13, 6, 14, 7, 15));
-        STORE(row1 + 2 * u, __builtin_shufflevector(y10, y11, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12,
-                                                    5, 13, 6, 14, 7, 15));
+        f16 top = __builtin_shufflevector(y00, y01, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6,
+                                          14, 7, 15);
+        f16 bottom = __builtin_shufflevector(y10, y11, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13,
+                                             6, 14, 7, 15);
+        if (accumulate) {
+          top += LOAD(f16, row0 + 2 * u);
+          bottom += LOAD(f16, row1 + 2 * u);
+        }
+        STORE(row0 + 2 * u, top);
+        STORE(row1 + 2 * u, bottom);
       }
       for (; u < whole; u++) {
-        row0[2 * u] = y[0][0][col + u];
-        row0[2 * u + 1] = y[0][1][col + u];
-        row1[2 * u] = y[1][0][col + u];
-        row1[2 * u + 1] = y[1][1][col + u];
+        put(row0 + 2 * u, y[0][0][col + u], accumulate);
+        put(row0 + 2 * u + 1, y[0][1][col + u], accumulate);
+        put(row1 + 2 * u, y[1][0][col + u], accumulate);
+        put(row1 + 2 * u + 1, y[1][1][col + u], accumulate);
       }
       for (; u < s->count; u++) {
         const int second_column = ox + 2 * u + 1 < g->out_w;
-        row0[2 * u] = y[0][0][col + u];
-        if (second_column) row0[2 * u + 1] = y[0][1][col + u];
-        if (second_row) row1[2 * u] = y[1][0][col + u];
-        if (second_row && second_column) row1[2 * u + 1] = y[1][1][col + u];
+        put(row0 + 2 * u, y[0][0][col + u], accumulate);
+        if (second_column) put(row0 + 2 * u + 1, y[0][1][col + u], accumulate);
+        if (second_row) put(row1 + 2 * u, y[1][0][col + u], accumulate);
+        if (second_row && second_column) put(row1 + 2 * u + 1, y[1][1][col + u], accumulate);
       }
     }
   }
@@ -327,7 +339,7 @@ typedef void (*input_transform)(const cnnc_window *, size_t, const float *, size
                                 float *);
 typedef void (*output_transform)(const cnnc_window *, size_t, const float *, size_t,
                                  const float *, const segment *, size_t, size_t, float *, size_t,
-                                 float *);
+                                 int, float *);
 #define TRANSFORMS(R, SUFFIX, ATTRIBUTES)                                                        \
   ATTRIBUTES static void input_##R##_##SUFFIX(                                                   \
       const cnnc_window *g, size_t nr, const float *images, size_t image_stride,                 \
@@ -339,9 +351,9 @@ typedef void (*output_transform)(const cnnc_window *, size_t, const float *, siz
   ATTRIBUTES static void output_##R##_##SUFFIX(                                                  \
       const cnnc_window *g, size_t filters, const float *m, size_t stride, const float *bias,    \
       const segment *segments, size_t n, size_t count, float *out, size_t out_stride,            \
-      float *stage) {                                                                            \
+      int accumulate, float *stage) {                                                            \
     transform_output(R + 1, &AT##R[0][0], g, filters, m, stride, bias, segments, n, count, out, \
-                     out_stride, stage);                                                         \
+                     out_stride, accumulate, stage);                                             \
   }
 TRANSFORMS(3, portable, )
 TRANSFORMS(5, portable, )
@@ -376,7 +388,7 @@ static transforms transforms_for(cnnc_isa isa, size_t r) {
 void cnnc_winograd_forward(cnnc_isa isa, const cnnc_window *g, size_t filters,
                            const float *packed_weights, const float *images, size_t image_stride,
                            const float *bias, size_t first_tile, size_t tiles, float *out,
-                           size_t out_stride, float *workspace) {
+                           size_t out_stride, int accumulate, float *workspace) {
   const cnnc_gemm_path *path = cnnc_path(isa);
   const size_t mr = path->mr, nr = path->nr, channels = g->channels;
   const size_t alpha = alpha_of(g), positions = alpha * alpha;
@@ -408,6 +420,6 @@ void cnnc_winograd_forward(cnnc_isa isa, const cnnc_window *g, size_t filters,
       }
     }
     transform.output(g, filters, m, m_stride, bias, segments, n, count, out, out_stride,
-                     stage);
+                     accumulate, stage);
   }
 }

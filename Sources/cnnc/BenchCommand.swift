@@ -29,6 +29,12 @@ struct BenchCommand: ParsableCommand {
   var inferenceOnly = false
 
   @Option(
+    help: ArgumentHelp(
+      "How convolutions are computed: auto (Winograd where it is faster) or gemm (im2col + GEMM "
+        + "everywhere); default: the spec's train.lowering.", valueName: "lowering"))
+  var lowering: ConvolutionLowering?
+
+  @Option(
     parsing: .upToNextOption,
     help: "Instead of a network: time one M×N×K matrix product on the kernel path a plan would use."
   )
@@ -58,7 +64,7 @@ struct BenchCommand: ParsableCommand {
     do {
       let report = try Benchmark(
         network: network, batch: batch, threads: threads, repeats: repeats,
-        inferenceOnly: inferenceOnly
+        inferenceOnly: inferenceOnly, lowering: lowering
       ).run()
       print(json ? report.json.text : report.text)
     } catch {

@@ -73,6 +73,7 @@ struct CheckCommand: ParsableCommand {
 }
 
 extension PlanMode: ExpressibleByArgument {}
+extension ConvolutionLowering: ExpressibleByArgument {}
 
 extension CheckCommand {
   /// Both modes' plans at --batch, when it was given.
@@ -83,7 +84,9 @@ extension CheckCommand {
 
   func makePlan(_ network: InferredNetwork, mode: PlanMode, batch: Int) throws -> ExecutionPlan {
     do {
-      return try Planner.plan(network, PlanOptions(mode: mode, batch: batch))
+      // A training plan lowers convolutions as the spec's train.lowering says.
+      let lowering = mode == .training ? network.train?.lowering ?? .auto : .auto
+      return try Planner.plan(network, PlanOptions(mode: mode, batch: batch, lowering: lowering))
     } catch {
       printError("error: \(spec): cannot plan \(mode) at batch \(batch): \(error.message)")
       throw ExitCode(1)

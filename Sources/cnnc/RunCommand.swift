@@ -69,6 +69,13 @@ struct RunCommand: ParsableCommand {
   )
   var log: String?
 
+  @Option(
+    help: ArgumentHelp(
+      "With --train: how convolutions are computed: auto (Winograd where it is faster) or gemm "
+        + "(im2col + GEMM everywhere, the numerics of earlier releases); default: the spec's.",
+      valueName: "lowering"))
+  var lowering: ConvolutionLowering?
+
   @Flag(help: "Print one JSON object on stdout; progress goes to stderr.")
   var json = false
 
@@ -135,6 +142,7 @@ struct RunCommand: ParsableCommand {
     options.seed = seed ?? options.seed
     options.threads = threads
     options.maximumSteps = steps
+    options.lowering = lowering ?? options.lowering
     if train && options.batch > data.train.count {
       fail(
         "\(spec): batch \(options.batch) (\(batch == nil ? "the spec's train.batch" : "--batch")) is "
@@ -173,7 +181,8 @@ struct RunCommand: ParsableCommand {
   private func filesWritten(_ network: InferredNetwork) -> [FileConflicts.Role] {
     guard train else {
       guard let output else { return [] }
-      return [("--output", output)] + (input != nil ? [("its row names", output + ".files.txt")] : [])
+      return [("--output", output)]
+        + (input != nil ? [("its row names", output + ".files.txt")] : [])
     }
     let checkpoint = checkpoint(network)
     var files: [FileConflicts.Role] = [

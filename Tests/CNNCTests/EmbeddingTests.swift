@@ -140,6 +140,12 @@ import Testing
     #expect(summary.stopped && summary.steps == 7)
     let saved = try SafeTensors.read(folder + "/stopped.safetensors")
     #expect(saved.metadata["step"] == "7")
+    // The metadata names how each convolution was lowered (LeNet's batch of 64).
+    #expect(saved.metadata["lowering"] == "auto")
+    #expect(
+      saved.metadata["lowerings"]
+        == "conv1: forward by GEMM, backward by GEMM; "
+        + "conv2: forward by Winograd, backward by GEMM, Winograd dX")
     #expect(FileManager.default.fileExists(atPath: folder + "/stopped.safetensors.resume"))
   }
 

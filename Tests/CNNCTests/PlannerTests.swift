@@ -145,8 +145,8 @@ import Testing
       try Self.network("lenet.yaml"), PlanOptions(mode: .inference, batch: 64))
     #expect(
       inference.steps.map(\.kernel) == [
-        "conv forward", "maxpool forward", "conv forward", "maxpool forward", "dense forward",
-        "relu forward", "dense forward", "softmax forward",
+        "conv forward by GEMM", "maxpool forward", "conv forward by Winograd", "maxpool forward",
+        "dense forward", "relu forward", "dense forward", "softmax forward",
       ])
     // relu1 runs in place over fc1, which dies there.
     let relu = try #require(inference.steps.first { $0.kernel == "relu forward" })
@@ -157,7 +157,9 @@ import Testing
     // The softmax is folded into the loss: 7 forward, the loss, 7 backward.
     #expect(training.steps.count == 15)
     #expect(training.steps[7].kernel == "softmax cross-entropy")
-    #expect(training.steps.last?.kernel == "conv backward")
+    #expect(training.steps.last?.kernel == "conv backward by GEMM")
+    // conv2's (20 channels, 50 filters, 5×5, stride 1) input gradient is a Winograd convolution.
+    #expect(training.steps[12].kernel == "conv backward by GEMM, Winograd dX")
     // conv1's input needs no gradient, so its backward has no column-gradient scratch.
     #expect(!training.buffers.contains { $0.name == "conv1 column gradient" })
     // pool1's argmax lives from pool1's forward (step 1) to its backward (step 13).

@@ -1,20 +1,32 @@
 import CNNCKernels
 
-/// Convolution forward by Winograd's F(2×2, 3×3) or F(2×2, 5×5) (see `winograd.c`), for
-/// inference plans only: training keeps the implicit GEMM, so its results (checkpoints, the
-/// PyTorch cross-checks) do not depend on this choice. Taken for stride-1 3×3 and 5×5 windows
-/// with at least 16 channels and 16 filters, and only when a batch has at least 256 tiles: the
-/// weights are transformed on every call, which a batch-1 LeNet (16 tiles) does not earn back.
-/// `Benchmarks/scripts/winograd-thresholds.sh` measures both rules (3×3 with 16–64 channels
-/// 1.02–2.05× the direct or GEMM path; ResNet-20's inference: see the README's Kernels section).
+/// How a plan computes its convolutions: `train: {lowering: …}` in a spec, `--lowering` on the
+/// command line.
+public enum ConvolutionLowering: String, Sendable, CaseIterable {
+  /// Each layer by the fastest lowering cnnc has for its shape: Winograd (below) for the
+  /// forward pass and, in training, for the input gradient of the stride-1 3×3 and 5×5 windows
+  /// it suits; implicit GEMM forward and im2col + GEMM backward for the rest.
+  case auto
+  /// Every convolution by implicit GEMM forward and im2col/col2im + GEMM backward: the training
+  /// numerics of cnnc before Winograd was allowed in training, for reproducing earlier results.
+  case gemm
+}
+
+/// Convolution by Winograd's F(2×2, 3×3) or F(2×2, 5×5) (see `winograd.c`): a forward pass, or
+/// in training the input gradient of a stride-1 layer (itself a convolution). Taken for stride-1
+/// 3×3 and 5×5 windows with at least 16 channels and 16 filters, and only when a batch has at
+/// least 256 tiles: the weights are transformed on every call, which a batch-1 LeNet (16 tiles)
+/// does not earn back. `Benchmarks/scripts/winograd-thresholds.sh` measures both rules (3×3
+/// with 16–64 channels 1.02–2.05× the direct or GEMM path; ResNet-20: see the README's Kernels
+/// section). Its results differ from the GEMM's by rounding, and are the same on every run.
 struct WinogradConvolution {
   let window: cnnc_window
   let filters: Int
 
   /// nil when the window does not qualify.
-  init?(_ window: cnnc_window, filters: Int, batch: Int, training: Bool) {
+  init?(_ window: cnnc_window, filters: Int, batch: Int) {
     let applies = withUnsafePointer(to: window) { cnnc_winograd_applies($0, filters) != 0 }
-    guard !training, applies, window.channels >= 16, filters >= 16 else { return nil }
+    guard applies, window.channels >= 16, filters >= 16 else { return nil }
     self.window = window
     self.filters = filters
     guard batch * tiles >= 256 else { return nil }
@@ -49,16 +61,18 @@ struct WinogradConvolution {
     }
   }
 
-  /// Tiles numbered across the images at `images` (image n at n·imageStride), outputs likewise.
+  /// Tiles numbered across the images at `images` (image n at n·imageStride), outputs likewise;
+  /// added to the outputs' values with `accumulate`.
   func forward(
     _ isa: KernelISA, packedWeights: UnsafePointer<Float>, images: UnsafePointer<Float>,
     imageStride: Int, bias: UnsafePointer<Float>?, tiles: Range<Int>,
-    output: UnsafeMutablePointer<Float>, outputStride: Int, workspace: UnsafeMutablePointer<Float>
+    output: UnsafeMutablePointer<Float>, outputStride: Int, accumulate: Bool = false,
+    workspace: UnsafeMutablePointer<Float>
   ) {
     withUnsafePointer(to: window) {
       cnnc_winograd_forward(
         isa.path, $0, filters, packedWeights, images, imageStride, bias, tiles.lowerBound,
-        tiles.count, output, outputStride, workspace)
+        tiles.count, output, outputStride, accumulate ? 1 : 0, workspace)
     }
   }
 }

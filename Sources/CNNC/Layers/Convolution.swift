@@ -12,6 +12,8 @@ public struct Convolution: Layer {
   public var groups: Int
   /// The ε of a batchnorm an inference plan folds into this convolution (`BatchNormFolding`).
   public var foldedBatchNormEpsilon: Float?
+  /// Which lowerings the plan may choose (`ConvolutionLowering`); the planner sets it.
+  public var lowering = ConvolutionLowering.auto
 
   public init(
     filters: Int, kernel: Pair, stride: Pair = Pair(1), pad: Pair = Pair(0), hasBias: Bool = true,
@@ -101,6 +103,41 @@ extension Convolution {
     return Window(kernel: kernel, stride: stride, pad: pad).geometry(input: group, output: output)
   }
 
+  /// The forward pass by Winograd, when the lowering allows it and the shape suits it.
+  func forwardWinograd(_ g: WindowGeometry, batch: Int) -> WinogradConvolution? {
+    guard lowering == .auto else { return nil }
+    return WinogradConvolution(g.window, filters: filters / groups, batch: batch)
+  }
+
+  /// A training plan's input gradient by Winograd, when the lowering allows it and the shape
+  /// suits it. For stride 1, dX = conv(dY, W̃) with W̃[c][f] = W[f][c] turned 180° and padding
+  /// k − 1 − p (each output position's gradient reaches exactly the inputs its window read):
+  /// a convolution of F/groups channels into C/groups filters, of the output plane back onto
+  /// the input's.
+  func inputGradientWinograd(_ g: WindowGeometry, batch: Int, training: Bool)
+    -> WinogradConvolution?
+  {
+    let w = g.window
+    guard training, lowering == .auto, w.stride_h == 1, w.stride_w == 1,
+      w.pad_h < w.kernel_h, w.pad_w < w.kernel_w
+    else { return nil }
+    let turned = cnnc_window(
+      channels: filters / groups, height: w.out_h, width: w.out_w, kernel_h: w.kernel_h,
+      kernel_w: w.kernel_w, stride_h: 1, stride_w: 1, pad_h: w.kernel_h - 1 - w.pad_h,
+      pad_w: w.kernel_w - 1 - w.pad_w, out_h: w.height, out_w: w.width)
+    return WinogradConvolution(turned, filters: w.channels, batch: batch)
+  }
+
+  /// How the plan computes this layer, forward and backward, as `cnnc check --plan` shows it.
+  public func loweringNames(batch: Int, inputs: [Shape], output: Shape, training: Bool)
+    -> (forward: String, backward: String)?
+  {
+    let g = geometry(inputs[0], output)
+    let forward = forwardWinograd(g, batch: batch) == nil ? "by GEMM" : "by Winograd"
+    let inputGradient = inputGradientWinograd(g, batch: batch, training: training)
+    return (forward, inputGradient == nil ? "by GEMM" : "by GEMM, Winograd dX")
+  }
+
   /// Scratch: GEMM packing for forward and backward, the weights packed once per batch for
   /// forward (W) and for the input gradient (Wᵀ), then, unless the window is pointwise,
   /// backward's columns and their gradient (one group's, reused group after group). Forward
@@ -112,7 +149,7 @@ extension Convolution {
     let g = geometry(inputs[0], output)
     let (f, k, p) = (filters / groups, g.patchSize, g.outputPlane)
     let forward: [ScratchRequest]
-    if let winograd = WinogradConvolution(g.window, filters: f, batch: batch, training: training) {
+    if let winograd = forwardWinograd(g, batch: batch) {
       forward = [
         ScratchRequest(
           name: Scratch.winogradWorkspace, elements: winograd.workspaceFloats, lifetime: .forward,
@@ -133,15 +170,35 @@ extension Convolution {
           lifetime: .forward),
       ]
     }
-    let packing =
-      forward + [
+    let inputGradient: [ScratchRequest]
+    if let winograd = inputGradientWinograd(g, batch: batch, training: training) {
+      inputGradient = [
         ScratchRequest(
-          name: Scratch.backwardPacking, elements: gemmWorkspaceFloats([(f, k, p), (k, p, f)]),
-          lifetime: .backward),
+          name: Scratch.turnedWeights, elements: checkedProduct([filters, k]), lifetime: .backward,
+          forInputGradient: true),
+        ScratchRequest(
+          name: Scratch.inputGradientWeights,
+          elements: winograd.weightFloats.flatMap { checkedProduct([$0, groups]) },
+          lifetime: .backward, forInputGradient: true),
+        ScratchRequest(
+          name: Scratch.inputGradientWorkspace, elements: winograd.workspaceFloats,
+          lifetime: .backward, forInputGradient: true),
+      ]
+    } else {
+      inputGradient = [
         ScratchRequest(
           name: Scratch.backwardWeights,
           elements: packedAFloats(m: k, k: f).flatMap { checkedProduct([$0, groups]) },
-          lifetime: .backward, forInputGradient: true),
+          lifetime: .backward, forInputGradient: true)
+      ]
+    }
+    let byGEMM = inputGradient.count == 1
+    let packing =
+      forward + inputGradient + [
+        ScratchRequest(
+          name: Scratch.backwardPacking,
+          elements: gemmWorkspaceFloats(byGEMM ? [(f, k, p), (k, p, f)] : [(f, k, p)]),
+          lifetime: .backward)
       ]
     let folded =
       foldedBatchNormEpsilon == nil || training
@@ -155,12 +212,12 @@ extension Convolution {
     // A 1×1 window with stride 1 and no pad reads the image as its own column matrix.
     guard !g.isPointwise else { return packing + folded }
     let columns = checkedProduct([k, p])
+    let columnGradient = ScratchRequest(
+      name: Scratch.columnGradient, elements: columns, lifetime: .backward,
+      forInputGradient: true)
     return packing + folded + [
-      ScratchRequest(name: Scratch.backwardColumns, elements: columns, lifetime: .backward),
-      ScratchRequest(
-        name: Scratch.columnGradient, elements: columns, lifetime: .backward,
-        forInputGradient: true),
-    ]
+      ScratchRequest(name: Scratch.backwardColumns, elements: columns, lifetime: .backward)
+    ] + (byGEMM ? [columnGradient] : [])
   }
 
   private enum Scratch {
@@ -169,6 +226,10 @@ extension Convolution {
     static let (backwardColumns, columnGradient) = ("columns", "column gradient")
     static let (winogradWorkspace, winogradWeights) = ("winograd workspace", "winograd weights")
     static let (foldedWeights, foldedBias) = ("batchnorm-folded weights", "batchnorm-folded bias")
+    static let turnedWeights = "weights turned for the input gradient"
+    static let (inputGradientWeights, inputGradientWorkspace) = (
+      "winograd input-gradient weights", "winograd input-gradient workspace"
+    )
   }
 
   /// Where group `group`'s part of each operand starts, in floats.
@@ -190,9 +251,7 @@ extension Convolution {
     let g = geometry(b.inputShapes[0], b.outputShape)
     let filters = self.filters / groups
     let offsets = (0..<groups).map { GroupOffsets($0, g, filtersPerGroup: filters) }
-    if let winograd = WinogradConvolution(
-      g.window, filters: filters, batch: b.batch, training: training)
-    {
+    if let winograd = forwardWinograd(g, batch: b.batch) {
       return winogradForward(winograd, b, offsets: offsets).kernel(b)
     }
     return gemmForward(g, b, offsets: offsets).kernel(b)
@@ -348,6 +407,8 @@ extension Convolution {
     let groupInputCount = inputCount / groups
     let dy = b.requiredOutputGradient
     let (dx, accumulate) = (b.inputGradients[0], b.accumulate[0])
+    let winogradGradient =
+      dx == nil ? nil : winogradInputGradient(g, b, offsets: offsets)
     return {
       if let packedWeights, dx != nil {
         for (group, at) in offsets.enumerated() {
@@ -381,9 +442,53 @@ extension Convolution {
           }
         }
       }
+      winogradGradient?()
       if let biasGradient {
         biasBackward(
           dy, biasGradient, samples: b.batch, channels: self.filters, plane: g.outputPlane)
+      }
+    }
+  }
+
+  /// The whole batch's input gradient by Winograd (`inputGradientWinograd`), or nil when the
+  /// plan computes it by GEMM: per group, the weights turned and transposed, then one call over
+  /// every image's tiles of the output gradient.
+  private func winogradInputGradient(
+    _ g: WindowGeometry, _ b: LayerBinding, offsets: [GroupOffsets]
+  ) -> Kernel? {
+    guard let winograd = inputGradientWinograd(g, batch: b.batch, training: true),
+      let dx = b.inputGradients[0]
+    else { return nil }
+    let turned = b.requiredScratch(Scratch.turnedWeights, as: Float.self)
+    let packed = b.requiredScratch(Scratch.inputGradientWeights, as: Float.self)
+    let workspace = b.requiredScratch(Scratch.inputGradientWorkspace, as: Float.self)
+    let (weight, dy, isa, accumulate) = (
+      b.parameters[0], b.requiredOutputGradient, b.isa, b.accumulate[0]
+    )
+    let (inputCount, outputCount, filters, channels) = (
+      b.inputCount, b.outputCount, self.filters / groups, g.channels
+    )
+    let (kh, kw) = (g.window.kernel_h, g.window.kernel_w)
+    let packedStride = winograd.weightFloats ?? 0
+    let tiles = b.batch * winograd.tiles
+    return {
+      for (group, at) in offsets.enumerated() {
+        // W̃[c][f][y][x] = W[f][c][kh − 1 − y][kw − 1 − x], this group's filters and channels.
+        let source = weight + at.weights
+        for f in 0..<filters {
+          for c in 0..<channels {
+            let from = source + (f * channels + c) * kh * kw
+            let to = turned + (c * filters + f) * kh * kw
+            for i in 0..<(kh * kw) { to[i] = from[kh * kw - 1 - i] }
+          }
+        }
+        winograd.packWeights(isa, turned, into: packed + group * packedStride)
+      }
+      for (group, at) in offsets.enumerated() {
+        winograd.forward(
+          isa, packedWeights: packed + group * packedStride, images: dy + at.output,
+          imageStride: outputCount, bias: nil, tiles: 0..<tiles, output: dx + at.input,
+          outputStride: inputCount, accumulate: accumulate, workspace: workspace)
       }
     }
   }

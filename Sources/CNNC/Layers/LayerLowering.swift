@@ -110,6 +110,10 @@ public protocol LayerLowering {
   func forwardKernel(_ binding: LayerBinding, training: Bool) -> Kernel
   /// Computes the parameter gradients (overwriting) and the input gradients that are wanted.
   func backwardKernel(_ binding: LayerBinding) -> Kernel
+  /// How its kernels compute, where the plan chooses among lowerings (e.g. "by GEMM"), shown
+  /// after each step's name; nil where there is one way.
+  func loweringNames(batch: Int, inputs: [Shape], output: Shape, training: Bool)
+    -> (forward: String, backward: String)?
 }
 
 extension LayerLowering {
@@ -120,6 +124,9 @@ extension LayerLowering {
     -> [ScratchRequest]
   { [] }
   public func trainingProblem(batch: Int, inputs: [Shape]) -> String? { nil }
+  public func loweringNames(batch: Int, inputs: [Shape], output: Shape, training: Bool)
+    -> (forward: String, backward: String)?
+  { nil }
 }
 
 extension Window {

@@ -26,10 +26,13 @@ public struct PlanOptions: Sendable {
   public var imageThreads: Int
   /// Inference only: fold each batchnorm that follows a convolution into it (`BatchNormFolding`).
   public var foldsBatchNorm: Bool
+  /// Which convolution lowerings the plan may choose.
+  public var lowering: ConvolutionLowering
 
   public init(
     mode: PlanMode, batch: Int, loss: LossKind = .softmaxCrossEntropy, inputGradient: Bool = false,
-    isa: KernelISA? = nil, imageThreads: Int = 1, foldsBatchNorm: Bool = true
+    isa: KernelISA? = nil, imageThreads: Int = 1, foldsBatchNorm: Bool = true,
+    lowering: ConvolutionLowering = .auto
   ) {
     self.mode = mode
     self.batch = batch
@@ -38,6 +41,7 @@ public struct PlanOptions: Sendable {
     self.isa = isa
     self.imageThreads = imageThreads
     self.foldsBatchNorm = foldsBatchNorm
+    self.lowering = lowering
   }
 
   /// The threads each kernel splits its work across: `imageThreads` where it applies, else 1.
@@ -135,5 +139,22 @@ public struct ExecutionPlan: Sendable {
   public var lossGradientBuffer: Int?
   /// Each batchnorm folded into a convolution (inference): its layer index → the convolution's.
   public var foldedBatchNorms: [Int: Int]
+  /// Each layer as the plan lowers it (a folded batchnorm, a convolution with its lowering).
+  var layerKinds: [any Layer]
   var operands: [LayerOperands?]
+
+  /// How each layer with a choice of lowering runs, e.g. "conv2: forward by Winograd, backward
+  /// by GEMM, Winograd dX", joined by "; " (a checkpoint's `lowerings` metadata).
+  public var loweringSummary: String {
+    network.layers.indices.compactMap { index in
+      let layer = network.layers[index]
+      guard
+        let names = layerKinds[index].loweringNames(
+          batch: options.batch, inputs: layer.inputShapes, output: layer.output ?? network.input,
+          training: options.mode == .training)
+      else { return nil }
+      let backward = options.mode == .training ? ", backward \(names.backward)" : ""
+      return "\(layer.spec.name): forward \(names.forward)\(backward)"
+    }.joined(separator: "; ")
+  }
 }

@@ -250,11 +250,7 @@ public final class Executor {
         foldedParameters: plan.foldedBatchNorms.first { $0.value == index }.map { fold in
           (slotsByLayer[fold.key] ?? []).map { weightBase + $0.offset }
         } ?? [])
-      guard let kind = BatchNormFolding.kind(index, of: plan.network, folds: plan.foldedBatchNorms)
-      else {
-        kernels.append({})
-        continue
-      }
+      let kind = plan.layerKinds[index]
       kernels.append(
         step.phase == .forward
           ? kind.forwardKernel(binding, training: training) : kind.backwardKernel(binding))

@@ -114,7 +114,7 @@ extension Lowering {
       let forwardScratch = zip(binding.requests[index], ops.scratch)
         .filter { $0.0.lifetime != .backward }.compactMap { $0.1 }
       steps[step] = PlanStep(
-        phase: .forward, layer: index, kernel: "\(layers[index].typeName) forward",
+        phase: .forward, layer: index, kernel: kernelName(index, .forward),
         reads: ops.inputs, writes: [ops.output] + forwardScratch)
     }
     if let loss = schedule.loss, let labels = buffers.labels {
@@ -144,10 +144,21 @@ extension Lowering {
       }
       binding.operands[index] = ops
       steps[step] = PlanStep(
-        phase: .backward, layer: index, kernel: "\(layers[index].typeName) backward",
+        phase: .backward, layer: index, kernel: kernelName(index, .backward),
         reads: reads, writes: writes)
     }
     return steps.compactMap { $0 }
+  }
+
+  /// "conv forward by GEMM": the layer's type, the phase, and the lowering where it has a choice.
+  func kernelName(_ index: Int, _ phase: PlanStep.Phase) -> String {
+    let name = "\(layers[index].typeName) \(phase.rawValue)"
+    guard
+      let lowerings = layer(index).loweringNames(
+        batch: options.batch, inputs: layers[index].inputShapes, output: outputs[index],
+        training: training)
+    else { return name }
+    return name + " " + (phase == .forward ? lowerings.forward : lowerings.backward)
   }
 
   /// Phase 8: liveness from the steps, then offsets. The caller's buffers live through the

@@ -69,7 +69,12 @@ struct Lowering {
     }
     folds = BatchNormFolding.folds(network, options)
     for index in network.layers.indices {
-      if let kind = BatchNormFolding.kind(index, of: network, folds: folds) { kinds.append(kind) }
+      guard var kind = BatchNormFolding.kind(index, of: network, folds: folds) else { continue }
+      if var convolution = kind as? Convolution {
+        convolution.lowering = options.lowering
+        kind = convolution
+      }
+      kinds.append(kind)
     }
     self.kinds = kinds
     self.network = network
@@ -105,6 +110,6 @@ struct Lowering {
       lowerBoundBytes: placement.lowerBoundBytes, parameterFloats: parameterFloats,
       inputBuffer: buffers.activation[0], outputBuffer: buffers.probabilities,
       labelsBuffer: buffers.labels, lossGradientBuffer: buffers.lossGradient,
-      foldedBatchNorms: folds, operands: binding.operands)
+      foldedBatchNorms: folds, layerKinds: kinds, operands: binding.operands)
   }
 }

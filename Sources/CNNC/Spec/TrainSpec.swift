@@ -9,6 +9,8 @@ public struct TrainSpec: Sendable, Equatable {
   public var weightInit: WeightInit
   public var optimizer: Optimizer
   public var learningRatePolicy: LearningRatePolicy
+  /// How training plans compute convolutions (`lowering: auto | gemm`).
+  public var lowering = ConvolutionLowering.auto
 
   /// The settings a net without a `train:` section trains with in benchmarks: batch 64, SGD at
   /// lr 0.01, no data.
@@ -20,6 +22,7 @@ public struct TrainSpec: Sendable, Equatable {
 
   static let keys = [
     "data", "batch", "epochs", "shuffle", "seed", "weight_init", "optimizer", "lr_policy",
+    "lowering",
   ]
 
   /// Reads the section, reporting every problem with its place; nil when it has errors.
@@ -36,6 +39,9 @@ public struct TrainSpec: Sendable, Equatable {
     let shuffle = keys.boolean("shuffle", default: true)
     let seed = keys.integer("seed", default: 1, in: 0...Limits.maximumSize)
     let weightInit = readWeightInit(&keys)
+    let lowering = keys.choice(
+      "lowering", among: ConvolutionLowering.allCases.map(\.rawValue),
+      default: ConvolutionLowering.auto.rawValue)
     diagnostics.append(contentsOf: keys.diagnostics)
 
     var data: DataSource?
@@ -50,7 +56,8 @@ public struct TrainSpec: Sendable, Equatable {
     guard let data, let optimizer, let policy, !diagnostics.hasErrors else { return nil }
     return TrainSpec(
       data: data, batch: batch, epochs: epochs, shuffle: shuffle, seed: seed,
-      weightInit: weightInit, optimizer: optimizer, learningRatePolicy: policy)
+      weightInit: weightInit, optimizer: optimizer, learningRatePolicy: policy,
+      lowering: ConvolutionLowering(rawValue: lowering) ?? .auto)
   }
 
   /// Other tools' names for these schemes, with ours: the two "xavier"s are different ranges.

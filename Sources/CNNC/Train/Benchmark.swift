@@ -16,16 +16,19 @@ public struct Benchmark: Sendable {
   public let repeats: Int
   /// Skip training throughput and the per-layer profile (big nets, inference comparisons).
   public var inferenceOnly: Bool
+  /// How every plan of the benchmark computes convolutions (default: the spec's train.lowering).
+  public var lowering: ConvolutionLowering
 
   public init(
     network: InferredNetwork, batch: Int = 64, threads: Int = 1, repeats: Int = 7,
-    inferenceOnly: Bool = false
+    inferenceOnly: Bool = false, lowering: ConvolutionLowering? = nil
   ) {
     self.network = network
     self.batch = batch
     self.threads = threads
     self.repeats = repeats
     self.inferenceOnly = inferenceOnly
+    self.lowering = lowering ?? network.train?.lowering ?? .auto
   }
 
   /// One row of the per-layer profile: median milliseconds per batch for each pass.
@@ -56,7 +59,8 @@ public struct Benchmark: Sendable {
 
   public func run() throws -> Report {
     if inferenceOnly {
-      let plan = try Planner.plan(network, PlanOptions(mode: .inference, batch: batch))
+      let plan = try Planner.plan(
+        network, PlanOptions(mode: .inference, batch: batch, lowering: lowering))
       try plan.checkFitsInMemory()
       let inference = try inferenceThroughput()
       return Report(
@@ -66,7 +70,8 @@ public struct Benchmark: Sendable {
     }
     // Refuse what cannot fit before the synthetic images (4 batches) are made.
     let pixels = checkedProduct([batch, 4, network.input.elementCount ?? 0]) ?? Int.max
-    let plan = try Planner.plan(network, PlanOptions(mode: .training, batch: batch))
+    let plan = try Planner.plan(
+      network, PlanOptions(mode: .training, batch: batch, lowering: lowering))
     try plan.checkFitsInMemory(extraBytes: pixels)
     let images = syntheticImages(count: batch * 4)
     let training = try trainingThroughput(images)
@@ -121,6 +126,7 @@ public struct Benchmark: Sendable {
     var options = TrainingOptions(network.train ?? TrainSpec.defaults)
     options.batch = batch
     options.threads = threads
+    options.lowering = lowering
     options.epochs = .max
     let trainer = try Trainer(network: network, data: images, options: options)
     for _ in 0..<3 { try trainer.trainStep() }
@@ -140,7 +146,8 @@ public struct Benchmark: Sendable {
     let workers = slices.count
     let executors = try slices.map { _, count -> Executor in
       try Executor(
-        plan: try Planner.plan(network, PlanOptions(mode: .inference, batch: count)))
+        plan: try Planner.plan(
+          network, PlanOptions(mode: .inference, batch: count, lowering: lowering)))
     }
     for executor in executors { fill(executor) }
     let shared = UncheckedSendable(value: executors)
@@ -166,7 +173,8 @@ public struct Benchmark: Sendable {
   func batchOneLatency() throws -> Double {
     let executor = try Executor(
       plan: try Planner.plan(
-        network, PlanOptions(mode: .inference, batch: 1, imageThreads: threads)))
+        network, PlanOptions(mode: .inference, batch: 1, imageThreads: threads, lowering: lowering))
+    )
     fill(executor)
     for _ in 0..<3 { executor.forward() }
     let count = max(
@@ -182,7 +190,8 @@ public struct Benchmark: Sendable {
   /// Per-layer times from the steps of one executor at `batch`, and the whole step measured
   /// without the timers around the same executor.
   func profile() throws -> ([LayerTime], loss: Double, step: Double) {
-    let plan = try Planner.plan(network, PlanOptions(mode: .training, batch: batch))
+    let plan = try Planner.plan(
+      network, PlanOptions(mode: .training, batch: batch, lowering: lowering))
     let executor = try Executor(plan: plan)
     fill(executor)
     for _ in 0..<3 { executor.trainStep() }

@@ -26,6 +26,8 @@ public struct TrainingOptions: Sendable {
   }
   /// The kernels' instruction-set path; nil: `CNNC_ISA` if set, else the CPU's best.
   public var isa: KernelISA?
+  /// How the training plans compute convolutions.
+  public var lowering: ConvolutionLowering
 
   public init(_ spec: TrainSpec) {
     batch = spec.batch
@@ -37,6 +39,7 @@ public struct TrainingOptions: Sendable {
     optimizer = spec.optimizer
     learningRatePolicy = spec.learningRatePolicy
     preprocessing = spec.data.preprocessing
+    lowering = spec.lowering
   }
 }
 
@@ -126,7 +129,10 @@ public final class Trainer {
     firstWorker = (group?.rank ?? 0) * options.threads
     for worker in firstWorker..<min(firstWorker + options.threads, slices.count) {
       let plan = try Planner.plan(
-        network, PlanOptions(mode: .training, batch: slices[worker].count, isa: options.isa))
+        network,
+        PlanOptions(
+          mode: .training, batch: slices[worker].count, isa: options.isa,
+          lowering: options.lowering))
       if let group, ranks > 1, exchange == nil {
         exchange = GradientExchange(
           group: group, allWorkers: slices.count,
@@ -166,6 +172,9 @@ public final class Trainer {
 
   /// The parameters, laid out as `parameters`.
   public var weights: [Float] { Array(workers[0].weights) }
+
+  /// How each convolution is lowered in training (`ExecutionPlan.loweringSummary`).
+  public var loweringSummary: String { workers[0].plan.loweringSummary }
 
   /// One optimizer step on the next batch; throws, leaving the weights as they were, when the
   /// loss is not finite.

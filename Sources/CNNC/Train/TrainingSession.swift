@@ -297,6 +297,7 @@ public final class TrainingSession {
         weights, trainer.parameters,
         metadata: [
           "format": "pt", "network": trainer.network.name, "step": String(trainer.step),
+          "lowering": options.lowering.rawValue, "lowerings": trainer.loweringSummary,
         ]
       ).write(to: checkpoint, faultLabel: "checkpoint")
     } catch {

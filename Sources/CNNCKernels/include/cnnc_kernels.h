@@ -81,7 +81,9 @@ void cnnc_conv_forward(cnnc_isa isa, const cnnc_window *window, size_t filters,
 // cnnc_winograd_block_tiles() when threads share the work). Image n is at images +
 // n·image_stride, its outputs at out + n·out_stride. The weights (filters × channels × r × r)
 // are transformed and packed by cnnc_winograd_pack_weights into cnnc_winograd_weights_floats
-// floats; the workspace holds cnnc_winograd_workspace_floats. Results differ from the im2col
+// floats; the workspace holds cnnc_winograd_workspace_floats. With `accumulate` the results are
+// added to what `out` holds (a training plan's input gradient, which is this convolution of the
+// output gradient, when another layer wrote its part first). Results differ from the im2col
 // product's by rounding (the transforms add and scale before multiplying) and are the same on
 // every call.
 int cnnc_winograd_applies(const cnnc_window *window, size_t filters);
@@ -94,7 +96,7 @@ void cnnc_winograd_pack_weights(cnnc_isa isa, const cnnc_window *window, size_t 
 void cnnc_winograd_forward(cnnc_isa isa, const cnnc_window *window, size_t filters,
                            const float *packed_weights, const float *images, size_t image_stride,
                            const float *bias, size_t first_tile, size_t tiles, float *out,
-                           size_t out_stride, float *workspace);
+                           size_t out_stride, int accumulate, float *workspace);
 
 // Max pooling of (planes, height, width) over unpadded 2×2 windows with stride 2, values only,
 // into (planes, out_h, out_w): the windows wholly inside the input; a clipped last row or column
