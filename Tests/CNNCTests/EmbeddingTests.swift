@@ -144,8 +144,8 @@ import Testing
     #expect(saved.metadata["lowering"] == "auto")
     #expect(
       saved.metadata["lowerings"]
-        == "conv1: forward by GEMM, backward by GEMM; "
-        + "conv2: forward by Winograd, backward by GEMM, Winograd dX")
+        == "conv1: forward by GEMM, backward dW direct, dX GEMM; "
+        + "conv2: forward by Winograd, backward by GEMM")
     #expect(FileManager.default.fileExists(atPath: folder + "/stopped.safetensors.resume"))
   }
 

@@ -157,9 +157,9 @@ import Testing
     // The softmax is folded into the loss: 7 forward, the loss, 7 backward.
     #expect(training.steps.count == 15)
     #expect(training.steps[7].kernel == "softmax cross-entropy")
-    #expect(training.steps.last?.kernel == "conv backward by GEMM")
-    // conv2's (20 channels, 50 filters, 5×5, stride 1) input gradient is a Winograd convolution.
-    #expect(training.steps[12].kernel == "conv backward by GEMM, Winograd dX")
+    // conv1 (rows of 24 outputs) computes dW directly; conv2 (8×8, no pad) by GEMM.
+    #expect(training.steps.last?.kernel == "conv backward dW direct, dX GEMM")
+    #expect(training.steps[12].kernel == "conv backward by GEMM")
     // conv1's input needs no gradient, so its backward has no column-gradient scratch.
     #expect(!training.buffers.contains { $0.name == "conv1 column gradient" })
     // pool1's argmax lives from pool1's forward (step 1) to its backward (step 13).

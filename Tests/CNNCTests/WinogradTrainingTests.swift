@@ -2,10 +2,11 @@ import Testing
 
 @testable import CNNC
 
-/// Training plans that take Winograd (`ConvolutionLowering.auto`): the forward pass and the input
-/// gradient of stride-1 3×3 and 5×5 layers, against the Double definition on odd shapes, every
-/// pad the window allows, groups, and an input gradient another layer wrote first; the same
-/// checkpoint from the same seed; and `lowering: gemm` keeping every layer on the GEMM.
+/// Training plans' own lowerings (`ConvolutionLowering.auto`): Winograd for the forward pass and
+/// the input gradient of stride-1 3×3 and 5×5 layers, dW directly from the images for rows of 24
+/// outputs or more; against the Double definition on odd shapes, pads from "same" to the most
+/// the window allows, groups, and an input gradient another layer wrote first. The same
+/// checkpoint from the same seed; `lowering: gemm` keeping every layer on the GEMM.
 @Suite struct WinogradTrainingTests {
   /// (channels, height, width, filters, kernel, pad, groups, residual): with `residual` the
   /// layer's input is also added to its output, so its input gradient accumulates onto the add's.
@@ -13,14 +14,15 @@ import Testing
     [(c: Int, h: Int, w: Int, f: Int, k: Int, pad: Int, groups: Int, residual: Bool)] =
       [
         (16, 9, 7, 16, 3, 1, 1, true),  // odd plane, the add's gradient written first
-        (17, 6, 11, 23, 3, 0, 1, false),  // no pad: the turned convolution pads 2
-        (19, 8, 8, 16, 3, 2, 1, false),  // pad 2: the turned convolution pads 0
-        (32, 7, 9, 32, 3, 1, 2, true),  // groups of 16, accumulating
-        (20, 12, 12, 50, 5, 0, 1, false),  // LeNet's conv2
-        (16, 7, 5, 17, 5, 2, 1, false),  // 5×5, pad 2, odd plane
-        (18, 6, 6, 18, 5, 4, 1, false),  // pad 4, the most a 5×5 window allows
-        (16, 10, 10, 16, 5, 2, 1, true),  // 5×5, accumulating
-      ]
+      (17, 6, 11, 23, 3, 1, 1, false),  // odd counts: partial panels and tiles
+      (19, 8, 8, 16, 3, 2, 1, false),  // pad 2: the turned convolution pads 0
+      (32, 7, 9, 32, 3, 1, 2, true),  // groups of 16, accumulating
+      (16, 7, 5, 17, 5, 2, 1, false),  // 5×5, pad 2, odd plane
+      (18, 6, 6, 18, 5, 4, 1, false),  // pad 4, the most a 5×5 window allows
+      (16, 10, 10, 16, 5, 2, 1, true),  // 5×5, accumulating
+      (16, 5, 30, 16, 3, 1, 1, true),  // rows of 30: dW direct (three vectors and a tail)
+      (16, 3, 26, 18, 5, 2, 1, false),  // 5×5 taps in tiles of three and two, dW direct
+    ]
 
   @Test(arguments: KernelISA.supported)
   func gradientsMatchTheReference(_ isa: KernelISA) throws {
@@ -44,7 +46,10 @@ import Testing
         seed: UInt64(index))
       let kernels = executor.plan.steps.map(\.kernel)
       #expect(kernels.contains("conv forward by Winograd"), "shape \(index): \(kernels)")
-      #expect(kernels.contains("conv backward by GEMM, Winograd dX"), "shape \(index)")
+      let direct = s.w + 2 * s.pad - s.k + 1 >= 24
+      #expect(
+        kernels.contains("conv backward dW \(direct ? "direct" : "GEMM"), dX Winograd"),
+        "shape \(index): \(kernels)")
       let x = randomValues(executor.input.count, seed: UInt64(index) + 40)
       let r = randomValues(executor.output.count, seed: UInt64(index) + 80)
       _ = executor.input.update(fromContentsOf: x)
@@ -88,15 +93,17 @@ import Testing
     }
   }
 
-  /// Which layers take Winograd in training, and `lowering: gemm` taking none.
+  /// Which layers take Winograd for dX in training (stride 1, at least "same" padding), and
+  /// `lowering: gemm` taking none.
   @Test func loweringDecidesPerLayer() throws {
-    for (stride, lowering, expected) in [
-      (1, ConvolutionLowering.auto, true), (2, .auto, false), (1, .gemm, false),
+    for (stride, pad, lowering, expected) in [
+      (1, 1, ConvolutionLowering.auto, true), (2, 1, .auto, false), (1, 1, .gemm, false),
+      (1, 0, .auto, false),
     ] {
       let yaml = """
         input: [16, 32, 32]
         layers:
-          - {type: conv, name: conv, filters: 16, kernel: 3, stride: \(stride), pad: 1}
+          - {type: conv, name: conv, filters: 16, kernel: 3, stride: \(stride), pad: \(pad)}
         """
       let executor = try makeExecutor(
         yaml,
@@ -104,8 +111,8 @@ import Testing
           mode: .training, batch: 2, loss: .outputGradient, inputGradient: true,
           lowering: lowering))
       let kernels = executor.plan.steps.map(\.kernel)
-      let byWinograd = kernels.contains { $0.contains("Winograd") }
-      #expect(byWinograd == expected, "stride \(stride), \(lowering): \(kernels)")
+      let byWinograd = kernels.contains { $0.contains("dX Winograd") }
+      #expect(byWinograd == expected, "stride \(stride), pad \(pad), \(lowering): \(kernels)")
       #expect(
         executor.plan.buffers.contains { $0.name == "conv winograd input-gradient weights" }
           == expected)

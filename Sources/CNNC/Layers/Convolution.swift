@@ -79,21 +79,11 @@ public struct Convolution: Layer {
   }
 }
 
-/// The column matrix of `image`: unfolded into `columns`, or the image itself for a 1×1 window
-/// (no scratch then).
-@inline(__always)
-private func unfold(
-  _ image: UnsafePointer<Float>, into columns: UnsafeMutablePointer<Float>?, _ g: WindowGeometry
-) -> UnsafePointer<Float> {
-  guard let columns else { return image }
-  im2col(image, columns, g)
-  return UnsafePointer(columns)
-}
-
 // Per group (one group without `groups`), with W (F, C·kh·kw) that group's filters and X[n] its
 // channels:
 // Forward: Y[n] (F, P) = W · im2col(X[n]) (C·kh·kw, P) + b, one product per sample.
-// Backward: dW = Σ_n dY[n] · colsᵀ, db = Σ dY, dX[n] = col2im(Wᵀ · dY[n]).
+// Backward: dW = Σ_n dY[n] · colsᵀ, db = Σ dY, dX[n] = col2im(Wᵀ · dY[n]); stride-1 layers
+// take other lowerings where they are faster (ConvolutionBackward.swift).
 extension Convolution {
   public var backwardReads: BackwardReads { .input }
 
@@ -109,45 +99,15 @@ extension Convolution {
     return WinogradConvolution(g.window, filters: filters / groups, batch: batch)
   }
 
-  /// A training plan's input gradient by Winograd, when the lowering allows it and the shape
-  /// suits it. For stride 1, dX = conv(dY, W̃) with W̃[c][f] = W[f][c] turned 180° and padding
-  /// k − 1 − p (each output position's gradient reaches exactly the inputs its window read):
-  /// a convolution of F/groups channels into C/groups filters, of the output plane back onto
-  /// the input's.
-  func inputGradientWinograd(_ g: WindowGeometry, batch: Int, training: Bool)
-    -> WinogradConvolution?
-  {
-    let w = g.window
-    guard training, lowering == .auto, w.stride_h == 1, w.stride_w == 1,
-      w.pad_h < w.kernel_h, w.pad_w < w.kernel_w
-    else { return nil }
-    let turned = cnnc_window(
-      channels: filters / groups, height: w.out_h, width: w.out_w, kernel_h: w.kernel_h,
-      kernel_w: w.kernel_w, stride_h: 1, stride_w: 1, pad_h: w.kernel_h - 1 - w.pad_h,
-      pad_w: w.kernel_w - 1 - w.pad_w, out_h: w.height, out_w: w.width)
-    return WinogradConvolution(turned, filters: w.channels, batch: batch)
-  }
-
-  /// How the plan computes this layer, forward and backward, as `cnnc check --plan` shows it.
-  public func loweringNames(batch: Int, inputs: [Shape], output: Shape, training: Bool)
-    -> (forward: String, backward: String)?
-  {
-    let g = geometry(inputs[0], output)
-    let forward = forwardWinograd(g, batch: batch) == nil ? "by GEMM" : "by Winograd"
-    let inputGradient = inputGradientWinograd(g, batch: batch, training: training)
-    return (forward, inputGradient == nil ? "by GEMM" : "by GEMM, Winograd dX")
-  }
-
-  /// Scratch: GEMM packing for forward and backward, the weights packed once per batch for
-  /// forward (W) and for the input gradient (Wᵀ), then, unless the window is pointwise,
-  /// backward's columns and their gradient (one group's, reused group after group). Forward
-  /// packs its columns straight from the image (implicit GEMM) and needs none. An inference
-  /// plan's forward by Winograd asks for its transformed weights and block workspace instead.
+  /// Scratch: forward's GEMM packing and its weights packed once per batch (forward packs its
+  /// columns straight from the image, implicit GEMM, and needs none), or Winograd's transformed
+  /// weights and block workspace; an inference plan's folded weights; a training plan's
+  /// backward scratch (`backwardScratch`).
   public func scratch(batch: Int, inputs: [Shape], output: Shape, training: Bool)
     -> [ScratchRequest]
   {
     let g = geometry(inputs[0], output)
-    let (f, k, p) = (filters / groups, g.patchSize, g.outputPlane)
+    let (f, k) = (filters / groups, g.patchSize)
     let forward: [ScratchRequest]
     if let winograd = forwardWinograd(g, batch: batch) {
       forward = [
@@ -170,36 +130,7 @@ extension Convolution {
           lifetime: .forward),
       ]
     }
-    let inputGradient: [ScratchRequest]
-    if let winograd = inputGradientWinograd(g, batch: batch, training: training) {
-      inputGradient = [
-        ScratchRequest(
-          name: Scratch.turnedWeights, elements: checkedProduct([filters, k]), lifetime: .backward,
-          forInputGradient: true),
-        ScratchRequest(
-          name: Scratch.inputGradientWeights,
-          elements: winograd.weightFloats.flatMap { checkedProduct([$0, groups]) },
-          lifetime: .backward, forInputGradient: true),
-        ScratchRequest(
-          name: Scratch.inputGradientWorkspace, elements: winograd.workspaceFloats,
-          lifetime: .backward, forInputGradient: true),
-      ]
-    } else {
-      inputGradient = [
-        ScratchRequest(
-          name: Scratch.backwardWeights,
-          elements: packedAFloats(m: k, k: f).flatMap { checkedProduct([$0, groups]) },
-          lifetime: .backward, forInputGradient: true)
-      ]
-    }
-    let byGEMM = inputGradient.count == 1
-    let packing =
-      forward + inputGradient + [
-        ScratchRequest(
-          name: Scratch.backwardPacking,
-          elements: gemmWorkspaceFloats(byGEMM ? [(f, k, p), (k, p, f)] : [(f, k, p)]),
-          lifetime: .backward)
-      ]
+    let packing = forward + (training ? backwardScratch(g, batch: batch) : [])
     let folded =
       foldedBatchNormEpsilon == nil || training
       ? []
@@ -209,18 +140,10 @@ extension Convolution {
           elements: checkedProduct([filters, g.patchSize]), lifetime: .forward),
         ScratchRequest(name: Scratch.foldedBias, elements: filters, lifetime: .forward),
       ]
-    // A 1×1 window with stride 1 and no pad reads the image as its own column matrix.
-    guard !g.isPointwise else { return packing + folded }
-    let columns = checkedProduct([k, p])
-    let columnGradient = ScratchRequest(
-      name: Scratch.columnGradient, elements: columns, lifetime: .backward,
-      forInputGradient: true)
-    return packing + folded + [
-      ScratchRequest(name: Scratch.backwardColumns, elements: columns, lifetime: .backward)
-    ] + (byGEMM ? [columnGradient] : [])
+    return packing + folded
   }
 
-  private enum Scratch {
+  enum Scratch {
     static let (forwardPacking, backwardPacking) = ("forward packing", "backward packing")
     static let (forwardWeights, backwardWeights) = ("packed weights", "packed weights transposed")
     static let (backwardColumns, columnGradient) = ("columns", "column gradient")
@@ -230,10 +153,11 @@ extension Convolution {
     static let (inputGradientWeights, inputGradientWorkspace) = (
       "winograd input-gradient weights", "winograd input-gradient workspace"
     )
+    static let paddedImage = "padded image"
   }
 
   /// Where group `group`'s part of each operand starts, in floats.
-  private struct GroupOffsets {
+  struct GroupOffsets {
     var input: Int, output: Int, weights: Int, filters: Int
 
     init(_ group: Int, _ g: WindowGeometry, filtersPerGroup: Int) {
@@ -390,106 +314,5 @@ extension Convolution {
             output: output + at.output, outputStride: outputCount, workspace: workspace)
         }
       })
-  }
-
-  public func backwardKernel(_ b: LayerBinding) -> Kernel {
-    let g = geometry(b.inputShapes[0], b.outputShape)
-    let (x, weight, weightGradient) = (b.inputs[0], b.parameters[0], b.parameterGradients[0])
-    let biasGradient = hasBias ? b.parameterGradients[1] : nil
-    let packing = b.requiredScratch(Scratch.backwardPacking, as: Float.self)
-    let packedWeights = b.optionalScratch(Scratch.backwardWeights)
-    let columns = b.optionalScratch(Scratch.backwardColumns)
-    let columnGradient = b.optionalScratch(Scratch.columnGradient)
-    let (inputCount, outputCount, groups, isa) = (b.inputCount, b.outputCount, groups, b.isa)
-    let filters = self.filters / groups
-    let packedStride = packedAFloats(m: g.patchSize, k: filters) ?? 0
-    let offsets = (0..<groups).map { GroupOffsets($0, g, filtersPerGroup: filters) }
-    let groupInputCount = inputCount / groups
-    let dy = b.requiredOutputGradient
-    let (dx, accumulate) = (b.inputGradients[0], b.accumulate[0])
-    let winogradGradient =
-      dx == nil ? nil : winogradInputGradient(g, b, offsets: offsets)
-    return {
-      if let packedWeights, dx != nil {
-        for (group, at) in offsets.enumerated() {
-          packA(
-            isa, transpose: true, m: g.patchSize, k: filters, a: weight + at.weights,
-            lda: g.patchSize, into: packedWeights + group * packedStride)
-        }
-      }
-      for n in 0..<b.batch {
-        for (group, at) in offsets.enumerated() {
-          let image = x + n * inputCount + at.input
-          let outGradient = dy + n * outputCount + at.output
-          let cols = unfold(image, into: columns, g)
-          gemm(
-            isa, transposeA: false, transposeB: true, m: filters, n: g.patchSize,
-            k: g.outputPlane, a: outGradient, lda: g.outputPlane, b: cols, ldb: g.outputPlane,
-            beta: n == 0 ? 0 : 1, c: weightGradient + at.weights, ldc: g.patchSize,
-            workspace: packing)
-          guard let dx, let packedWeights else { continue }
-          let imageGradient = dx + n * inputCount + at.input
-          // dX[n] = col2im(Wᵀ · dY[n]); a pointwise window's columns are the image itself.
-          let target = columnGradient ?? imageGradient
-          gemm(
-            isa, packedA: packedWeights + group * packedStride, transposeB: false,
-            m: g.patchSize, n: g.outputPlane, k: filters, b: outGradient, ldb: g.outputPlane,
-            beta: columnGradient == nil && accumulate ? 1 : 0, c: target, ldc: g.outputPlane,
-            workspace: packing)
-          if let columnGradient {
-            if !accumulate { imageGradient.update(repeating: 0, count: groupInputCount) }
-            col2imAdding(columnGradient, imageGradient, g)
-          }
-        }
-      }
-      winogradGradient?()
-      if let biasGradient {
-        biasBackward(
-          dy, biasGradient, samples: b.batch, channels: self.filters, plane: g.outputPlane)
-      }
-    }
-  }
-
-  /// The whole batch's input gradient by Winograd (`inputGradientWinograd`), or nil when the
-  /// plan computes it by GEMM: per group, the weights turned and transposed, then one call over
-  /// every image's tiles of the output gradient.
-  private func winogradInputGradient(
-    _ g: WindowGeometry, _ b: LayerBinding, offsets: [GroupOffsets]
-  ) -> Kernel? {
-    guard let winograd = inputGradientWinograd(g, batch: b.batch, training: true),
-      let dx = b.inputGradients[0]
-    else { return nil }
-    let turned = b.requiredScratch(Scratch.turnedWeights, as: Float.self)
-    let packed = b.requiredScratch(Scratch.inputGradientWeights, as: Float.self)
-    let workspace = b.requiredScratch(Scratch.inputGradientWorkspace, as: Float.self)
-    let (weight, dy, isa, accumulate) = (
-      b.parameters[0], b.requiredOutputGradient, b.isa, b.accumulate[0]
-    )
-    let (inputCount, outputCount, filters, channels) = (
-      b.inputCount, b.outputCount, self.filters / groups, g.channels
-    )
-    let (kh, kw) = (g.window.kernel_h, g.window.kernel_w)
-    let packedStride = winograd.weightFloats ?? 0
-    let tiles = b.batch * winograd.tiles
-    return {
-      for (group, at) in offsets.enumerated() {
-        // W̃[c][f][y][x] = W[f][c][kh − 1 − y][kw − 1 − x], this group's filters and channels.
-        let source = weight + at.weights
-        for f in 0..<filters {
-          for c in 0..<channels {
-            let from = source + (f * channels + c) * kh * kw
-            let to = turned + (c * filters + f) * kh * kw
-            for i in 0..<(kh * kw) { to[i] = from[kh * kw - 1 - i] }
-          }
-        }
-        winograd.packWeights(isa, turned, into: packed + group * packedStride)
-      }
-      for (group, at) in offsets.enumerated() {
-        winograd.forward(
-          isa, packedWeights: packed + group * packedStride, images: dy + at.output,
-          imageStride: outputCount, bias: nil, tiles: 0..<tiles, output: dx + at.input,
-          outputStride: inputCount, accumulate: accumulate, workspace: workspace)
-      }
-    }
   }
 }

@@ -98,6 +98,18 @@ void cnnc_winograd_forward(cnnc_isa isa, const cnnc_window *window, size_t filte
                            const float *bias, size_t first_tile, size_t tiles, float *out,
                            size_t out_stride, int accumulate, float *workspace);
 
+// The weight gradient of a stride-1 convolution (cnnc_weight_gradient_applies: windows at least
+// 3 wide), dw (filters × channels × kernel_h × kernel_w) = Σ over the batch's images of dY ⋆ x,
+// computed directly from each zero-padded image (weight_gradient.c): no column matrix. Image n
+// is at images + n·image_stride, its output gradient at gradients + n·gradient_stride. dw is
+// overwritten. Workspace: cnnc_weight_gradient_workspace_floats(window, batch).
+int cnnc_weight_gradient_applies(const cnnc_window *window);
+size_t cnnc_weight_gradient_workspace_floats(const cnnc_window *window, size_t batch);
+void cnnc_conv_weight_gradient(cnnc_isa isa, const cnnc_window *window, size_t filters,
+                               const float *images, size_t image_stride, const float *gradients,
+                               size_t gradient_stride, size_t batch, float *dw,
+                               float *workspace);
+
 // Max pooling of (planes, height, width) over unpadded 2×2 windows with stride 2, values only,
 // into (planes, out_h, out_w): the windows wholly inside the input; a clipped last row or column
 // (ceil rounding of an odd size) is left to the caller.
