@@ -31,23 +31,8 @@ for threads in 1 2; do
     "$latency" "$ort_latency" "$(ratio "$latency" "$ort_latency")"
 done
 
-# ResNet-20 (Models/resnet20.yaml; the same net in Benchmarks/scripts/pytorch_resnet.py):
-# training at batch 64 against PyTorch eager and torch.compile, inference against ONNX Runtime
-# on PyTorch's export of it, and the training step's GFLOP/s as a fraction of the FMA peak.
-peak=$($cnnc bench --gemm 8 8 8 --json | field fma_peak_gflops)
-for threads in 1 2; do
-  report=$($cnnc bench Models/resnet20.yaml --threads "$threads" --repeats 5 --json)
-  train=$(field train_images_per_second <<<"$report")
-  infer=$(field infer_images_per_second <<<"$report")
-  gflops=$(field gflops <<<"$report")
-  torch_lines=$(python3 Benchmarks/scripts/pytorch_resnet.py --threads "$threads" 2>/dev/null)
-  eager=$(sed -n 's/^pytorch eager training \([0-9.]*\) images\/s/\1/p' <<<"$torch_lines")
-  compiled=$(sed -n 's/^torch.compile training \([0-9.]*\) images\/s/\1/p' <<<"$torch_lines")
-  ort=$(sed -n 's/^onnxruntime inference \([0-9.]*\) images\/s/\1/p' <<<"$torch_lines")
-  printf 'resnet20 %d thread(s): training cnnc %.0f / eager %s = %sx, / torch.compile %s = %sx (cnnc %.1f GFLOP/s, %s of the FMA peak of %.1f GFLOP/s per core); inference b64 cnnc %.0f / onnxruntime %s = %sx\n' \
-    "$threads" "$train" "$eager" "$(ratio "$train" "$eager")" "$compiled" "$(ratio "$train" "$compiled")" \
-    "$gflops" "$(ratio "$gflops" "$(python3 -c "print($peak * $threads)")")" "$peak" "$infer" "$ort" "$(ratio "$infer" "$ort")"
-done
+# ResNet-20 against PyTorch eager, torch.compile and ONNX Runtime (one round).
+Benchmarks/scripts/resnet-compare.sh 1
 
 for threads in 1 2; do
   vgg=$($cnnc bench Models/vgg16.yaml --batch 8 --threads "$threads" --repeats 3 --inference-only --json | field infer_images_per_second)

@@ -7,11 +7,15 @@ import Testing
 /// running statistics far from their starting values, on every kernel path; and folds only
 /// where the convolution's output has no other reader.
 @Suite struct BatchNormFoldingTests {
-  /// Both plans of `yaml` with the same weights, running statistics and input.
+  /// Both plans of `yaml` with the same weights, running statistics and input; neither fuses a
+  /// ReLU (a folded batchnorm's ReLU does not fuse, an unfolded one's would).
   static func pair(_ yaml: String, isa: KernelISA, batch: Int = 3) throws -> (Executor, Executor) {
-    let folded = try makeExecutor(yaml, PlanOptions(mode: .inference, batch: batch, isa: isa))
+    let folded = try makeExecutor(
+      yaml, PlanOptions(mode: .inference, batch: batch, isa: isa, fusesReLU: false))
     let plain = try makeExecutor(
-      yaml, PlanOptions(mode: .inference, batch: batch, isa: isa, foldsBatchNorm: false))
+      yaml,
+      PlanOptions(
+        mode: .inference, batch: batch, isa: isa, foldsBatchNorm: false, fusesReLU: false))
     for (index, slot) in folded.plan.parameters.enumerated() where slot.elementType == .float32 {
       let values = try #require(folded.parameter(slot.name))
       if slot.name.hasSuffix(".running_mean") {
@@ -71,7 +75,8 @@ import Testing
       #expect(abs(a - b) <= 1e-5 * max(1, abs(b)), "\(a) against \(b)")
     }
     let training = try Planner.plan(
-      try InferredNetwork(yaml: yaml), PlanOptions(mode: .training, batch: 2, loss: .outputGradient))
+      try InferredNetwork(yaml: yaml), PlanOptions(mode: .training, batch: 2, loss: .outputGradient)
+    )
     #expect(training.foldedBatchNorms.isEmpty)
   }
 }

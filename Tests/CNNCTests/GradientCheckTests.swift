@@ -151,6 +151,27 @@ import Testing
           - {type: add, input: [a, r, a]}
         """),
     Case(
+      name: "batchnorm with its ReLU fused", types: ["batchnorm", "relu"],
+      yaml: """
+        input: [3, 2, 3]
+        layers:
+          - {type: conv, filters: 2, kernel: 1}
+          - {type: batchnorm}
+          - {type: relu}
+          - {type: conv, filters: 2, kernel: 1}
+        """),
+    Case(
+      name: "add with its ReLU fused, three inputs", types: ["add", "relu"],
+      yaml: """
+        input: [2, 3, 3]
+        layers:
+          - {type: conv, name: a, filters: 2, kernel: 1}
+          - {type: conv, name: b, filters: 2, kernel: 3, pad: 1, input: input}
+          - {type: add, input: [a, b, a]}
+          - {type: relu}
+          - {type: conv, filters: 2, kernel: 1}
+        """),
+    Case(
       name: "in-place chain", types: ["relu", "sigmoid", "dropout"],
       yaml: """
         input: [2, 3, 3]

@@ -14,15 +14,15 @@ import Testing
     [(c: Int, h: Int, w: Int, f: Int, k: Int, pad: Int, groups: Int, residual: Bool)] =
       [
         (16, 9, 7, 16, 3, 1, 1, true),  // odd plane, the add's gradient written first
-      (17, 6, 11, 23, 3, 1, 1, false),  // odd counts: partial panels and tiles
-      (19, 8, 8, 16, 3, 2, 1, false),  // pad 2: the turned convolution pads 0
-      (32, 7, 9, 32, 3, 1, 2, true),  // groups of 16, accumulating
-      (16, 7, 5, 17, 5, 2, 1, false),  // 5×5, pad 2, odd plane
-      (18, 6, 6, 18, 5, 4, 1, false),  // pad 4, the most a 5×5 window allows
-      (16, 10, 10, 16, 5, 2, 1, true),  // 5×5, accumulating
-      (16, 5, 30, 16, 3, 1, 1, true),  // rows of 30: dW direct (three vectors and a tail)
-      (16, 3, 26, 18, 5, 2, 1, false),  // 5×5 taps in tiles of three and two, dW direct
-    ]
+        (17, 6, 11, 23, 3, 1, 1, false),  // odd counts: partial panels and tiles
+        (19, 8, 8, 16, 3, 2, 1, false),  // pad 2: the turned convolution pads 0
+        (32, 7, 9, 32, 3, 1, 2, true),  // groups of 16, accumulating
+        (16, 7, 5, 17, 5, 2, 1, false),  // 5×5, pad 2, odd plane
+        (18, 6, 6, 18, 5, 4, 1, false),  // pad 4, the most a 5×5 window allows
+        (16, 10, 10, 16, 5, 2, 1, true),  // 5×5, accumulating
+        (16, 5, 30, 16, 3, 1, 1, true),  // rows of 30: dW direct (three vectors and a tail)
+        (16, 3, 26, 18, 5, 2, 1, false),  // 5×5 taps in tiles of three and two, dW direct
+      ]
 
   @Test(arguments: KernelISA.supported)
   func gradientsMatchTheReference(_ isa: KernelISA) throws {

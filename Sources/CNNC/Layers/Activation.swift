@@ -9,6 +9,9 @@ public struct Activation: Layer {
   }
 
   public var function: Function
+  /// A ReLU applied by the layer before it (`ReLUFusion`): a view of that layer's output, with
+  /// no step of its own.
+  public var isFused = false
 
   public init(_ function: Function) { self.function = function }
 
@@ -31,6 +34,7 @@ extension Activation {
 
   /// ReLU, sigmoid and tanh differentiate from their output, so they may overwrite the input.
   public var mayRunInPlace: Bool { backwardReads == .output }
+  public func isView(training: Bool) -> Bool { isFused }
 
   public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
     let (x, y, count) = (b.inputs[0], b.output, b.batch * b.inputCount)

@@ -1,5 +1,9 @@
 /// The element-wise sum of its inputs, which must all have one shape.
 public struct Add: Layer {
+  /// Applies the ReLU that follows it (`ReLUFusion`): y = max(Σ inputs, 0), and backward masks
+  /// the gradient where y is 0, so the ReLU has no pass of its own.
+  public var appliesReLU = false
+
   public init() {}
 
   public static let type = LayerType(name: "add", keys: [], arity: .twoOrMore) { _ in Add() }
@@ -16,23 +20,45 @@ public struct Add: Layer {
 }
 
 extension Add {
+  public var backwardReads: BackwardReads { appliesReLU ? .output : [] }
+
+  public func loweringNames(batch: Int, inputs: [Shape], output: Shape, training: Bool)
+    -> (forward: String, backward: String)?
+  {
+    appliesReLU ? ("+ relu", "+ relu") : nil
+  }
+
+  /// One pass for two inputs (a residual block's), the ReLU in it when applied.
   public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
-    let (inputs, y, count) = (b.inputs, b.output, b.batch * b.outputCount)
+    let (inputs, y, count, relu) = (b.inputs, b.output, b.batch * b.outputCount, appliesReLU)
+    if inputs.count == 2 {
+      let (first, second) = (inputs[0], inputs[1])
+      if relu {
+        return { for i in 0..<count { y[i] = max(first[i] + second[i], 0) } }
+      }
+      return { for i in 0..<count { y[i] = first[i] + second[i] } }
+    }
     return {
       y.update(from: inputs[0], count: count)
       for input in inputs.dropFirst() {
         for i in 0..<count { y[i] += input[i] }
       }
+      if relu { reluForward(y, y, count: count) }
     }
   }
 
-  /// Every input receives the whole output gradient.
+  /// Every input receives the whole output gradient (where the output is positive, with the
+  /// ReLU applied).
   public func backwardKernel(_ b: LayerBinding) -> Kernel {
     let (gradients, accumulate, count) = (b.inputGradients, b.accumulate, b.batch * b.outputCount)
     let dy = b.requiredOutputGradient
+    let mask = appliesReLU ? UnsafePointer(b.output) : nil
     return {
       for index in gradients.indices {
-        if let dx = gradients[index] {
+        guard let dx = gradients[index] else { continue }
+        if let mask {
+          reluBackward(mask, dy, dx, count: count, accumulate: accumulate[index])
+        } else {
           passGradient(dy, dx, count: count, accumulate: accumulate[index])
         }
       }

@@ -16,6 +16,9 @@ public struct BatchNorm: Layer {
   /// Folded into the convolution before it by an inference plan (`BatchNormFolding`): no step
   /// of its own, its output the convolution's.
   public var isFolded = false
+  /// Applies the ReLU that follows it (`ReLUFusion`): y = max(γ·x̂ + β, 0), and backward masks
+  /// the gradient where y is 0, so the ReLU has no pass of its own.
+  public var appliesReLU = false
 
   public init(epsilon: Float = 1e-5, momentum: Float = 0.1) {
     self.epsilon = epsilon
@@ -54,7 +57,7 @@ public struct BatchNorm: Layer {
 // x̂ = (x − μ)·r, y = γ·x̂ + β.
 // Backward: dβ = Σdy, dγ = Σ dy·x̂, dx = γ·r/M · (M·dy − dβ − x̂·dγ).
 extension BatchNorm {
-  public var backwardReads: BackwardReads { .input }
+  public var backwardReads: BackwardReads { appliesReLU ? [.input, .output] : .input }
   /// In inference it is element-wise (training's backward reads its input, which keeps it apart).
   public var mayRunInPlace: Bool { true }
   public func isView(training: Bool) -> Bool { isFolded && !training }
@@ -64,6 +67,12 @@ extension BatchNorm {
     guard values < 2 else { return nil }
     return "batchnorm in training needs more than one value per channel, and a worker's "
       + "\(batch)-sample slice of \(inputs[0]) gives \(values); use a larger batch or fewer threads"
+  }
+
+  public func loweringNames(batch: Int, inputs: [Shape], output: Shape, training: Bool)
+    -> (forward: String, backward: String)?
+  {
+    appliesReLU ? ("+ relu", "+ relu") : nil
   }
 
   /// Each channel's batch mean and 1/√(σ² + ε), from forward to backward.
@@ -86,6 +95,7 @@ extension BatchNorm {
     let batchesTracked = UnsafeMutableRawPointer(b.parameters[4])
     let (epsilon, momentum) = (epsilon, momentum)
     let values = batch * plane
+    let relu = appliesReLU
     guard training else {
       return {
         for c in 0..<channels {
@@ -93,6 +103,7 @@ extension BatchNorm {
           let shift = beta[c] - runningMean[c] * scale
           forEachPlane(of: c, channels, plane, batch) { offset in
             for i in 0..<plane { y[offset + i] = x[offset + i] * scale + shift }
+            if relu { reluForward(y + offset, y + offset, count: plane) }
           }
         }
       }
@@ -117,6 +128,8 @@ extension BatchNorm {
         let (scale, shift) = (inverse * gamma[c], beta[c])
         forEachPlane(of: c, channels, plane, batch) { offset in
           for i in 0..<plane { y[offset + i] = (x[offset + i] - m) * scale + shift }
+          // While the plane is in L1: the ReLU's pass over memory is gone.
+          if relu { reluForward(y + offset, y + offset, count: plane) }
         }
         statistics[c] = m
         statistics[channels + c] = inverse
@@ -143,13 +156,16 @@ extension BatchNorm {
     )
     let statistics = b.requiredScratch("statistics", as: Float.self)
     let values = Float(batch * plane)
+    // With the ReLU applied, the gradient that reaches the normalisation is dy where y > 0.
+    let mask = appliesReLU ? UnsafePointer(b.output) : nil
     return {
       for c in 0..<channels {
         let (mean, inverse) = (statistics[c], statistics[channels + c])
         var (sumGradient, sumProduct) = (0.0, 0.0)
         forEachPlane(of: c, channels, plane, batch) { offset in
-          sumGradient += Double(lanesSum(dy + offset, plane) { $0 })
-          sumProduct += Double(lanesSum(dy + offset, x + offset, plane) { $0 * ($1 - mean) })
+          let sums = gradientSums(dy + offset, x + offset, mask.map { $0 + offset }, plane, mean)
+          sumGradient += Double(sums.gradient)
+          sumProduct += Double(sums.product)
         }
         sumProduct *= Double(inverse)
         betaGradient[c] = Float(sumGradient)
@@ -163,7 +179,19 @@ extension BatchNorm {
         let constant = -scale * dBeta - slope * mean
         forEachPlane(of: c, channels, plane, batch) { offset in
           let (target, g, input) = (dx + offset, dy + offset, x + offset)
-          if accumulate {
+          if let mask, accumulate {
+            let y = mask + offset
+            for i in 0..<plane {
+              let gradient = g[i]
+              target[i] += a * (y[i] > 0 ? gradient : 0) + slope * input[i] + constant
+            }
+          } else if let mask {
+            let y = mask + offset
+            for i in 0..<plane {
+              let gradient = g[i]
+              target[i] = a * (y[i] > 0 ? gradient : 0) + slope * input[i] + constant
+            }
+          } else if accumulate {
             for i in 0..<plane { target[i] += a * g[i] + slope * input[i] + constant }
           } else {
             for i in 0..<plane { target[i] = a * g[i] + slope * input[i] + constant }
@@ -213,4 +241,35 @@ private func lanesSum(
     i += 1
   }
   return sum
+}
+
+/// Σg and Σ g·(x − mean) over `count` floats in one pass, in 16 lanes each (as `lanesSum`), with
+/// g = dy, or dy where y > 0 when a ReLU is applied (`mask` is then its output).
+@inline(__always)
+private func gradientSums(
+  _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ mask: UnsafePointer<Float>?,
+  _ count: Int, _ mean: Float
+) -> (gradient: Float, product: Float) {
+  var (gradients, products) = (SIMD16<Float>(), SIMD16<Float>())
+  var i = 0
+  while i + 16 <= count {
+    var g = UnsafeRawPointer(dy + i).loadUnaligned(as: SIMD16<Float>.self)
+    if let mask {
+      let y = UnsafeRawPointer(mask + i).loadUnaligned(as: SIMD16<Float>.self)
+      g.replace(with: 0, where: .!(y .> 0))
+    }
+    let input = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+    gradients += g
+    products += g * (input - mean)
+    i += 16
+  }
+  var (gradient, product) = (gradients.sum(), products.sum())
+  // The last few, one at a time.
+  while i < count {
+    let g = mask.map { $0[i] > 0 ? dy[i] : 0 } ?? dy[i]
+    gradient += g
+    product += g * (x[i] - mean)
+    i += 1
+  }
+  return (gradient, product)
 }

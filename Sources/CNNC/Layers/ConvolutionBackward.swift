@@ -61,7 +61,8 @@ extension Convolution {
       var window = g.window
       requests.append(
         ScratchRequest(
-          name: Scratch.paddedImage, elements: cnnc_weight_gradient_workspace_floats(&window, batch),
+          name: Scratch.paddedImage,
+          elements: cnnc_weight_gradient_workspace_floats(&window, batch),
           lifetime: .backward))
     } else {
       products.append((f, k, p))

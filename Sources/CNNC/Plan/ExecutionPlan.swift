@@ -28,11 +28,13 @@ public struct PlanOptions: Sendable {
   public var foldsBatchNorm: Bool
   /// Which convolution lowerings the plan may choose.
   public var lowering: ConvolutionLowering
+  /// Fuse a ReLU into the batchnorm or add before it (`ReLUFusion`).
+  public var fusesReLU: Bool
 
   public init(
     mode: PlanMode, batch: Int, loss: LossKind = .softmaxCrossEntropy, inputGradient: Bool = false,
     isa: KernelISA? = nil, imageThreads: Int = 1, foldsBatchNorm: Bool = true,
-    lowering: ConvolutionLowering = .auto
+    lowering: ConvolutionLowering = .auto, fusesReLU: Bool = true
   ) {
     self.mode = mode
     self.batch = batch
@@ -42,6 +44,7 @@ public struct PlanOptions: Sendable {
     self.imageThreads = imageThreads
     self.foldsBatchNorm = foldsBatchNorm
     self.lowering = lowering
+    self.fusesReLU = fusesReLU
   }
 
   /// The threads each kernel splits its work across: `imageThreads` where it applies, else 1.
@@ -139,6 +142,8 @@ public struct ExecutionPlan: Sendable {
   public var lossGradientBuffer: Int?
   /// Each batchnorm folded into a convolution (inference): its layer index → the convolution's.
   public var foldedBatchNorms: [Int: Int]
+  /// Each ReLU fused into the layer before it: its index → that layer's (`ReLUFusion`).
+  public var fusedReLUs: [Int: Int]
   /// Each layer as the plan lowers it (a folded batchnorm, a convolution with its lowering).
   var layerKinds: [any Layer]
   var operands: [LayerOperands?]

@@ -34,6 +34,8 @@ struct Lowering {
   let kinds: [any Layer]
   /// Batchnorms folded into the convolution before them (`BatchNormFolding`).
   let folds: [Int: Int]
+  /// ReLUs fused into the batchnorm or add before them (`ReLUFusion`).
+  let fusedReLUs: [Int: Int]
   let outputs: [Shape]
   /// The softmax that the cross-entropy loss absorbs, when the net ends in one.
   let foldedSoftmax: Int?
@@ -76,6 +78,8 @@ struct Lowering {
       }
       kinds.append(kind)
     }
+    fusedReLUs = ReLUFusion.fusions(network, kinds: kinds, options)
+    ReLUFusion.apply(fusedReLUs, to: &kinds)
     self.kinds = kinds
     self.network = network
     self.options = options
@@ -110,6 +114,7 @@ struct Lowering {
       lowerBoundBytes: placement.lowerBoundBytes, parameterFloats: parameterFloats,
       inputBuffer: buffers.activation[0], outputBuffer: buffers.probabilities,
       labelsBuffer: buffers.labels, lossGradientBuffer: buffers.lossGradient,
-      foldedBatchNorms: folds, layerKinds: kinds, operands: binding.operands)
+      foldedBatchNorms: folds, fusedReLUs: fusedReLUs, layerKinds: kinds,
+      operands: binding.operands)
   }
 }

@@ -208,8 +208,14 @@ public struct Benchmark: Sendable {
       executor.trainStep()
       wholeSteps.append(Double(monotonicNanoseconds() - start))
     }
-    var layers = network.layers.map {
-      LayerTime(name: $0.name, type: $0.typeName, forwardMilliseconds: 0, backwardMilliseconds: 0)
+    // A fused ReLU's time is in the row of the layer that applies it.
+    let applying = Set(plan.fusedReLUs.values)
+    var layers = network.layers.enumerated().map { index, layer in
+      let type =
+        plan.fusedReLUs[index] != nil
+        ? "relu, fused" : layer.typeName + (applying.contains(index) ? "+relu" : "")
+      return LayerTime(
+        name: layer.name, type: type, forwardMilliseconds: 0, backwardMilliseconds: 0)
     }
     var loss = 0.0
     for (index, step) in plan.steps.enumerated() {

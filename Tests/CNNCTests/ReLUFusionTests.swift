@@ -1,0 +1,95 @@
+import Testing
+
+@testable import CNNC
+
+/// A ReLU fused into the batchnorm or add before it (`ReLUFusion`): where the planner fuses,
+/// and results bit for bit those of the unfused plan, forward and backward, on every path.
+@Suite struct ReLUFusionTests {
+  static let net = """
+    input: [3, 12, 10]
+    layers:
+      - {type: conv, name: c1, filters: 8, kernel: 3, pad: 1}
+      - {type: batchnorm, name: bn1}
+      - {type: relu, name: r1}
+      - {type: conv, name: c2, filters: 8, kernel: 3, pad: 1}
+      - {type: batchnorm, name: bn2}
+      - {type: add, name: sum, input: [bn2, r1]}
+      - {type: relu, name: r2}
+      - {type: maxpool, name: pool, kernel: 2}
+      - {type: dense, name: fc, units: 6}
+      - {type: batchnorm, name: bn3}
+      - {type: relu, name: r3}
+      - {type: dense, name: out, units: 4}
+      - {type: relu, name: last}
+    """
+
+  /// Training fuses r1 (into bn1), r2 (into sum) and r3 (into bn3); inference folds bn1 into c1,
+  /// which leaves r1 alone. The network's last layer never fuses, nor a ReLU after a layer
+  /// something else also reads.
+  @Test func fusesWhereLegal() throws {
+    let network = try InferredNetwork(yaml: Self.net)
+    let training = try Planner.plan(
+      network, PlanOptions(mode: .training, batch: 4, loss: .outputGradient))
+    #expect(training.fusedReLUs == [2: 1, 6: 5, 10: 9])
+    let kernels = training.steps.map(\.kernel)
+    #expect(kernels.filter { $0 == "relu forward" } == ["relu forward"])
+    #expect(kernels.contains("batchnorm forward + relu"))
+    #expect(kernels.contains("add backward + relu"))
+    let inference = try Planner.plan(network, PlanOptions(mode: .inference, batch: 4))
+    #expect(inference.fusedReLUs == [6: 5, 10: 9])
+
+    let shared = try InferredNetwork(
+      yaml: """
+        input: [2, 4, 4]
+        layers:
+          - {type: conv, name: c, filters: 2, kernel: 1}
+          - {type: batchnorm, name: bn}
+          - {type: relu, name: r}
+          - {type: add, input: [r, bn]}
+        """)
+    let sharedPlan = try Planner.plan(
+      shared, PlanOptions(mode: .training, batch: 2, loss: .outputGradient))
+    #expect(sharedPlan.fusedReLUs == [:])
+  }
+
+  @Test(arguments: KernelISA.supported)
+  func fusedMatchesUnfusedBitForBit(_ isa: KernelISA) throws {
+    func run(_ mode: PlanMode, fused: Bool) throws -> [[UInt32]] {
+      let executor = try makeExecutor(
+        Self.net,
+        PlanOptions(
+          mode: mode, batch: 4, loss: .outputGradient, inputGradient: mode == .training,
+          isa: isa, fusesReLU: fused),
+        seed: 3)
+      #expect(executor.plan.fusedReLUs.isEmpty == !fused)
+      _ = executor.input.update(fromContentsOf: randomValues(executor.input.count, seed: 11))
+      executor.forward()
+      var results = [Array(executor.output).map(\.bitPattern)]
+      guard mode == .training else { return results }
+      _ = try #require(executor.lossGradient).update(
+        fromContentsOf: randomValues(executor.output.count, seed: 12))
+      executor.backward()
+      results.append(Array(try #require(executor.inputGradient)).map(\.bitPattern))
+      results.append(Array(executor.gradients).map(\.bitPattern))
+      results.append(Array(executor.weights).map(\.bitPattern))  // running statistics
+      return results
+    }
+    for mode in PlanMode.allCases {
+      let (fused, unfused) = (try run(mode, fused: true), try run(mode, fused: false))
+      #expect(fused.count == unfused.count)
+      for (index, (a, b)) in zip(fused, unfused).enumerated() {
+        #expect(a == b, "\(mode), result \(index)")
+      }
+    }
+  }
+
+  /// The pre-activation buffers are gone: the training arena is no larger.
+  @Test func arenaIsNoLarger() throws {
+    let network = try InferredNetwork(yaml: try AllocationTests.specText("resnet20.yaml"))
+    let fused = try Planner.plan(network, PlanOptions(mode: .training, batch: 8))
+    let unfused = try Planner.plan(
+      network, PlanOptions(mode: .training, batch: 8, fusesReLU: false))
+    #expect(fused.fusedReLUs.count == 19)
+    #expect(fused.arenaBytes <= unfused.arenaBytes)
+  }
+}
