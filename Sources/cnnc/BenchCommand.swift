@@ -30,8 +30,9 @@ struct BenchCommand: ParsableCommand {
 
   @Option(
     help: ArgumentHelp(
-      "How convolutions are computed: auto (Winograd where it is faster) or gemm (im2col + GEMM "
-        + "everywhere); default: the spec's train.lowering.", valueName: "lowering"))
+      "How training plans compute convolutions: auto (Winograd and direct dW where faster) or "
+        + "gemm (im2col + GEMM everywhere); default: the spec's train.lowering.",
+      valueName: "lowering"))
   var lowering: ConvolutionLowering?
 
   @Option(

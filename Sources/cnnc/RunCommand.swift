@@ -90,6 +90,7 @@ struct RunCommand: ParsableCommand {
       throw ValidationError("--step-timeout must be between 0 and 1,000,000 seconds")
     }
     if stepTimeout != nil && !train { throw ValidationError("--step-timeout goes with --train") }
+    if lowering != nil && !train { throw ValidationError("--lowering goes with --train") }
     if (plot != nil || log != nil) && !train {
       throw ValidationError("--plot and --log go with --train")
     }

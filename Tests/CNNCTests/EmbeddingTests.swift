@@ -144,7 +144,7 @@ import Testing
     #expect(saved.metadata["lowering"] == "auto")
     #expect(
       saved.metadata["lowerings"]
-        == "conv1: forward by GEMM, backward dW direct, dX GEMM; "
+        == "conv1: forward by GEMM, backward dW direct; "
         + "conv2: forward by Winograd, backward by GEMM")
     #expect(FileManager.default.fileExists(atPath: folder + "/stopped.safetensors.resume"))
   }

@@ -128,6 +128,19 @@ import Testing
       yaml: trainHeader + "  optimizer: {type: sgd, lr: .nan}\n", line: 5, column: 30,
       message: "'lr' must be a number, found not-a-number"),
     Case(
+      yaml: header + "  - {type: conv, name: side, filters: 2, kernel: 1}\n"
+        + "  - {type: dense, units: 3, input: input}\n", line: 3, column: 5,
+      message: "conv 'side': its output reaches no later layer"),
+    Case(
+      yaml: header + "  - {type: leaky_relu, slope: nan}\n", line: 3, column: 31,
+      message: "'slope' must be a number, found not-a-number (\"nan\")"),
+    Case(
+      yaml: header + "  - {type: leaky_relu, slope: 1e999}\n", line: 3, column: 31,
+      message: "'slope' must be a number, found infinity (\"1e999\")"),
+    Case(
+      yaml: trainHeader + "  lowering: winograd\n", line: 5, column: 13,
+      message: "'lowering' must be 'auto' or 'gemm'"),
+    Case(
       yaml: header + "  - {type: dense, units: !custom 3}\n", line: 3, column: 26,
       message: "YAML tag '!custom' is not supported in a spec"),
     Case(

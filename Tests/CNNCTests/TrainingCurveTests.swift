@@ -115,5 +115,8 @@ import Testing
     let refused = try CommandLineTests.run(["run", spec, "--weights", "x", "--plot", plot])
     #expect(refused.status != 0)
     #expect(refused.stderr.contains("--plot and --log go with --train"))
+    let lowering = try CommandLineTests.run(["run", spec, "--weights", "x", "--lowering", "gemm"])
+    #expect(lowering.status != 0)
+    #expect(lowering.stderr.contains("--lowering goes with --train"))
   }
 }

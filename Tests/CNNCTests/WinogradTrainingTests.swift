@@ -22,6 +22,7 @@ import Testing
         (16, 10, 10, 16, 5, 2, 1, true),  // 5×5, accumulating
         (16, 5, 30, 16, 3, 1, 1, true),  // rows of 30: dW direct (three vectors and a tail)
         (16, 3, 26, 18, 5, 2, 1, false),  // 5×5 taps in tiles of three and two, dW direct
+      (16, 16, 32, 16, 3, 1, 1, true),  // dW in passes of 2 images: 3 whole, 1 partial
       ]
 
   @Test(arguments: KernelISA.supported)
@@ -38,7 +39,8 @@ import Testing
       // Enough images for the 256 tiles each Winograd convolution needs, forward (tiles of the
       // output) and input gradient (tiles of the input).
       let tiles = min(((oh + 1) / 2) * ((ow + 1) / 2), ((s.h + 1) / 2) * ((s.w + 1) / 2))
-      let batch = max(2, (256 + tiles - 1) / tiles)
+      // At least 7: more than one pass of images for every direct dW here.
+      let batch = max(7, (256 + tiles - 1) / tiles)
       let executor = try makeExecutor(
         yaml,
         PlanOptions(

@@ -22,9 +22,9 @@ public struct Add: Layer {
 extension Add {
   public var backwardReads: BackwardReads { appliesReLU ? .output : [] }
 
-  public func loweringNames(batch: Int, inputs: [Shape], output: Shape, training: Bool)
-    -> (forward: String, backward: String)?
-  {
+  public func loweringNames(
+    batch: Int, inputs: [Shape], output: Shape, training: Bool, inputGradient: Bool
+  ) -> (forward: String, backward: String)? {
     appliesReLU ? ("+ relu", "+ relu") : nil
   }
 

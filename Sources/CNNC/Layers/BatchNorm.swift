@@ -69,9 +69,9 @@ extension BatchNorm {
       + "\(batch)-sample slice of \(inputs[0]) gives \(values); use a larger batch or fewer threads"
   }
 
-  public func loweringNames(batch: Int, inputs: [Shape], output: Shape, training: Bool)
-    -> (forward: String, backward: String)?
-  {
+  public func loweringNames(
+    batch: Int, inputs: [Shape], output: Shape, training: Bool, inputGradient: Bool
+  ) -> (forward: String, backward: String)? {
     appliesReLU ? ("+ relu", "+ relu") : nil
   }
 

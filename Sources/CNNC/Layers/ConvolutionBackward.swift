@@ -35,15 +35,22 @@ extension Convolution {
   }
 
   /// How the plan computes this layer, as `cnnc check --plan` shows it: "by GEMM", or each
-  /// gradient's lowering.
-  public func loweringNames(batch: Int, inputs: [Shape], output: Shape, training: Bool)
-    -> (forward: String, backward: String)?
-  {
+  /// gradient's lowering (dW alone when no input gradient is wanted).
+  public func loweringNames(
+    batch: Int, inputs: [Shape], output: Shape, training: Bool, inputGradient: Bool
+  ) -> (forward: String, backward: String)? {
     let g = geometry(inputs[0], output)
     let forward = forwardWinograd(g, batch: batch) == nil ? "by GEMM" : "by Winograd"
     let weights = directWeightGradient(g) ? "direct" : "GEMM"
     let input = inputGradientWinograd(g, batch: batch) == nil ? "GEMM" : "Winograd"
-    let backward = weights == "GEMM" && input == "GEMM" ? "by GEMM" : "dW \(weights), dX \(input)"
+    let backward: String
+    if !inputGradient {
+      backward = "dW \(weights)"
+    } else if weights == "GEMM" && input == "GEMM" {
+      backward = "by GEMM"
+    } else {
+      backward = "dW \(weights), dX \(input)"
+    }
     return (forward, backward)
   }
 

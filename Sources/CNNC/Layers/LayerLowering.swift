@@ -111,9 +111,11 @@ public protocol LayerLowering {
   /// Computes the parameter gradients (overwriting) and the input gradients that are wanted.
   func backwardKernel(_ binding: LayerBinding) -> Kernel
   /// How its kernels compute, where the plan chooses among lowerings (e.g. "by GEMM"), shown
-  /// after each step's name; nil where there is one way.
-  func loweringNames(batch: Int, inputs: [Shape], output: Shape, training: Bool)
-    -> (forward: String, backward: String)?
+  /// after each step's name; nil where there is one way. `inputGradient`: whether a training
+  /// plan's backward step computes the input's gradient.
+  func loweringNames(
+    batch: Int, inputs: [Shape], output: Shape, training: Bool, inputGradient: Bool
+  ) -> (forward: String, backward: String)?
 }
 
 extension LayerLowering {
@@ -124,9 +126,9 @@ extension LayerLowering {
     -> [ScratchRequest]
   { [] }
   public func trainingProblem(batch: Int, inputs: [Shape]) -> String? { nil }
-  public func loweringNames(batch: Int, inputs: [Shape], output: Shape, training: Bool)
-    -> (forward: String, backward: String)?
-  { nil }
+  public func loweringNames(
+    batch: Int, inputs: [Shape], output: Shape, training: Bool, inputGradient: Bool
+  ) -> (forward: String, backward: String)? { nil }
 }
 
 extension Window {

@@ -148,18 +148,18 @@ public struct ExecutionPlan: Sendable {
   var layerKinds: [any Layer]
   var operands: [LayerOperands?]
 
-  /// How each layer with a choice of lowering runs, e.g. "conv2: forward by Winograd, backward
-  /// by GEMM, Winograd dX", joined by "; " (a checkpoint's `lowerings` metadata).
+  /// How each convolution runs, from the plan's own steps, e.g. "conv2: forward by Winograd,
+  /// backward dW GEMM, dX Winograd", joined by "; " (a checkpoint's `lowerings` metadata).
   public var loweringSummary: String {
-    network.layers.indices.compactMap { index in
-      let layer = network.layers[index]
-      guard
-        let names = layerKinds[index].loweringNames(
-          batch: options.batch, inputs: layer.inputShapes, output: layer.output ?? network.input,
-          training: options.mode == .training)
-      else { return nil }
-      let backward = options.mode == .training ? ", backward \(names.backward)" : ""
-      return "\(layer.spec.name): forward \(names.forward)\(backward)"
+    var parts: [Int: [String]] = [:]
+    for step in steps {
+      guard let index = step.layer, layerKinds[index] is Convolution else { continue }
+      let prefix = "conv \(step.phase.rawValue) "
+      let lowering = step.kernel.hasPrefix(prefix) ? step.kernel.dropFirst(prefix.count) : ""
+      parts[index, default: []].append("\(step.phase.rawValue) \(lowering)")
+    }
+    return parts.keys.sorted().map { index in
+      "\(network.layers[index].spec.name): \(parts[index]!.joined(separator: ", "))"
     }.joined(separator: "; ")
   }
 }

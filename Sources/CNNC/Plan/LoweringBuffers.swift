@@ -114,7 +114,7 @@ extension Lowering {
       let forwardScratch = zip(binding.requests[index], ops.scratch)
         .filter { $0.0.lifetime != .backward }.compactMap { $0.1 }
       steps[step] = PlanStep(
-        phase: .forward, layer: index, kernel: kernelName(index, .forward),
+        phase: .forward, layer: index, kernel: kernelName(index, .forward, values),
         reads: ops.inputs, writes: [ops.output] + forwardScratch)
     }
     if let loss = schedule.loss, let labels = buffers.labels {
@@ -144,19 +144,19 @@ extension Lowering {
       }
       binding.operands[index] = ops
       steps[step] = PlanStep(
-        phase: .backward, layer: index, kernel: kernelName(index, .backward),
+        phase: .backward, layer: index, kernel: kernelName(index, .backward, values),
         reads: reads, writes: writes)
     }
     return steps.compactMap { $0 }
   }
 
   /// "conv forward by GEMM": the layer's type, the phase, and the lowering where it has a choice.
-  func kernelName(_ index: Int, _ phase: PlanStep.Phase) -> String {
+  func kernelName(_ index: Int, _ phase: PlanStep.Phase, _ values: Values) -> String {
     let name = "\(layers[index].typeName) \(phase.rawValue)"
     guard
       let lowerings = layer(index).loweringNames(
         batch: options.batch, inputs: layers[index].inputShapes, output: outputs[index],
-        training: training)
+        training: training, inputGradient: values.inputs[index].contains(where: needsGradient))
     else { return name }
     return name + " " + (phase == .forward ? lowerings.forward : lowerings.backward)
   }

@@ -25,6 +25,8 @@ public enum SpecChecker {
     var (spec, diagnostics) = SpecParser.parse(bytes, defaultName: name)
     guard let spec else { return CheckResult(network: nil, diagnostics: diagnostics) }
     let network = ShapeInference.infer(spec, diagnostics: &diagnostics)
+    // After other errors a layer may look unread only because its reader's input was misspelt.
+    if !diagnostics.hasErrors { reportUnreadOutputs(network, &diagnostics) }
     if network.parameterCount == nil {
       diagnostics.error(
         "the network's total parameter count overflows a 64-bit integer",
@@ -34,6 +36,23 @@ public enum SpecChecker {
         "the network's total FLOP count overflows a 64-bit integer", at: .init(line: 1, column: 1))
     }
     return CheckResult(network: network, diagnostics: diagnostics)
+  }
+
+  /// A layer other than the last whose output no layer reads is an error: the network's output
+  /// is the last layer's, so that branch computes nothing anyone sees, and training (which
+  /// needs every branch to lead to the loss) could not run it. One rule for `check`, `run` and
+  /// the library.
+  static func reportUnreadOutputs(_ network: InferredNetwork, _ diagnostics: inout DiagnosticList) {
+    var read = Set<Int>()
+    for layer in network.layers {
+      for case .layer(let source) in layer.inputs { read.insert(source) }
+    }
+    for (index, layer) in network.layers.enumerated().dropLast() where !read.contains(index) {
+      diagnostics.error(
+        "\(layer.spec.subject): its output reaches no later layer, and only the last layer's "
+          + "is the network's output; remove it or give it as an input",
+        at: layer.spec.location)
+    }
   }
 }
 

@@ -23,7 +23,10 @@ struct YAMLNode: Sendable {
         return "infinity"
       }
       if Int64(text) != nil { return "an integer" }
-      if Double(text) != nil { return "a number" }
+      // Swift reads "nan", "inf" and "1e999" as Doubles too: call them what they are.
+      if let number = Double(text) {
+        return number.isNaN ? "not-a-number" : number.isInfinite ? "infinity" : "a number"
+      }
       if ["true", "false"].contains(text) { return "a boolean" }
       return "a string"
     }

@@ -16,7 +16,8 @@ public struct Benchmark: Sendable {
   public let repeats: Int
   /// Skip training throughput and the per-layer profile (big nets, inference comparisons).
   public var inferenceOnly: Bool
-  /// How every plan of the benchmark computes convolutions (default: the spec's train.lowering).
+  /// How the training plans compute convolutions (default: the spec's train.lowering); inference
+  /// plans choose by shape, as `run` and the evaluator do.
   public var lowering: ConvolutionLowering
 
   public init(
@@ -60,7 +61,7 @@ public struct Benchmark: Sendable {
   public func run() throws -> Report {
     if inferenceOnly {
       let plan = try Planner.plan(
-        network, PlanOptions(mode: .inference, batch: batch, lowering: lowering))
+        network, PlanOptions(mode: .inference, batch: batch))
       try plan.checkFitsInMemory()
       let inference = try inferenceThroughput()
       return Report(
@@ -147,7 +148,7 @@ public struct Benchmark: Sendable {
     let executors = try slices.map { _, count -> Executor in
       try Executor(
         plan: try Planner.plan(
-          network, PlanOptions(mode: .inference, batch: count, lowering: lowering)))
+          network, PlanOptions(mode: .inference, batch: count)))
     }
     for executor in executors { fill(executor) }
     let shared = UncheckedSendable(value: executors)
@@ -173,7 +174,7 @@ public struct Benchmark: Sendable {
   func batchOneLatency() throws -> Double {
     let executor = try Executor(
       plan: try Planner.plan(
-        network, PlanOptions(mode: .inference, batch: 1, imageThreads: threads, lowering: lowering))
+        network, PlanOptions(mode: .inference, batch: 1, imageThreads: threads))
     )
     fill(executor)
     for _ in 0..<3 { executor.forward() }

@@ -173,8 +173,17 @@ public final class Trainer {
   /// The parameters, laid out as `parameters`.
   public var weights: [Float] { Array(workers[0].weights) }
 
-  /// How each convolution is lowered in training (`ExecutionPlan.loweringSummary`).
-  public var loweringSummary: String { workers[0].plan.loweringSummary }
+  /// How each convolution is lowered in training (`ExecutionPlan.loweringSummary`). Workers plan
+  /// their own slices of the batch, and Winograd needs 256 tiles in a slice, so uneven or small
+  /// slices may lower differently: each worker whose lowering differs from the first's is named.
+  public var loweringSummary: String {
+    let first = workers[0].plan.loweringSummary
+    let others = workers.enumerated().dropFirst().compactMap { index, worker in
+      worker.plan.loweringSummary == first
+        ? nil : "worker \(index): \(worker.plan.loweringSummary)"
+    }
+    return ([first] + others).joined(separator: " | ")
+  }
 
   /// One optimizer step on the next batch; throws, leaving the weights as they were, when the
   /// loss is not finite.
