@@ -4,6 +4,11 @@ import Foundation
 /// The walk over a graph's nodes, in their (topological) order.
 struct GraphReader {
   let graph: Onnx_GraphProto
+  /// The model's version of the default (ai.onnx) operator set: Softmax's meaning depends on it.
+  let opset: Int
+  /// Each ONNX tensor's rank, and whether its spatial dimensions are known to be 1×1 (after a
+  /// global pooling): what an axis attribute is relative to.
+  var forms: [String: (rank: Int, unitPlane: Bool)] = [:]
   var initializers: [String: (dims: [Int], values: [Float])] = [:]
   var inputShape: [Int] = []
   /// The cnnc value each ONNX tensor name stands for: "input", or a layer's name.
@@ -14,7 +19,14 @@ struct GraphReader {
   var tensors: [String: [Float]] = [:]
   var usedNames: Set<String> = ["input"]
 
-  init(graph: Onnx_GraphProto) { self.graph = graph }
+  /// The ai.onnx opsets whose operators cnnc maps as documented (`ONNXOperators.swift`); a
+  /// model declaring another is refused, not guessed at.
+  static let supportedOpsets = 7...22
+
+  init(graph: Onnx_GraphProto, opset: Int) {
+    self.graph = graph
+    self.opset = opset
+  }
 
   mutating func read() throws(ONNXError) {
     for tensor in graph.initializer {
@@ -31,6 +43,7 @@ struct GraphReader {
     }
     inputShape = dims.count == 3 ? dims : [dims[0], 1, 1]
     values[input.name] = "input"
+    forms[input.name] = (dims.count + 1, dims.count == 1)
     // A Flatten read only by a Gemm is left out: cnnc's dense layer flattens its input itself.
     var readers: [String: Int] = [:]
     for node in graph.node { for name in node.input { readers[name, default: 0] += 1 } }
@@ -53,9 +66,20 @@ struct GraphReader {
       throw ONNXError(
         message: "initializer '\(tensor.name)': element type \(tensor.dataType) is not float32")
     }
-    let count = tensor.dims.reduce(1) { $0 * Int($1) }
+    // Dims are checked before any arithmetic on them: negative, or a product past the limits.
+    guard tensor.dims.allSatisfy({ $0 >= 0 && $0 <= Int64(Limits.maximumSize) }),
+      let count = checkedProduct(tensor.dims.map { Int($0) })
+    else {
+      throw ONNXError(
+        message: "initializer '\(tensor.name)': dims \(tensor.dims) are negative or too large")
+    }
     let values: [Float]
     if !tensor.rawData.isEmpty {
+      guard tensor.rawData.count == count * MemoryLayout<Float>.size else {
+        throw ONNXError(
+          message: "initializer '\(tensor.name)': raw_data holds \(tensor.rawData.count) bytes, "
+            + "but dims \(tensor.dims) of float32 take \(count * MemoryLayout<Float>.size)")
+      }
       values = tensor.rawData.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
     } else {
       values = tensor.floatData
@@ -72,6 +96,7 @@ struct GraphReader {
     guard let input = node.input.first, let value = values[input], let output = node.output.first
     else { throw problem(node, "its input is not an earlier node's output") }
     values[output] = value
+    forms[output] = node.opType == "Flatten" ? (2, false) : forms[input]
   }
 
   func problem(_ node: Onnx_NodeProto, _ text: String) -> ONNXError {

@@ -20,7 +20,16 @@ public struct ONNXImport {
     } catch {
       throw ONNXError(message: "not an ONNX model: \(error)")
     }
-    var reader = GraphReader(graph: model.graph)
+    // The default domain is "" or "ai.onnx"; a model without one is version 1, older than any
+    // cnnc reads.
+    let opset = model.opsetImport.first { $0.domain.isEmpty || $0.domain == "ai.onnx" }?.version
+    guard let opset, GraphReader.supportedOpsets.contains(Int(clamping: opset)) else {
+      let range = GraphReader.supportedOpsets
+      throw ONNXError(
+        message: "the model's ai.onnx opset is \(opset.map(String.init) ?? "not declared"); cnnc "
+          + "reads opsets \(range.lowerBound) to \(range.upperBound)")
+    }
+    var reader = GraphReader(graph: model.graph, opset: Int(opset))
     try reader.read()
     var lines = ["name: \(Self.scalar(name))"]
     lines.append("input: [\(reader.inputShape.map(String.init).joined(separator: ", "))]")

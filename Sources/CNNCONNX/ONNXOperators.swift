@@ -142,9 +142,7 @@ extension GraphReader {
       }
     case "Softmax":
       try onlyAttributes(node, ["axis"])
-      guard [1, -1].contains(int(node, "axis", default: -1)) else {
-        throw problem(node, "attribute 'axis' must be 1 (the channels)")
-      }
+      try checkSoftmaxAxis(node)
       keys.append(("type", "softmax"))
     default:
       throw problem(node, "operator \(node.opType) has no cnnc layer")
@@ -163,6 +161,36 @@ extension GraphReader {
     layers.append(keys.map { "\($0.0): \($0.1)" }.joined(separator: ", "))
     guard let output = node.output.first else { throw problem(node, "it has no output") }
     values[output] = name
+    let form = node.input.first.flatMap { forms[$0] } ?? (4, false)
+    switch node.opType {
+    case "Gemm": forms[output] = (2, false)
+    case "GlobalAveragePool": forms[output] = (form.rank, true)
+    default: forms[output] = form
+    }
     previous = name
+  }
+}
+
+extension GraphReader {
+  /// cnnc's softmax is over the channels at each position. From opset 13, ONNX's is over one
+  /// axis (default −1, the last: a 4-D tensor's width); before, over every dimension from `axis`
+  /// on (default 1) taken together, which is the channels alone only when nothing follows them
+  /// (a 2-D tensor, or a 1×1 plane after global pooling).
+  func checkSoftmaxAxis(_ node: Onnx_NodeProto) throws(ONNXError) {
+    let form = node.input.first.flatMap { forms[$0] } ?? (rank: 4, unitPlane: false)
+    let axis = int(node, "axis", default: opset >= 13 ? -1 : 1)
+    let normalized = axis < 0 ? axis + form.rank : axis
+    let overChannels =
+      opset >= 13 ? normalized == 1 : normalized == 1 && (form.rank == 2 || form.unitPlane)
+    guard !overChannels else { return }
+    let meaning =
+      opset >= 13
+      ? "axis \(axis) of its \(form.rank)-D input (opset \(opset))"
+      : "every dimension from axis \(axis) on of its \(form.rank)-D input together (opset "
+        + "\(opset) flattens them)"
+    throw problem(
+      node,
+      "it is a softmax over \(meaning); cnnc's softmax is over the channels (axis 1) at each "
+        + "position")
   }
 }

@@ -131,6 +131,7 @@ import Testing
     graph.node = [node]
     var model = Onnx_ModelProto()
     model.graph = graph
+    model.opsetImport = [Self.opset(13)]
     let error = #expect(throws: ONNXError.self) {
       _ = try ONNXImport(try model.serializedData(), name: "m")
     }
@@ -145,6 +146,119 @@ import Testing
     }
     #expect(unknown?.message == "node 'pool' (LRN): operator LRN has no cnnc layer")
     #expect(throws: ONNXError.self) { _ = try ONNXImport(Data([1, 2, 3, 255]), name: "m") }
+  }
+
+  static func opset(_ version: Int64) -> Onnx_OperatorSetIdProto {
+    var set = Onnx_OperatorSetIdProto()
+    set.version = version
+    return set
+  }
+
+  /// A model of `nodes` (operator, attributes as name → ints) in a chain from an input of
+  /// `dims` (batch first), at `opset` (nil: none declared).
+  static func chain(_ dims: [Int64], _ nodes: [(String, [String: [Int64]])], opset: Int64?)
+    throws -> Data
+  {
+    var graph = Onnx_GraphProto()
+    var input = Onnx_ValueInfoProto()
+    input.name = "v0"
+    input.type.tensorType.shape.dim = dims.map { size in
+      var dimension = Onnx_TensorShapeProto.Dimension()
+      dimension.dimValue = size
+      return dimension
+    }
+    graph.input = [input]
+    graph.node = nodes.enumerated().map { index, spec in
+      var node = Onnx_NodeProto()
+      (node.name, node.opType) = ("n\(index)", spec.0)
+      (node.input, node.output) = (["v\(index)"], ["v\(index + 1)"])
+      node.attribute = spec.1.map { name, values in
+        var attribute = Onnx_AttributeProto()
+        attribute.name = name
+        if values.count == 1 { attribute.i = values[0] } else { attribute.ints = values }
+        return attribute
+      }
+      return node
+    }
+    var model = Onnx_ModelProto()
+    model.graph = graph
+    if let opset { model.opsetImport = [Self.opset(opset)] }
+    return try model.serializedData()
+  }
+
+  /// Softmax by the model's opset: from 13 one axis (default −1, a 4-D tensor's width), before
+  /// 13 every dimension from the axis on; cnnc's is over the channels, and anything else is
+  /// refused by name, not imported as a softmax over channels.
+  @Test func softmaxIsReadByTheOpset() throws {
+    func importing(_ dims: [Int64], _ nodes: [(String, [String: [Int64]])], _ opset: Int64?)
+      throws -> String
+    {
+      try ONNXImport(try Self.chain(dims, nodes, opset: opset), name: "m").yaml
+    }
+    let overChannels = "it is a softmax over"
+    for (opset, attributes) in [(13, [:]), (13, ["axis": [3]]), (11, [:]), (11, ["axis": [1]])]
+      as [(Int64, [String: [Int64]])]
+    {
+      let error = #expect(throws: ONNXError.self, "opset \(opset) \(attributes)") {
+        _ = try importing([1, 3, 4, 4], [("Softmax", attributes)], opset)
+      }
+      #expect(error?.message.contains(overChannels) == true, "\(error?.message ?? "")")
+    }
+    // Over the channels: axis 1 (or −3) of a 4-D tensor from opset 13; a 2-D tensor's features
+    // at any opset; a 1×1 plane after global pooling before 13.
+    #expect(try importing([1, 3, 4, 4], [("Softmax", ["axis": [1]])], 13).contains("softmax"))
+    #expect(try importing([1, 3, 4, 4], [("Softmax", ["axis": [-3]])], 18).contains("softmax"))
+    #expect(try importing([1, 5], [("Softmax", [:])], 13).contains("softmax"))
+    #expect(try importing([1, 5], [("Softmax", [:])], 11).contains("softmax"))
+    #expect(
+      try importing([1, 3, 4, 4], [("GlobalAveragePool", [:]), ("Softmax", [:])], 11)
+        .contains("softmax"))
+    #expect(throws: ONNXError.self) {
+      _ = try importing([1, 3, 4, 4], [("GlobalAveragePool", [:]), ("Softmax", [:])], 13)
+    }
+  }
+
+  /// The opset is read: none, or one newer than cnnc knows, is refused.
+  @Test func opsetsOutsideTheRangeAreRefused() throws {
+    for opset in [nil, 6, 23, 1 << 62] as [Int64?] {
+      let error = #expect(throws: ONNXError.self) {
+        _ = try ONNXImport(try Self.chain([1, 3, 4, 4], [("Relu", [:])], opset: opset), name: "m")
+      }
+      #expect(error?.message.contains("cnnc reads opsets 7 to 22") == true)
+    }
+    #expect(throws: Never.self) {
+      _ = try ONNXImport(try Self.chain([1, 3, 4, 4], [("Relu", [:])], opset: 22), name: "m")
+    }
+  }
+
+  /// An initializer's dims are checked before any arithmetic, and raw_data must be exactly
+  /// their size.
+  @Test func initializerSizesAreChecked() throws {
+    func conv(dims: [Int64], rawBytes: Int) throws -> ONNXError? {
+      var model = try Onnx_ModelProto(
+        serializedBytes: try Self.chain([1, 1, 4, 4], [("Conv", [:])], opset: 13))
+      var weight = Onnx_TensorProto()
+      weight.name = "w"
+      weight.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+      weight.dims = dims
+      weight.rawData = Data(repeating: 0, count: rawBytes)
+      model.graph.initializer = [weight]
+      model.graph.node[0].input.append("w")
+      return #expect(throws: ONNXError.self) {
+        _ = try ONNXImport(try model.serializedData(), name: "m")
+      }
+    }
+    #expect(
+      try conv(dims: [2, 1, 3, 3], rawBytes: 72 + 4)?.message.contains("raw_data holds 76 bytes")
+        == true)
+    #expect(
+      try conv(dims: [2, 1, 3, 3], rawBytes: 72 + 2)?.message.contains("raw_data holds 74 bytes")
+        == true)
+    #expect(
+      try conv(dims: [-2, 1, 3, 3], rawBytes: 8)?.message.contains("negative or too large") == true)
+    #expect(
+      try conv(dims: [1 << 32, 1 << 32, 3, 3], rawBytes: 8)?.message.contains(
+        "negative or too large") == true)
   }
 }
 
