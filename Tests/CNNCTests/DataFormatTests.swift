@@ -285,4 +285,35 @@ import Testing
     try resized.readValues(of: 2, into: &values, scratch: scratch)
     #expect(values.allSatisfy { $0 == 77 })
   }
+
+  /// Links back into the folder being walked (`0/loop -> ..`, in two classes: once walked
+  /// about 2^40 paths) and a second link to one folder are refused at once, naming both paths;
+  /// a link to a folder outside the walk is followed.
+  @Test func folderWalksEnterEachFolderOnce() throws {
+    let shape = Shape(channels: 1, height: 2, width: 2)
+    let folder = try Write.folder()
+    for name in ["0", "1"] {
+      try Write.makeFolder(folder + "/" + name)
+      try Write.png([1, 2, 3, 4], height: 2, width: 2, to: folder + "/\(name)/a.png")
+    }
+    let outside = try Write.folder()
+    try Write.png([5, 6, 7, 8], height: 2, width: 2, to: outside + "/b.png")
+    try FileManager.default.createSymbolicLink(
+      atPath: folder + "/1/more", withDestinationPath: outside)
+    #expect(try ImageFolder(classes: folder, shape: shape).count == 3)
+    #expect(try ImageFolder(unlabelled: folder, shape: shape).count == 3)
+
+    for (link, target) in [("0/loop", ".."), ("1/loop", ".."), ("0/again", outside)] {
+      try FileManager.default.createSymbolicLink(
+        atPath: folder + "/" + link, withDestinationPath: target)
+    }
+    let classes = #expect(throws: DataError.self) {
+      _ = try ImageFolder(classes: folder, shape: shape)
+    }
+    #expect(classes?.description.contains("again (a link back into the walk)") == true)
+    let unlabelled = #expect(throws: DataError.self) {
+      _ = try ImageFolder(unlabelled: folder, shape: shape)
+    }
+    #expect(unlabelled?.description.contains("again (a link back into the walk)") == true)
+  }
 }

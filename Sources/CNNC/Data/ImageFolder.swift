@@ -25,6 +25,8 @@ public struct ImageFolder: ImageDataset {
     var classNames: [String] = []
     var files: [String] = []
     var labels: [Int32] = []
+    var walk = Walk()
+    try walk.enter(root)
     for name in entries {
       let path = root + "/" + name
       guard Self.isDirectory(path) else {
@@ -32,7 +34,7 @@ public struct ImageFolder: ImageDataset {
           file: path, "is a file directly in the data folder; put each image in its class's folder")
       }
       let before = files.count
-      try Self.collect(path, into: &files)
+      try Self.collect(path, depth: 1, walk: &walk, into: &files)
       guard files.count > before else {
         throw DataError(file: path, "class folder '\(name)' holds no image")
       }
@@ -50,7 +52,8 @@ public struct ImageFolder: ImageDataset {
   /// Opens a folder of unlabelled images (subfolders included), in sorted path order.
   public init(unlabelled root: String, shape: Shape, resize: Pair? = nil) throws(DataError) {
     var files: [String] = []
-    try Self.collect(root, into: &files)
+    var walk = Walk()
+    try Self.collect(root, depth: 0, walk: &walk, into: &files)
     guard !files.isEmpty else { throw DataError(file: root, "holds no image") }
     try self.init(
       root: root, classNames: [], files: files, labels: [], shape: shape, resize: resize)
@@ -128,15 +131,55 @@ public struct ImageFolder: ImageDataset {
     }
   }
 
-  /// Every file under `folder`, subfolders walked in sorted order.
-  private static func collect(_ folder: String, into files: inout [String]) throws(DataError) {
+  /// Every file under `folder`, subfolders walked in sorted order, each folder once.
+  private static func collect(
+    _ folder: String, depth: Int, walk: inout Walk, into files: inout [String]
+  ) throws(DataError) {
+    guard depth <= Walk.maximumDepth else {
+      throw DataError(
+        file: folder,
+        "lies \(depth) folders deep; a data folder is walked \(Walk.maximumDepth) deep at most")
+    }
+    try walk.enter(folder)
     for name in try entries(of: folder) {
       let path = folder + "/" + name
       if isDirectory(path) {
-        try collect(path, into: &files)
+        try collect(path, depth: depth + 1, walk: &walk, into: &files)
       } else {
         files.append(path)
+        guard files.count <= Walk.maximumFiles else {
+          throw DataError(
+            file: folder, "holds more than \(Walk.maximumFiles) files under the data folder")
+        }
       }
+    }
+  }
+
+  /// The folders a walk has entered, by device and inode: a link back to one of them (a loop,
+  /// `class/loop -> ..`) or a second link to the same folder is refused, naming both paths,
+  /// where following it would walk without end or read the same images twice.
+  private struct Walk {
+    static let maximumDepth = 64
+    static let maximumFiles = 10_000_000
+    private var entered: [FolderID: String] = [:]
+
+    private struct FolderID: Hashable {
+      var device: UInt64
+      var inode: UInt64
+    }
+
+    mutating func enter(_ folder: String) throws(DataError) {
+      var status = stat()
+      guard stat(folder, &status) == 0 else {
+        throw DataError(file: folder, "cannot be read: \(String(cString: strerror(errno)))")
+      }
+      let id = FolderID(device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+      if let earlier = entered[id] {
+        throw DataError(
+          file: folder,
+          "is the folder '\(earlier)' again (a link back into the walk); each folder is read once")
+      }
+      entered[id] = folder
     }
   }
 
