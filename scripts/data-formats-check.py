@@ -4,15 +4,21 @@
 Writes 600 training and 200 test images of the shipped MNIST with NumPy as: a pair of .npy
 files (uint8, N×H×W), np.savez (stored), np.savez_compressed (deflated, zip64 headers), and
 float32 N×H×W×C with `layout: nhwc`; trains `cnnc run --train --steps 30` on each and on the
-same images as IDX files, and fails unless all the checkpoints are byte-identical. Needs numpy.
+same images as IDX files, and fails unless all the checkpoints are byte-identical. Then two
+hostile archives: a deflated member whose .npy header declares 600 images but which inflates
+to 256 MiB more (it must be refused without inflating past the header's size), and one with two
+members named images.npy (NumPy reads the last; cnnc must refuse it). Needs numpy.
 
   python3 scripts/data-formats-check.py [path/to/cnnc]
 """
 import gzip
 import pathlib
+import resource
 import subprocess
 import sys
 import tempfile
+import warnings
+import zipfile
 
 import numpy as np
 
@@ -92,6 +98,52 @@ def main():
     if different:
         sys.exit(f"FAIL: checkpoints differ from the IDX run's: {', '.join(different)}")
     print(f"all {len(forms)} forms gave byte-identical checkpoints")
+    hostile_archives(folder, splits["train"], scale)
+
+
+def hostile_archives(folder, train, scale):
+    images, labels = train
+    header = folder / "header.npy"
+    np.save(header, images)
+    npy = header.read_bytes()
+    # The .npy header and its 470,400 bytes, then 256 MiB of zeros the header does not declare.
+    with zipfile.ZipFile(folder / "bomb.npz", "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("images.npy", "w", force_zip64=True) as member:
+            member.write(npy)
+            zeros = bytes(1 << 20)
+            for _ in range(256):
+                member.write(zeros)
+        archive.writestr("labels.npy", npy_bytes(folder, labels))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of the duplicate name, as it should
+        with zipfile.ZipFile(folder / "twice.npz", "w") as archive:
+            archive.writestr("images.npy", npy)
+            archive.writestr("images.npy", npy)
+            archive.writestr("labels.npy", npy_bytes(folder, labels))
+    cases = {
+        "bomb.npz": "inflates to more than",
+        "twice.npz": "holds two members named 'images.npy'",
+    }
+    for name, expected in cases.items():
+        spec = folder / f"hostile-{name}.yaml"
+        spec.write_text(NET.replace("{DATA}", "{format: npy, train: " + name + ", " + scale + "}"))
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        run = subprocess.run(
+            [str(cnnc), "run", str(spec), "--train", "--steps", "1", "--out", str(folder / "h.safetensors")],
+            capture_output=True, text=True)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        if run.returncode != 1 or expected not in run.stderr:
+            sys.exit(f"FAIL {name}: exit {run.returncode}, expected '{expected}' in:\n{run.stderr}")
+        # ru_maxrss is in KiB: the bomb must not be inflated (256 MiB) on its way to the error.
+        if name == "bomb.npz" and max(peak, before) > 128 * 1024:
+            sys.exit(f"FAIL {name}: cnnc's peak RSS reached {peak // 1024} MiB")
+        print(f"{name}: refused ({run.stderr.strip().splitlines()[-1]})")
+
+
+def npy_bytes(folder, array):
+    path = folder / "scratch.npy"
+    np.save(path, array)
+    return path.read_bytes()
 
 
 if __name__ == "__main__":

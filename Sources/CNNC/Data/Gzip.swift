@@ -1,10 +1,11 @@
 import CZlib
 
 /// Inflates gzip data (or, with `raw`, a bare deflate stream as in a zip archive) with zlib,
-/// refusing output past `limit` bytes (a gzip bomb stops there).
-func gunzip(_ compressed: [UInt8], limit: Int, file: String, raw: Bool = false) throws(DataError)
-  -> [UInt8]
-{
+/// refusing output past `limit` bytes (a gzip bomb stops there); with `prefix`, returns the
+/// first `limit` bytes instead (or all, if fewer) without checking the rest.
+func gunzip(
+  _ compressed: [UInt8], limit: Int, file: String, raw: Bool = false, prefix: Bool = false
+) throws(DataError) -> [UInt8] {
   var stream = z_stream()
   guard (raw ? cnnc_inflate_init_raw(&stream) : cnnc_inflate_init_gzip(&stream)) == Z_OK else {
     throw DataError(file: file, "zlib could not start inflating")
@@ -25,7 +26,12 @@ func gunzip(_ compressed: [UInt8], limit: Int, file: String, raw: Bool = false) 
         status = inflate(&stream, Z_NO_FLUSH)
         let produced = chunk - Int(stream.avail_out)
         guard output.count + produced <= limit else {
-          failure = DataError(file: file, "inflates to more than \(limit) bytes")
+          if prefix {
+            output.append(contentsOf: buffer[0..<(limit - output.count)])
+            status = Z_STREAM_END
+          } else {
+            failure = DataError(file: file, "inflates to more than \(limit) bytes")
+          }
           return
         }
         output.append(contentsOf: buffer[0..<produced])

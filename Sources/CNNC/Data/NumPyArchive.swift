@@ -36,8 +36,16 @@ enum NumPyArchive {
       guard member.size <= maximumInflatedBytes else {
         throw DataError(file: label, "inflates to \(member.size) bytes, more than cnnc reads")
       }
+      // Inflate no more than the .npy header inside says the member holds (a zip header may
+      // promise gigabytes for an array of 784 bytes): read the header first, from a prefix.
+      let compressed = file.bytes(start..<end)
+      let head = try gunzip(
+        compressed, limit: min(member.size, NumPyArray.maximumHeaderBytes), file: label,
+        raw: true, prefix: true)
+      let declared = try NumPyArray.declaredBytes(
+        MappedFile(path: label, bytes: head), name: label)
       let inflated = try gunzip(
-        file.bytes(start..<end), limit: member.size, file: label, raw: true)
+        compressed, limit: min(member.size, declared), file: label, raw: true)
       return try NumPyArray(MappedFile(path: label, bytes: inflated), name: label)
     default:
       throw DataError(
@@ -55,7 +63,21 @@ enum NumPyArchive {
     var localHeader: Int
   }
 
+  /// The members, each name once: a zip may repeat a name, and readers disagree on which copy
+  /// counts (NumPy takes the last), so a repeated name is refused.
   private static func centralDirectory(_ file: MappedFile) throws(DataError) -> [Member] {
+    let members = try allMembers(file)
+    var seen = Set<String>()
+    for member in members where !seen.insert(member.name).inserted {
+      throw DataError(
+        file: file.path,
+        "holds two members named '\(member.name)'; NumPy would read the last, so cnnc reads neither"
+      )
+    }
+    return members
+  }
+
+  private static func allMembers(_ file: MappedFile) throws(DataError) -> [Member] {
     // The end record is in the last 22 + 65,535 bytes (its comment is at most that long).
     var end = -1
     var position = file.size - 22

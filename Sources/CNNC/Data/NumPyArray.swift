@@ -22,55 +22,85 @@ struct NumPyArray {
   var count: Int { shape.first ?? 0 }
   var dtype: String { "\(kind.rawValue)\(itemBytes)" }
 
+  /// The most bytes a .npy header takes: the magic, version and length (12 at most), and a
+  /// header dict of at most 64 KiB.
+  static let maximumHeaderBytes = 12 + (1 << 16)
+
+  /// The size of the whole .npy file whose beginning `head` holds (its header whole): header
+  /// and data, as the header declares them.
+  static func declaredBytes(_ head: MappedFile, name: String) throws(DataError) -> Int {
+    let header = try Header(head, range: 0..<head.size, name: name)
+    guard let total = checkedSum([header.offset, header.dataBytes]) else {
+      throw DataError(
+        file: name, "its shape \(header.shape) describes more data than fits in memory")
+    }
+    return total
+  }
+
   /// The array held in `range` of `storage` (all of it by default).
   init(_ storage: MappedFile, range: Range<Int>? = nil, name: String? = nil) throws(DataError) {
     let range = range ?? 0..<storage.size
     let name = name ?? storage.path
     self.storage = storage
     self.name = name
-    guard range.count >= 10 else {
-      throw DataError(file: name, "is too short for a .npy header (\(range.count) bytes)")
-    }
-    let start = storage.bytes(range.lowerBound..<min(range.lowerBound + 12, range.upperBound))
-    guard start.starts(with: [0x93] + Array("NUMPY".utf8)) else {
-      throw DataError(file: name, "is not a .npy file (it does not start with \\x93NUMPY)")
-    }
-    let version = start[6]
-    guard (1...3).contains(version) else {
-      throw DataError(file: name, ".npy format version \(version) is not one cnnc reads (1 to 3)")
-    }
-    let lengthBytes = version == 1 ? 2 : 4
-    guard start.count >= 8 + lengthBytes else {
-      throw DataError(file: name, "is truncated inside its .npy header")
-    }
-    let headerLength = start[8..<(8 + lengthBytes)].reversed().reduce(0) { $0 << 8 | Int($1) }
-    let headerStart = range.lowerBound + 8 + lengthBytes
-    guard headerLength <= 1 << 16, headerStart + headerLength <= range.upperBound else {
-      throw DataError(
-        file: name, "its .npy header claims \(headerLength) bytes; the file is \(range.count)")
-    }
-    let header = String(
-      decoding: storage.bytes(headerStart..<headerStart + headerLength), as: UTF8.self)
-    let fields = try Self.parseHeader(header, name: name)
-    (kind, itemBytes, shape) = (fields.kind, fields.itemBytes, fields.shape)
-    let offset = headerStart + headerLength
-    guard let elements = checkedProduct(shape), let bytes = checkedProduct([elements, itemBytes])
-    else {
-      throw DataError(file: name, "its shape \(shape) describes more data than fits in memory")
-    }
-    let actual = range.upperBound - offset
-    guard bytes == actual else {
-      let what = actual < bytes ? "truncated" : "longer than its header says"
+    let header = try Header(storage, range: range, name: name)
+    (kind, itemBytes, shape) = (header.kind, header.itemBytes, header.shape)
+    let actual = range.upperBound - header.offset
+    guard header.dataBytes == actual else {
+      let what = actual < header.dataBytes ? "truncated" : "longer than its header says"
       throw DataError(
         file: name,
-        "\(what): shape (\(shape.map(String.init).joined(separator: ", "))) of \(fields.kind.rawValue)\(fields.itemBytes) needs "
-          + "\(bytes) bytes of data, the file has \(actual)")
+        "\(what): shape (\(shape.map(String.init).joined(separator: ", "))) of \(kind.rawValue)\(itemBytes) needs "
+          + "\(header.dataBytes) bytes of data, the file has \(actual)")
     }
-    values = offset..<range.upperBound
+    values = header.offset..<range.upperBound
+  }
+
+  /// What a .npy header says: the element type, the shape, where the data starts and its size.
+  private struct Header {
+    var kind: Kind
+    var itemBytes: Int
+    var shape: [Int]
+    var offset: Int
+    var dataBytes: Int
+
+    init(_ storage: MappedFile, range: Range<Int>, name: String) throws(DataError) {
+      guard range.count >= 10 else {
+        throw DataError(file: name, "is too short for a .npy header (\(range.count) bytes)")
+      }
+      let start = storage.bytes(range.lowerBound..<min(range.lowerBound + 12, range.upperBound))
+      guard start.starts(with: [0x93] + Array("NUMPY".utf8)) else {
+        throw DataError(file: name, "is not a .npy file (it does not start with \\x93NUMPY)")
+      }
+      let version = start[6]
+      guard (1...3).contains(version) else {
+        throw DataError(file: name, ".npy format version \(version) is not one cnnc reads (1 to 3)")
+      }
+      let lengthBytes = version == 1 ? 2 : 4
+      guard start.count >= 8 + lengthBytes else {
+        throw DataError(file: name, "is truncated inside its .npy header")
+      }
+      let headerLength = start[8..<(8 + lengthBytes)].reversed().reduce(0) { $0 << 8 | Int($1) }
+      let headerStart = range.lowerBound + 8 + lengthBytes
+      guard headerLength <= 1 << 16, headerStart + headerLength <= range.upperBound else {
+        throw DataError(
+          file: name, "its .npy header claims \(headerLength) bytes; the file is \(range.count)")
+      }
+      let text = String(
+        decoding: storage.bytes(headerStart..<headerStart + headerLength), as: UTF8.self)
+      let fields = try NumPyArray.parseHeader(text, name: name)
+      (kind, itemBytes, shape) = (fields.kind, fields.itemBytes, fields.shape)
+      offset = headerStart + headerLength
+      guard let elements = checkedProduct(shape), let bytes = checkedProduct([elements, itemBytes])
+      else {
+        throw DataError(file: name, "its shape \(shape) describes more data than fits in memory")
+      }
+      dataBytes = bytes
+    }
   }
 
   /// The dict NumPy writes, e.g. `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`.
-  private static func parseHeader(_ header: String, name: String) throws(DataError) -> (
+  fileprivate static func parseHeader(_ header: String, name: String) throws(DataError) -> (
     kind: Kind, itemBytes: Int, shape: [Int]
   ) {
     func value(after key: String) -> Substring? {
