@@ -76,6 +76,23 @@ import Testing
     #expect(
       message.contains("huge.png: PNG header declares 60000×60000 pixels, more than cnnc decodes"))
 
+    // A 4-component (CMYK) JPEG: its frame header's component count, patched from a grey
+    // JPEG's, is refused when the folder is opened, not when the image is decoded.
+    folder = try Self.pictures()
+    let grey = folder + "/pictures/a/grey.jpg"
+    try Write.jpeg([UInt8](repeating: 90, count: 784), height: 28, width: 28, to: grey)
+    #expect(try Self.openingError(data, in: folder) == nil)
+    var jpeg = [UInt8](try Data(contentsOf: URL(fileURLWithPath: grey)))
+    let frame = try #require(
+      jpeg.indices.dropLast().first { jpeg[$0] == 0xFF && (0xC0...0xC2).contains(jpeg[$0 + 1]) })
+    #expect(jpeg[frame + 9] == 1)
+    jpeg[frame + 9] = 4
+    try Data(jpeg).write(to: URL(fileURLWithPath: grey))
+    message = try #require(try Self.openingError(data, in: folder))
+    #expect(
+      message.contains("grey.jpg: is a JPEG of 4 colour components (CMYK or YCCK) at 8 bits"),
+      "\(message)")
+
     message = try #require(try Self.openingError("{format: folder, train: nowhere}", in: folder))
     #expect(message.contains("nowhere: the folder does not exist"), "\(message)")
   }

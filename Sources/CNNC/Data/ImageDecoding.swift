@@ -66,9 +66,10 @@ enum ImageFile {
   /// Walks a JPEG's marker segments (each FF, code, 2-byte length) up to the start-of-frame.
   private static func jpegHeader(_ descriptor: Int32, _ path: String) throws(DataError) -> Header {
     var offset = 2
-    var segment = [UInt8](repeating: 0, count: 9)
+    var segment = [UInt8](repeating: 0, count: 10)
     for _ in 0..<4096 {
-      guard pread(descriptor, &segment, 9, off_t(offset)) >= 4, segment[0] == 0xFF else {
+      let got = pread(descriptor, &segment, 10, off_t(offset))
+      guard got >= 4, segment[0] == 0xFF else {
         throw DataError(file: path, "JPEG data ends or is corrupt before its frame header")
       }
       let code = segment[1]
@@ -81,8 +82,22 @@ enum ImageFile {
       if code >= 0xC0 && code <= 0xCF && ![0xC4, 0xC8, 0xCC].contains(code) {
         let height = Int(segment[5]) << 8 | Int(segment[6])
         let width = Int(segment[7]) << 8 | Int(segment[8])
+        guard got == 10 else {
+          throw DataError(file: path, "JPEG data ends inside its frame header")
+        }
         guard width > 0, height > 0 else {
           throw DataError(file: path, "JPEG frame header declares \(width)×\(height) pixels")
+        }
+        // libjpeg-turbo converts 8-bit grey and colour (1 or 3 components) to what the input
+        // takes; CMYK and YCCK (4) it cannot, and would say so only when the image is decoded,
+        // mid-training. Found here, when the folder is opened.
+        let (precision, components) = (Int(segment[4]), Int(segment[9]))
+        guard precision == 8, components == 1 || components == 3 else {
+          let kind = components == 4 ? " (CMYK or YCCK)" : ""
+          throw DataError(
+            file: path,
+            "is a JPEG of \(components) colour components\(kind) at \(precision) bits; cnnc "
+              + "decodes 8-bit grey or colour JPEGs (1 or 3 components): convert it to RGB")
         }
         return try checked(Header(kind: .jpeg, height: height, width: width), path)
       }
