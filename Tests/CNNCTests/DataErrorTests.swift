@@ -168,6 +168,19 @@ import Testing
       descr: "|u1", shape: [4, 3, 28, 28], body: pixels + pixels + pixels, to: folder + "/x.npy")
     message = try #require(try Self.openingError(data, in: folder))
     #expect(message.contains("does not fit the training data's 3×28×28 images"), "\(message)")
+
+    // A NaN (then an infinity) in float32 images: named with its image when the data is opened.
+    for (value, what) in [(Float.nan, "NaN"), (-Float.infinity, "an infinite value")] {
+      var floats = [Float](repeating: 0.5, count: 4 * 784)
+      floats[2 * 784 + 17] = value
+      let body = floats.flatMap { value in
+        withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) }
+      }
+      try Write.npy(descr: "<f4", shape: [4, 1, 28, 28], body: body, to: folder + "/x.npy")
+      message = try #require(try Self.openingError(data, in: folder))
+      #expect(
+        message.contains("x.npy: image 2 holds \(what) (its element 17)"), "\(message)")
+    }
   }
 
   @Test func cifarAndIDXProblemsNameTheFile() throws {

@@ -56,6 +56,13 @@ public struct NumPyImages: ImageDataset {
     }
     self.images = images
     channelsLast = shape.count == 4 && layout == .nhwc
+    if images.kind == .float, let found = Self.firstNonFinite(images) {
+      let perImage = imageShape.elementCount ?? 1
+      throw DataError(
+        file: images.name,
+        "image \(found.index / perImage) holds \(found.value.isNaN ? "NaN" : "an infinite value") "
+          + "(its element \(found.index % perImage)); images must be finite numbers")
+    }
     guard let labels else {
       self.labels = []
       return
@@ -66,6 +73,34 @@ public struct NumPyImages: ImageDataset {
         "has shape \(labels.shape); labels must be one integer per image (\(images.count))")
     }
     self.labels = try checkedLabels(labels.integers(), classes: classes, file: labels.name)
+  }
+
+  /// The first NaN or infinity among float32 values, found when the data is opened (a NaN
+  /// would otherwise surface as "the loss is nan at step N", naming neither file nor image).
+  private static func firstNonFinite(_ array: NumPyArray) -> (index: Int, value: Float)? {
+    array.withValues { bytes in
+      let count = bytes.count / 4
+      var index = 0
+      while index < count {
+        // Exponent bits all ones: NaN or infinity. Chunks of 1,024 test cheaply first.
+        let end = min(index + 1024, count)
+        var any: UInt32 = 0
+        for i in index..<end {
+          let bits = UInt32(
+            littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
+          any |= (bits & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0
+        }
+        if any != 0 {
+          for i in index..<end {
+            let bits = UInt32(
+              littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
+            if (bits & 0x7F80_0000) == 0x7F80_0000 { return (i, Float(bitPattern: bits)) }
+          }
+        }
+        index = end
+      }
+      return nil
+    }
   }
 
   public func readValues(
