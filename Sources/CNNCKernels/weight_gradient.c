@@ -27,9 +27,10 @@ enum { FILTER_TILE = 3, TAP_TILE = 3 };
 
 // A 1×1 or 1×2 window would load a row of the image for every one or two products; the GEMM
 // serves those (a pointwise window reads the image as its column matrix, unpacked). Rows of
-// fewer than three vectors leave too little work per loaded row: on Zen 3 (AVX2), ResNet-20's
-// dW took 10.4 ms against the GEMM's 12.5 at 32×32 (16 channels), but 10.3 against 9.8 at
-// 16×16 (32 channels) and 13.8 against 10.8 at 8×8 (64 channels), per step of 64 images.
+// fewer than three vectors leave too little work per loaded row: on AMD EPYC Zen 3 (avx2, one
+// thread, `cnnc bench Models/resnet20.yaml`), ResNet-20's layers' backward (dW direct, dX by
+// Winograd) took 10.4 ms against 12.5 with dW by GEMM at 32×32 (16 channels), but 10.3 against
+// 9.8 at 16×16 (32 channels) and 13.8 against 10.8 at 8×8 (64 channels), per step of 64 images.
 int cnnc_weight_gradient_applies(const cnnc_window *g) {
   return g->stride_h == 1 && g->stride_w == 1 && g->kernel_w >= 3 && g->out_h > 0 &&
          g->out_w >= 24 && g->channels > 0;

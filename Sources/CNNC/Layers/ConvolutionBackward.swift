@@ -21,7 +21,7 @@ extension Convolution {
   /// padding (p ≥ (k − 1)/2), so that the turned convolution's padding, k − 1 − p, is no wider:
   /// LeNet's conv2 (5×5, no pad, 8×8 outputs) would transform dY padded to 16×16, three
   /// quarters zeros, and its backward took 8.8 ms against the GEMM's 7.1 per step of 64 on
-  /// Zen 3, where ResNet-20's 3×3 pad-1 layers gain 1.5–2 ms each.
+  /// AMD EPYC Zen 3 (avx2), where ResNet-20's 3×3 pad-1 layers gain 1.5–2 ms each.
   func inputGradientWinograd(_ g: WindowGeometry, batch: Int) -> WinogradConvolution? {
     let w = g.window
     guard lowering == .auto, w.stride_h == 1, w.stride_w == 1, w.pad_h < w.kernel_h,
@@ -41,17 +41,12 @@ extension Convolution {
   ) -> (forward: String, backward: String)? {
     let g = geometry(inputs[0], output)
     let forward = forwardWinograd(g, batch: batch) == nil ? "by GEMM" : "by Winograd"
-    let weights = directWeightGradient(g) ? "direct" : "GEMM"
-    let input = inputGradientWinograd(g, batch: batch) == nil ? "GEMM" : "Winograd"
-    let backward: String
-    if !inputGradient {
-      backward = "dW \(weights)"
-    } else if weights == "GEMM" && input == "GEMM" {
-      backward = "by GEMM"
-    } else {
-      backward = "dW \(weights), dX \(input)"
-    }
-    return (forward, backward)
+    let direct = directWeightGradient(g)
+    let winograd = inputGradientWinograd(g, batch: batch) != nil
+    let weights = "dW \(direct ? "direct" : "GEMM")"
+    guard inputGradient else { return (forward, weights) }
+    guard direct || winograd else { return (forward, "by GEMM") }
+    return (forward, "\(weights), dX \(winograd ? "Winograd" : "GEMM")")
   }
 
   /// Backward's scratch: the padded image (direct dW) or the columns (dW by GEMM, unless the
@@ -143,7 +138,7 @@ extension Convolution {
             lda: g.patchSize, into: packedWeights + group * packedStride)
         }
       }
-      if let packing, weightsByGEMM || inputByGEMM {
+      if let packing {
         for n in 0..<b.batch {
           for (group, at) in offsets.enumerated() {
             let image = x + n * inputCount + at.input

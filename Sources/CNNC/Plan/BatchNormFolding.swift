@@ -14,10 +14,7 @@ enum BatchNormFolding {
   /// For each folded batchnorm's index, the index of the convolution it folds into.
   static func folds(_ network: InferredNetwork, _ options: PlanOptions) -> [Int: Int] {
     guard options.mode == .inference, options.foldsBatchNorm else { return [:] }
-    var readers = [Int](repeating: 0, count: network.layers.count)
-    for layer in network.layers {
-      for case .layer(let source) in layer.inputs { readers[source] += 1 }
-    }
+    let readers = network.readerCounts
     var folds: [Int: Int] = [:]
     for (index, layer) in network.layers.enumerated() where layer.spec.layer is BatchNorm {
       guard layer.inputs.count == 1, case .layer(let source) = layer.inputs[0],

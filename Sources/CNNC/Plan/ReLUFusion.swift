@@ -14,10 +14,7 @@ enum ReLUFusion {
     -> [Int: Int]
   {
     guard options.fusesReLU else { return [:] }
-    var readers = [Int](repeating: 0, count: network.layers.count)
-    for layer in network.layers {
-      for case .layer(let source) in layer.inputs { readers[source] += 1 }
-    }
+    let readers = network.readerCounts
     var fusions: [Int: Int] = [:]
     for (index, layer) in network.layers.enumerated() {
       guard let relu = kinds[index] as? Activation, relu.function == .relu,

@@ -150,3 +150,14 @@ public enum ShapeInference {
     inferred.flops = flops
   }
 }
+
+extension InferredNetwork {
+  /// For each layer, how many layer inputs name it (an add reading a layer twice counts twice).
+  var readerCounts: [Int] {
+    var readers = [Int](repeating: 0, count: layers.count)
+    for layer in layers {
+      for case .layer(let source) in layer.inputs { readers[source] += 1 }
+    }
+    return readers
+  }
+}

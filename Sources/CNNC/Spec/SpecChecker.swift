@@ -43,11 +43,8 @@ public enum SpecChecker {
   /// needs every branch to lead to the loss) could not run it. One rule for `check`, `run` and
   /// the library.
   static func reportUnreadOutputs(_ network: InferredNetwork, _ diagnostics: inout DiagnosticList) {
-    var read = Set<Int>()
-    for layer in network.layers {
-      for case .layer(let source) in layer.inputs { read.insert(source) }
-    }
-    for (index, layer) in network.layers.enumerated().dropLast() where !read.contains(index) {
+    let readers = network.readerCounts
+    for (index, layer) in network.layers.enumerated().dropLast() where readers[index] == 0 {
       diagnostics.error(
         "\(layer.spec.subject): its output reaches no later layer, and only the last layer's "
           + "is the network's output; remove it or give it as an input",
