@@ -5,7 +5,7 @@
 #     test accuracy (evaluation split across the ranks);
 #   - 2 × 2 gives 1 × 4, run after run; a resume state moves between the two layouts;
 #   - a resume state from another number of workers, and a batch that does not split, are
-#     refused with a message;
+#     refused with a message; so are ranks started with different specs or options;
 #   - SIGTERM to a rank stops every rank after the same step with a consistent save (resuming it
 #     reaches the checkpoint an uninterrupted run reaches);
 #   - a rank killed, or hung (SIGSTOP, with --step-timeout), ends the job instead of hanging it.
@@ -86,6 +86,29 @@ elif grep -q "batch 63 does not split evenly across 2 processes × 1 thread = 2 
 else
   fail "the refusal of batch 63 says: $(grep error odd.out | head -2)"
 fi
+
+# 6. Ranks started differently are refused by every rank before any exchange, naming the
+#    field (before, a different spec corrupted the heap and different --steps crashed MPI).
+sed -e "s#path: data/mnist#path: $root/Models/data/mnist#" -e 's/filters: 20/filters: 16/' \
+  "$lenet" >narrow.yaml
+disagree() {  # what, rank 1's extra arguments (rank 0 runs lenet.yaml), expected message part
+  local what=$1 expected=$3
+  read -r -a rank1 <<<"$2"
+  if timeout 120 mpirun --oversubscribe "${shm[@]}" \
+    -np 1 "$cnnc" run "$lenet" --train --steps 3 --out d.safetensors : \
+    -np 1 "$cnnc" run "${rank1[@]}" --train --out d.safetensors >d.out 2>&1; then
+    fail "ranks with a different $what ran"
+  elif [ "$(grep -c "the ranks were not started alike: $expected" d.out)" = 2 ]; then
+    pass "a different $what is refused by both ranks, naming it"
+  else
+    fail "a different $what: $(grep -i error d.out | head -2)"
+  fi
+}
+disagree "step count" "$lenet --steps 5" "the step limit differs between rank 0 and rank 1: 3 on rank 0, 5 on rank 1"
+disagree "batch" "$lenet --steps 3 --batch 32" "the batch differs .*: 64 on rank 0, 32 on rank 1"
+disagree "seed" "$lenet --steps 3 --seed 7" "the seed differs"
+disagree "thread count" "$lenet --steps 3 --threads 2" "the thread count differs .*: 1 on rank 0, 2 on rank 1"
+disagree "network" "narrow.yaml --steps 3" "the spec's network differs"
 
 # Starts an epoch of LeNet on 2 ranks in the background (pid in $job); returns once a step
 # has been reported.

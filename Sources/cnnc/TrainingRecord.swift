@@ -28,7 +28,11 @@ final class TrainingRecord {
     }
     var kept = ""
     if let resumedAt, let text = try? String(contentsOfFile: logPath, encoding: .utf8) {
-      kept = text.split(separator: "\n").filter { line in
+      // A kill in the middle of a write leaves a last line without its newline, whose step
+      // number may be cut short ("1234" read as "12"): only whole lines count.
+      let whole = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+      kept = whole.filter { line in
+        guard line.split(separator: ",").count == 6 else { return false }
         guard let step = Int(line.prefix { $0 != "," }) else { return line.hasPrefix("step,") }
         return step <= resumedAt
       }.map { $0 + "\n" }.joined()

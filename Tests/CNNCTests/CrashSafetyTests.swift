@@ -93,8 +93,9 @@ import Testing
     #expect(try Self.temporaries(in: folder).isEmpty, "\(point): stale temporary files remain")
   }
 
-  /// SIGKILL at 100 random moments of a chain of runs, each resuming the last; then one run to
-  /// the end, which must write what an uninterrupted run writes.
+  /// SIGKILL at 100 random moments of a chain of runs with `--log` and `--plot`, each resuming
+  /// the last; then one run to the end, which must write what an uninterrupted run writes, a log
+  /// with every step once and whole lines, a whole picture, and no temporary file.
   @Test func killedAHundredTimesAtRandomStillEndsTheSame() throws {
     let (spec, folder) = try Self.smallSpec()
     let steps = "3000"
@@ -104,6 +105,7 @@ import Testing
         .status == 0)
 
     let path = folder + "/killed.safetensors"
+    let records = ["--log", folder + "/killed.csv", "--plot", folder + "/killed.svg"]
     var generator = SplitMix64(seed: 42)
     var kills = 0
     var runs = 0
@@ -111,7 +113,7 @@ import Testing
     while kills < 100, Date() < deadline {
       let resume = FileManager.default.fileExists(atPath: Checkpoints.resumePath(for: path))
       let process = try Self.start(
-        ["run", spec, "--train", "--epochs", "1000", "--steps", steps, "--out", path]
+        ["run", spec, "--train", "--epochs", "1000", "--steps", steps, "--out", path] + records
           + (resume ? ["--resume", path] : []))
       usleep(UInt32(Int.random(in: 0..<150_000, using: &generator)))
       kill(process.processIdentifier, SIGKILL)
@@ -131,11 +133,20 @@ import Testing
     print("killed \(kills) of \(runs) runs")
     let resume = FileManager.default.fileExists(atPath: Checkpoints.resumePath(for: path))
     let last = try CLI.run(
-      ["run", spec, "--train", "--epochs", "1000", "--steps", steps, "--out", path]
+      ["run", spec, "--train", "--epochs", "1000", "--steps", steps, "--out", path] + records
         + (resume ? ["--resume", path] : []))
     #expect(last.status == 0, "\(last.stderr)")
     #expect(try Self.bytes(path) == Self.bytes(straight))
     #expect(try Self.temporaries(in: folder).isEmpty)
+    let log = try String(contentsOfFile: folder + "/killed.csv", encoding: .utf8)
+    let lines = log.split(separator: "\n", omittingEmptySubsequences: false)
+    #expect(lines.first == "step,epoch,loss,running_accuracy,lr,images_per_second")
+    #expect(lines.last == "", "the log's last line is cut")
+    let rows = lines.dropFirst().dropLast()
+    #expect(rows.allSatisfy { $0.split(separator: ",").count == 6 })
+    #expect(rows.map { Int($0.prefix { $0 != "," }) } == (1...Int(steps)!).map { $0 })
+    let plot = try String(contentsOfFile: folder + "/killed.svg", encoding: .utf8)
+    #expect(plot.hasPrefix("<svg") && plot.hasSuffix("</svg>\n"), "the plot is not whole")
   }
 
   /// A second run on the same checkpoint is refused while the first holds it.

@@ -101,6 +101,10 @@ public final class Trainer {
     network: InferredNetwork, data: any ImageDataset, options: TrainingOptions,
     group: (any ProcessGroup)? = nil
   ) throws {
+    // Before anything whose size the ranks' own settings decide.
+    if let group, group.size > 1 {
+      try RankAgreement.training(network: network, data: data, options: options).check(in: group)
+    }
     guard options.batch <= data.count else {
       throw TrainingError(
         message: "batch \(options.batch) is larger than the \(data.count) training images")

@@ -107,6 +107,9 @@ public final class TrainingSession {
   ) throws(SessionError) {
     do {
       trainer = try Trainer(network: network, data: train, options: options, group: group)
+      if let group, group.size > 1 {
+        try RankAgreement.evaluation(test: test, validation: validation).check(in: group)
+      }
       evaluator =
         test == nil && validation == nil ? nil : try Evaluator(network: network)
     } catch {
