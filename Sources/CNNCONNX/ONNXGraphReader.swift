@@ -18,6 +18,10 @@ struct GraphReader {
   var layers: [String] = []
   var tensors: [String: [Float]] = [:]
   var usedNames: Set<String> = ["input"]
+  /// The next suffix to try for each base name, so that naming stays linear in the nodes.
+  var nextSuffix: [String: Int] = [:]
+  /// What the import left out, for the user: nodes the declared output does not depend on.
+  var notes: [String] = []
 
   /// The ai.onnx opsets whose operators cnnc maps as documented (`ONNXOperators.swift`); a
   /// model declaring another is refused, not guessed at.
@@ -29,9 +33,19 @@ struct GraphReader {
   }
 
   mutating func read() throws(ONNXError) {
+    // Refused before any work that grows with the nodes: a spec may not have more layers.
+    guard graph.node.count <= Limits.maximumLayerCount else {
+      throw ONNXError(
+        message: "the graph has \(graph.node.count) nodes; a cnnc network has at most "
+          + "\(Limits.maximumLayerCount) layers")
+    }
     for tensor in graph.initializer {
+      guard initializers[tensor.name] == nil else {
+        throw ONNXError(message: "initializer '\(tensor.name)' is defined twice")
+      }
       initializers[tensor.name] = (tensor.dims.map { Int($0) }, try floats(of: tensor))
     }
+    let live = try nodesTheOutputNeeds()
     let inputs = graph.input.filter { initializers[$0.name] == nil }
     guard inputs.count == 1, let input = inputs.first else {
       throw ONNXError(message: "the graph has \(inputs.count) inputs; cnnc networks have one")
@@ -45,20 +59,68 @@ struct GraphReader {
     values[input.name] = "input"
     forms[input.name] = (dims.count + 1, dims.count == 1)
     // A Flatten read only by a Gemm is left out: cnnc's dense layer flattens its input itself.
+    let nodes = live.map { graph.node[$0] }
     var readers: [String: Int] = [:]
-    for node in graph.node { for name in node.input { readers[name, default: 0] += 1 } }
+    for node in nodes { for name in node.input { readers[name, default: 0] += 1 } }
+    let gemmInputs = Set(nodes.filter { $0.opType == "Gemm" }.compactMap(\.input.first))
     let foldable = Set(
-      graph.node.filter { node in
+      nodes.filter { node in
         node.opType == "Flatten" && readers[node.output.first ?? "", default: 0] == 1
-          && graph.node.contains { $0.opType == "Gemm" && $0.input.first == node.output.first }
+          && gemmInputs.contains(node.output.first ?? "")
       }.compactMap(\.output.first))
-    for node in graph.node {
+    for node in nodes {
       if node.opType == "Identity" || foldable.contains(node.output.first ?? "") {
         try alias(node)
         continue
       }
       try layer(for: node)
     }
+    if values[output] == "input" {
+      throw ONNXError(message: "the graph's output '\(output)' is its input: there is no layer")
+    }
+  }
+
+  /// The graph's one declared output: ONNX's answer is that tensor, whatever the last node is.
+  var output: String { graph.output.first?.name ?? "" }
+
+  /// The indices of the nodes the declared output depends on, in graph order; the others are
+  /// dropped with a note. Refuses a graph with other than one output, an output or node input
+  /// that nothing makes, and a tensor two nodes make.
+  mutating func nodesTheOutputNeeds() throws(ONNXError) -> [Int] {
+    guard graph.output.count == 1 else {
+      let names = graph.output.prefix(5).map { "'\($0.name)'" }.joined(separator: ", ")
+      throw ONNXError(
+        message:
+          "the graph declares \(graph.output.count) outputs\(names.isEmpty ? "" : " (\(names))"); "
+          + "a cnnc network has one")
+    }
+    let graphInputs = Set(graph.input.map(\.name))
+    var maker: [String: Int] = [:]
+    for (index, node) in graph.node.enumerated() {
+      for name in node.output where !name.isEmpty {
+        guard maker[name] == nil, initializers[name] == nil, !graphInputs.contains(name) else {
+          throw problem(node, "its output '\(name)' is already defined by an earlier node or input")
+        }
+        maker[name] = index
+      }
+    }
+    var needed = Set<Int>()
+    var pending = [output]
+    guard maker[output] != nil || graphInputs.contains(output) else {
+      throw ONNXError(message: "the graph's output '\(output)' is made by no node")
+    }
+    while let name = pending.popLast() {
+      guard let index = maker[name], needed.insert(index).inserted else { continue }
+      pending += graph.node[index].input
+    }
+    let dropped = graph.node.indices.filter { !needed.contains($0) }
+    if !dropped.isEmpty {
+      let shown = dropped.prefix(5).map { "'\(graph.node[$0].name)' (\(graph.node[$0].opType))" }
+      notes.append(
+        "\(dropped.count) node\(dropped.count == 1 ? "" : "s") the output '\(output)' does not "
+          + "depend on left out: \(shown.joined(separator: ", "))\(dropped.count > 5 ? ", …" : "")")
+    }
+    return needed.sorted()
   }
 
   func floats(of tensor: Onnx_TensorProto) throws(ONNXError) -> [Float] {
@@ -72,6 +134,13 @@ struct GraphReader {
     else {
       throw ONNXError(
         message: "initializer '\(tensor.name)': dims \(tensor.dims) are negative or too large")
+    }
+    guard tensor.dataLocation != .external else {
+      let file = tensor.externalData.first { $0.key == "location" }?.value ?? "?"
+      throw ONNXError(
+        message: "initializer '\(tensor.name)' keeps its values in an external file ('\(file)'); "
+          + "cnnc reads models whose weights are inside the .onnx file (save with onnx.save(model, "
+          + "path, save_as_external_data=False))")
     }
     let values: [Float]
     if !tensor.rawData.isEmpty {
@@ -177,11 +246,12 @@ struct GraphReader {
     while name.hasPrefix("_") && name.count > 1 { name.removeFirst() }
     if name.isEmpty || name == "_" { name = node.opType.lowercased() }
     var candidate = name
-    var suffix = 2
+    var suffix = nextSuffix[name] ?? 2
     while usedNames.contains(candidate) {
       candidate = "\(name)_\(suffix)"
       suffix += 1
     }
+    nextSuffix[name] = suffix
     usedNames.insert(candidate)
     return candidate
   }

@@ -11,6 +11,9 @@ public struct ONNXImport {
   public var yaml: String
   /// Each weight tensor's values by checkpoint name (`conv1.weight`), in cnnc's layouts.
   public var tensors: [String: [Float]]
+  /// What the import left out of the model, for the user to read (nodes the graph's output
+  /// does not depend on).
+  public var notes: [String]
 
   /// Reads `data` (an ONNX model); `name` becomes the spec's name.
   public init(_ data: Data, name: String) throws(ONNXError) {
@@ -37,6 +40,7 @@ public struct ONNXImport {
     lines += reader.layers.map { "  - {\($0)}" }
     yaml = lines.joined(separator: "\n") + "\n"
     tensors = reader.tensors
+    notes = reader.notes
   }
 
   /// A YAML scalar: plain when it is a simple word, double-quoted otherwise.

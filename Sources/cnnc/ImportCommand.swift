@@ -34,6 +34,7 @@ struct ImportCommand: ParsableCommand {
     } catch {
       fail("\(model): \(error.message)")
     }
+    for note in imported.notes { printError("\(model): note: \(note)") }
     // The spec must pass cnnc's own check before anything is written.
     let result = SpecChecker.check(Array(imported.yaml.utf8), name: name)
     guard result.isValid, let network = result.network else {

@@ -129,6 +129,7 @@ import Testing
     dilations.ints = [2, 2]
     node.attribute = [kernel, dilations]
     graph.node = [node]
+    graph.output = [Self.valueInfo("y")]
     var model = Onnx_ModelProto()
     model.graph = graph
     model.opsetImport = [Self.opset(13)]
@@ -180,10 +181,97 @@ import Testing
       }
       return node
     }
+    graph.output = [valueInfo("v\(nodes.count)")]
     var model = Onnx_ModelProto()
     model.graph = graph
     if let opset { model.opsetImport = [Self.opset(opset)] }
     return try model.serializedData()
+  }
+
+  static func valueInfo(_ name: String) -> Onnx_ValueInfoProto {
+    var info = Onnx_ValueInfoProto()
+    info.name = name
+    return info
+  }
+
+  /// The declared output decides the network: nodes after it, or beside it, are left out
+  /// with a note; several outputs, a tensor made twice, a name defined twice and weights in an
+  /// external file are refused by name; a graph over the layer limit is refused before it is
+  /// walked.
+  @Test func theDeclaredOutputDecidesTheNetwork() throws {
+    let nodes: [(String, [String: [Int64]])] = [("Relu", [:]), ("Sigmoid", [:]), ("Relu", [:])]
+    var model = try Onnx_ModelProto(
+      serializedBytes: try Self.chain([1, 3, 4, 4], nodes, opset: 13))
+    model.graph.output = [Self.valueInfo("v1")]
+    let early = try ONNXImport(try model.serializedData(), name: "m")
+    #expect(early.yaml.contains("name: n0") && !early.yaml.contains("n1"), "\(early.yaml)")
+    #expect(
+      early.notes == [
+        "2 nodes the output 'v1' does not depend on left out: 'n1' (Sigmoid), 'n2' (Relu)"
+      ])
+
+    func refusal(_ change: (inout Onnx_ModelProto) -> Void) throws -> String? {
+      var changed = try Onnx_ModelProto(
+        serializedBytes: try Self.chain([1, 3, 4, 4], nodes, opset: 13))
+      change(&changed)
+      let data = try changed.serializedData()
+      return #expect(throws: ONNXError.self) { _ = try ONNXImport(data, name: "m") }?.message
+    }
+    #expect(
+      try refusal { $0.graph.output.append(Self.valueInfo("v2")) }
+        == "the graph declares 2 outputs ('v3', 'v2'); a cnnc network has one")
+    #expect(
+      try refusal { $0.graph.output = [] } == "the graph declares 0 outputs; a cnnc network has one"
+    )
+    #expect(
+      try refusal { $0.graph.output = [Self.valueInfo("nowhere")] }
+        == "the graph's output 'nowhere' is made by no node")
+    #expect(
+      try refusal { $0.graph.node[2].output = ["v2"] }
+        == "node 'n2' (Relu): its output 'v2' is already defined by an earlier node or input")
+    #expect(
+      try refusal { $0.graph.output = [Self.valueInfo("v0")] }
+        == "the graph's output 'v0' is its input: there is no layer")
+    var weight = Onnx_TensorProto()
+    weight.name = "w"
+    weight.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
+    weight.dims = [3]
+    weight.floatData = [1, 2, 3]
+    #expect(
+      try refusal { $0.graph.initializer = [weight, weight] } == "initializer 'w' is defined twice")
+    var external = weight
+    external.floatData = []
+    external.dataLocation = .external
+    var location = Onnx_StringStringEntryProto()
+    (location.key, location.value) = ("location", "../../etc/passwd")
+    external.externalData = [location]
+    #expect(
+      try refusal { $0.graph.initializer = [external] }?.hasPrefix(
+        "initializer 'w' keeps its values in an external file ('../../etc/passwd')") == true)
+    let many = try Self.chain(
+      [1, 3, 4, 4], Array(repeating: ("Relu", [:]), count: Limits.maximumLayerCount + 1),
+      opset: 13)
+    let tooMany = #expect(throws: ONNXError.self) { _ = try ONNXImport(many, name: "m") }
+    #expect(
+      tooMany?.message == "the graph has 10001 nodes; a cnnc network has at most 10000 layers")
+  }
+
+  /// Naming and walking stay linear: 10,000 nodes all named "same" import as "same",
+  /// "same_2", … "same_10000" (the suffix search started at 2 for each node once: quadratic).
+  @Test func tenThousandNodesOfOneNameImport() throws {
+    var model = try Onnx_ModelProto(
+      serializedBytes: try Self.chain(
+        [1, 3, 4, 4], Array(repeating: ("Relu", [:]), count: Limits.maximumLayerCount),
+        opset: 13))
+    // One copy of the node list (each `model.graph.node[i]` write copies the graph's storage).
+    var nodes = model.graph.node
+    for index in nodes.indices { nodes[index].name = "same" }
+    model.graph.node = nodes
+    let imported = try ONNXImport(try model.serializedData(), name: "m")
+    let names = imported.yaml.split(separator: "\n").filter { $0.contains("type: relu") }
+    #expect(names.count == Limits.maximumLayerCount)
+    #expect(imported.yaml.contains("name: same_10000}"))
+    #expect(Set(names).count == names.count)
   }
 
   /// Softmax by the model's opset: from 13 one axis (default −1, a 4-D tensor's width), before
