@@ -10,10 +10,15 @@ let package = Package(
     // Named: a path dependency's identity is otherwise its folder's name, which a clone may pick.
     .package(name: "cnnc", path: "..")
   ],
-  targets: ["FuzzSpec", "FuzzSafeTensors", "FuzzIDX", "FuzzNumPy", "FuzzNumPyReader"].map { name in
+  targets: [
+    "FuzzSpec", "FuzzSafeTensors", "FuzzIDX", "FuzzNumPy", "FuzzNumPyReader", "FuzzONNX",
+    "FuzzFolderWalk",
+  ].map { name in
     .executableTarget(
       name: name,
-      dependencies: [.product(name: "CNNC", package: "cnnc")],
+      dependencies: [
+        .product(name: "CNNC", package: "cnnc"), .product(name: "CNNCONNX", package: "cnnc"),
+      ],
       // Each target is one function called by libFuzzer's own main.
       swiftSettings: [.unsafeFlags(["-parse-as-library"])]
     )

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(FuzzSpec FuzzSafeTensors FuzzIDX FuzzNumPy FuzzNumPyReader)
+[ ${#targets[@]} -gt 0 ] || targets=(FuzzSpec FuzzSafeTensors FuzzIDX FuzzNumPy FuzzNumPyReader FuzzONNX FuzzFolderWalk)
 
 # Swift's -sanitize=fuzzer adds no coverage counters to optimised code, so they are asked for.
 (cd Fuzz && swift build -c release --build-path ../.build-fuzz \

@@ -1,4 +1,6 @@
 import ArgumentParser
+import CNNC
+import Foundation
 
 @main
 struct CNNCCommand: ParsableCommand {
@@ -8,4 +10,22 @@ struct CNNCCommand: ParsableCommand {
     subcommands: [
       CheckCommand.self, RunCommand.self, BenchCommand.self, ExportCommand.self, ImportCommand.self,
     ])
+
+  /// Arguments are checked as bytes first: Swift decodes one that is not UTF-8 with
+  /// replacement characters, so a spec path "did not exist" and `--out o\xFF.safetensors` wrote
+  /// `o\u{FFFD}.safetensors`.
+  static func main() {
+    for index in 1..<Int(CommandLine.argc) {
+      guard let pointer = CommandLine.unsafeArgv[index] else { continue }
+      let bytes = Array(UnsafeBufferPointer(start: pointer, count: strlen(pointer)))
+        .map { UInt8(bitPattern: $0) }
+      if String(validating: bytes, as: UTF8.self) == nil {
+        printError(
+          "error: argument \(index) is not UTF-8 (\(FileName.shown(bytes))); cnnc takes file "
+            + "names and values in UTF-8")
+        Foundation.exit(1)
+      }
+    }
+    main(nil)
+  }
 }

@@ -45,6 +45,34 @@ import Testing
     return url.path
   }
 
+  /// An argument that is not UTF-8 is refused with its bytes shown, before anything runs:
+  /// Swift's decoding made `--out o\xFF.safetensors` write `o\u{FFFD}.safetensors`.
+  @Test func anArgumentThatIsNotUTF8IsRefused() throws {
+    let folder = try Self.temporaryFile("", name: "unused")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    // The shell passes the bytes as they are; Process would take a String.
+    process.arguments = [
+      "-c", #"exec "$0" run "$1" --train --steps 1 --out "$(printf 'o\377.safetensors')""#,
+      Self.executable.path, packageRoot.path + "/Models/lenet.yaml",
+    ]
+    process.currentDirectoryURL = URL(fileURLWithPath: folder).deletingLastPathComponent()
+    let err = Pipe()
+    process.standardError = err
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    #expect(process.terminationStatus == 1)
+    #expect(
+      stderr
+        == #"error: argument 7 is not UTF-8 ("o\xFF.safetensors"); cnnc takes file names and values in UTF-8"#
+        + "\n")
+    let written = try FileManager.default.contentsOfDirectory(
+      atPath: process.currentDirectoryURL!.path)
+    #expect(written == ["unused"], "\(written)")
+  }
+
   @Test func lenetTable() throws {
     let run = try Self.run(["check", "Models/lenet.yaml"])
     #expect(run.status == 0)

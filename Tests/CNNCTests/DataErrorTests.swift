@@ -33,6 +33,29 @@ import Testing
     return folder
   }
 
+  /// A name that is not UTF-8, or that holds a line break, is refused when the folder is opened,
+  /// its bytes shown: decoded, it named another file ("a file directly in the data folder"), and
+  /// a line break broke `.classes.txt` / `.files.txt` one name per line.
+  @Test func namesThatCannotBeListedAreRefused() throws {
+    let data = "{format: folder, train: pictures}"
+    let cases: [(bytes: [UInt8], isFolder: Bool, shown: String)] = [
+      (Array("b".utf8) + [0xFF], true, #"holds a name that is not UTF-8 ("b\xFF")"#),
+      (Array("2\n.png".utf8), false, #"holds a name that holds a line break ("2\x0A.png")"#),
+    ]
+    for (bytes, isFolder, shown) in cases {
+      let folder = try Self.pictures()
+      let path = Array((folder + "/pictures/" + (isFolder ? "" : "b/")).utf8) + bytes + [0]
+      let made = path.withUnsafeBufferPointer { pointer in
+        pointer.withMemoryRebound(to: CChar.self) { name in
+          isFolder ? mkdir(name.baseAddress!, 0o755) : creat(name.baseAddress!, 0o644)
+        }
+      }
+      #expect(made >= 0)
+      let message = try #require(try Self.openingError(data, in: folder))
+      #expect(message.contains(shown), "\(message)")
+    }
+  }
+
   @Test func folderProblemsNameTheFile() throws {
     let data = "{format: folder, train: pictures}"
     var folder = try Self.pictures()
@@ -119,6 +142,40 @@ import Testing
         run.stderr.contains("\(path): \(kind == "png" ? "PNG" : "JPEG") data is corrupt"),
         "\(run.stderr)")
       #expect(!FileManager.default.fileExists(atPath: checkpoint))
+    }
+  }
+
+  /// A data file truncated while cnnc reads it (another program rewriting it in place) is
+  /// an error naming the file, where (mapped) it was a SIGBUS that killed the run; the bytes before
+  /// the cut still read.
+  @Test func dataTruncatedWhileReadIsAnError() throws {
+    let folder = try Write.folder()
+    let values = 3 * 32 * 32
+    let npy = folder + "/x.npy"
+    try Write.npy(
+      descr: "|u1", shape: [64, 3, 32, 32], body: [UInt8](repeating: 7, count: 64 * values),
+      to: npy)
+    let cifar = folder + "/data_batch_1.bin"
+    try Data((0..<64).flatMap { _ in [UInt8(3)] + [UInt8](repeating: 9, count: values) })
+      .write(to: URL(fileURLWithPath: cifar))
+    let sets: [(path: String, data: any ImageDataset, pixel: Float)] = [
+      (npy, try NumPyImages(images: npy, labels: nil, classes: 0), 7),
+      (cifar, try CIFARImages(files: [cifar], cifar: 10, networkClasses: 10), 9),
+    ]
+    for (path, data, pixel) in sets {
+      var image = [Float](repeating: 0, count: values)
+      try data.readValues(of: 63, into: &image, scratch: DecodeScratch())
+      #expect(image.allSatisfy { $0 == pixel })
+      #expect(truncate(path, 8192) == 0)
+      let error = #expect(throws: DataError.self) {
+        try data.readValues(of: 63, into: &image, scratch: DecodeScratch())
+      }
+      #expect(
+        error?.description.hasPrefix(
+          "\(path): was truncated or rewritten while cnnc read it") == true,
+        "\(String(describing: error))")
+      try data.readValues(of: 0, into: &image, scratch: DecodeScratch())
+      #expect(image.allSatisfy { $0 == pixel })
     }
   }
 

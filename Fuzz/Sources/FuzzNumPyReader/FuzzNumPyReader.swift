@@ -4,7 +4,7 @@
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzNumPyReader(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-  let file = MappedFile(path: "fuzz", bytes: Array(UnsafeBufferPointer(start: data, count: size)))
+  let file = DataFile(path: "fuzz", bytes: Array(UnsafeBufferPointer(start: data, count: size)))
   let array: NumPyArray?
   if size >= 2 && data[0] == 0x50 && data[1] == 0x4B {  // "PK": a zip archive
     array = try? NumPyArchive.array("images", in: file)
@@ -18,10 +18,12 @@ public func fuzzNumPyReader(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
   if let integers = try? array.integers() {
     precondition(integers.count == elements, "integers miscounted")
   }
-  array.withValues { bytes in
-    var sum: UInt64 = 0
-    for byte in bytes { sum &+= UInt64(byte) }
-    _ = sum
+  var seen = 0
+  try? array.forEachValueChunk { offset, bytes in
+    precondition(offset == seen, "a chunk skipped or repeated")
+    seen += bytes.count
+    return true
   }
+  precondition(seen == array.values.count, "the chunks miss values")
   return 0
 }

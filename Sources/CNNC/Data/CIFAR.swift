@@ -1,10 +1,10 @@
 /// The CIFAR-10 and CIFAR-100 binary files as distributed (`data_batch_1.bin`, …,
 /// `test_batch.bin`; `train.bin`, `test.bin`): records of 1 label byte (CIFAR-10) or 2 (CIFAR-100:
-/// coarse, then fine) and 3,072 pixel bytes, a 3×32×32 image channel by channel. The files stay
-/// mapped; only the labels are read ahead, to check them.
+/// coarse, then fine) and 3,072 pixel bytes, a 3×32×32 image channel by channel. The files are
+/// read a record at a time; only the labels are read ahead, to check them.
 public struct CIFARImages: ImageDataset {
   public static let pixelBytes = 3 * 32 * 32
-  private let files: [MappedFile]
+  private let files: [DataFile]
   /// Each file's first sample.
   private let starts: [Int]
   private let labels: [Int32]
@@ -21,11 +21,11 @@ public struct CIFARImages: ImageDataset {
   {
     labelBytes = cifar == 100 ? 2 : 1
     let record = labelBytes + Self.pixelBytes
-    var files: [MappedFile] = []
+    var files: [DataFile] = []
     var starts: [Int] = []
     var labels: [Int64] = []
     for path in paths {
-      let file = try MappedFile(path)
+      let file = try DataFile(path)
       guard file.size > 0, file.size % record == 0 else {
         let other = cifar == 100 ? 10 : 100
         let hint =
@@ -38,10 +38,12 @@ public struct CIFARImages: ImageDataset {
       }
       starts.append(labels.count)
       let which = coarse ? 0 : labelBytes - 1
-      file.withBytes(0..<file.size) { bytes in
-        for start in stride(from: 0, to: file.size, by: record) {
+      // Chunks of whole records, so each record's label byte is in the chunk it starts in.
+      try file.forEachChunk(0..<file.size, chunk: record * 1024) { _, bytes in
+        for start in stride(from: 0, to: bytes.count, by: record) {
           labels.append(Int64(bytes[start + which]))
         }
+        return true
       }
       files.append(file)
     }
@@ -72,7 +74,8 @@ public struct CIFARImages: ImageDataset {
   ) throws(DataError) {
     let (file, record) = place(of: index)
     let start = record * (labelBytes + Self.pixelBytes) + labelBytes
-    files[file].withBytes(start..<start + Self.pixelBytes) { bytes in
+    try files[file].withBytes(start..<start + Self.pixelBytes, scratch: &scratch.fileBytes) {
+      bytes in
       for pixel in 0..<Self.pixelBytes { target[pixel] = Float(bytes[pixel]) }
     }
   }

@@ -1,5 +1,5 @@
 /// One split of labelled images that training and evaluation read sample by sample: bytes in
-/// memory, a memory-mapped `.npy` or CIFAR file, or a folder of PNG and JPEG files decoded on
+/// memory, a `.npy` or CIFAR file read a sample at a time, or a folder of PNG and JPEG files decoded on
 /// demand.
 public protocol ImageDataset: Sendable {
   var count: Int { get }

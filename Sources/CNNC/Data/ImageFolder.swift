@@ -123,12 +123,27 @@ public struct ImageFolder: ImageDataset {
         FileManager.default.fileExists(atPath: folder)
           ? "is not a folder" : "the folder does not exist")
     }
-    do {
-      return try FileManager.default.contentsOfDirectory(atPath: folder)
-        .filter { !$0.hasPrefix(".") }.sorted()
-    } catch {
-      throw DataError(file: folder, "cannot be listed: \(error.localizedDescription)")
+    // readdir, not FileManager: the names' own bytes, so that one that is not UTF-8 is
+    // refused rather than decoded into the name of another file.
+    guard let directory = opendir(folder) else {
+      throw DataError(file: folder, "cannot be listed: \(String(cString: strerror(errno)))")
     }
+    defer { closedir(directory) }
+    var names: [String] = []
+    while let entry = readdir(directory) {
+      let bytes = FileName.bytes(of: entry)
+      // Hidden files, "." and "..".
+      guard bytes.first != UInt8(ascii: ".") else { continue }
+      switch FileName.decode(bytes) {
+      case .success(let name): names.append(name)
+      case .failure(let refusal):
+        throw DataError(
+          file: folder,
+          "holds a name that \(refusal.reason); cnnc shows names in messages and lists them one "
+            + "per line (.classes.txt, .files.txt): rename it")
+      }
+    }
+    return names.sorted()
   }
 
   /// Every file under `folder`, subfolders walked in sorted order, each folder once.

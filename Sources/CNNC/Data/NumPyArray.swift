@@ -1,6 +1,6 @@
 import Foundation
 
-/// One array in NumPy's `.npy` format (versions 1 to 3), read from a mapped file: the header is
+/// One array in NumPy's `.npy` format (versions 1 to 3), read from a file (or bytes in memory): the header is
 /// parsed and checked against the file's length before any value is touched.
 struct NumPyArray {
   enum Kind: Character {
@@ -10,7 +10,7 @@ struct NumPyArray {
     case bool = "b"
   }
 
-  let storage: MappedFile
+  let storage: DataFile
   /// Where the values are in `storage`.
   let values: Range<Int>
   let kind: Kind
@@ -28,7 +28,7 @@ struct NumPyArray {
 
   /// The size of the whole .npy file whose beginning `head` holds (its header whole): header
   /// and data, as the header declares them.
-  static func declaredBytes(_ head: MappedFile, name: String) throws(DataError) -> Int {
+  static func declaredBytes(_ head: DataFile, name: String) throws(DataError) -> Int {
     let header = try Header(head, range: 0..<head.size, name: name)
     guard let total = checkedSum([header.offset, header.dataBytes]) else {
       throw DataError(
@@ -38,7 +38,7 @@ struct NumPyArray {
   }
 
   /// The array held in `range` of `storage` (all of it by default).
-  init(_ storage: MappedFile, range: Range<Int>? = nil, name: String? = nil) throws(DataError) {
+  init(_ storage: DataFile, range: Range<Int>? = nil, name: String? = nil) throws(DataError) {
     let range = range ?? 0..<storage.size
     let name = name ?? storage.path
     self.storage = storage
@@ -64,11 +64,11 @@ struct NumPyArray {
     var offset: Int
     var dataBytes: Int
 
-    init(_ storage: MappedFile, range: Range<Int>, name: String) throws(DataError) {
+    init(_ storage: DataFile, range: Range<Int>, name: String) throws(DataError) {
       guard range.count >= 10 else {
         throw DataError(file: name, "is too short for a .npy header (\(range.count) bytes)")
       }
-      let start = storage.bytes(range.lowerBound..<min(range.lowerBound + 12, range.upperBound))
+      let start = try storage.bytes(range.lowerBound..<min(range.lowerBound + 12, range.upperBound))
       guard start.starts(with: [0x93] + Array("NUMPY".utf8)) else {
         throw DataError(file: name, "is not a .npy file (it does not start with \\x93NUMPY)")
       }
@@ -87,7 +87,7 @@ struct NumPyArray {
           file: name, "its .npy header claims \(headerLength) bytes; the file is \(range.count)")
       }
       let text = String(
-        decoding: storage.bytes(headerStart..<headerStart + headerLength), as: UTF8.self)
+        decoding: try storage.bytes(headerStart..<headerStart + headerLength), as: UTF8.self)
       let fields = try NumPyArray.parseHeader(text, name: name)
       (kind, itemBytes, shape) = (fields.kind, fields.itemBytes, fields.shape)
       offset = headerStart + headerLength
@@ -148,9 +148,19 @@ struct NumPyArray {
     return (kind, size, shape)
   }
 
-  /// The values' bytes, in C order.
-  func withValues<Result>(_ body: (UnsafeRawBufferPointer) throws -> Result) rethrows -> Result {
-    try storage.withBytes(values) { try body($0) }
+  /// The values' bytes in `range` (counted from the first value's), in C order, copied into
+  /// `scratch` (see `DataFile.withBytes`).
+  func withValueBytes<Result>(
+    _ range: Range<Int>, scratch: inout [UInt8], _ body: (UnsafeRawBufferPointer) -> Result
+  ) throws(DataError) -> Result {
+    try storage.withBytes(
+      values.lowerBound + range.lowerBound..<values.lowerBound + range.upperBound,
+      scratch: &scratch, body)
+  }
+
+  /// Every value's bytes, a chunk at a time (see `DataFile.forEachChunk`).
+  func forEachValueChunk(_ body: (Int, UnsafeRawBufferPointer) -> Bool) throws(DataError) {
+    try storage.forEachChunk(values, body)
   }
 
   /// Every value as an integer (any integer dtype), e.g. labels.
@@ -159,16 +169,15 @@ struct NumPyArray {
       throw DataError(file: name, "holds \(dtype) values; labels must be integers")
     }
     let total = shape.reduce(1, *)
-    return storage.withBytes(values) { bytes in
-      (0..<total).map { index in
-        var value: UInt64 = 0
-        for byte in 0..<itemBytes {
-          value |= UInt64(bytes[index * itemBytes + byte]) << (8 * UInt64(byte))
-        }
-        guard kind == .signed, itemBytes < 8 else { return Int64(bitPattern: value) }
-        let shift = UInt64(64 - 8 * itemBytes)
-        return Int64(bitPattern: value << shift) >> Int64(shift)  // sign-extend
+    let bytes = try storage.bytes(values)
+    return (0..<total).map { index in
+      var value: UInt64 = 0
+      for byte in 0..<itemBytes {
+        value |= UInt64(bytes[index * itemBytes + byte]) << (8 * UInt64(byte))
       }
+      guard kind == .signed, itemBytes < 8 else { return Int64(bitPattern: value) }
+      let shift = UInt64(64 - 8 * itemBytes)
+      return Int64(bitPattern: value << shift) >> Int64(shift)  // sign-extend
     }
   }
 }

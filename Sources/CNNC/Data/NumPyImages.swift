@@ -1,6 +1,6 @@
 /// Images in a `.npy` array (uint8 or float32; N×C×H×W, N×H×W×C with `layout: nhwc`, or N×H×W
 /// for one channel) with their labels in another (any integer dtype, N), or both in one `.npz`
-/// as arrays named `images` and `labels`. The images stay in the mapped file.
+/// as arrays named `images` and `labels`. The images stay in the file, read a sample at a time.
 public struct NumPyImages: ImageDataset {
   private let images: NumPyArray
   private let labels: [Int32]
@@ -16,8 +16,8 @@ public struct NumPyImages: ImageDataset {
   public init(images: String, labels: String?, layout: DataSource.Layout = .nchw, classes: Int)
     throws(DataError)
   {
-    let array = try NumPyArray(MappedFile(images))
-    let labelArray = try labels.map { (path) throws(DataError) in try NumPyArray(MappedFile(path)) }
+    let array = try NumPyArray(DataFile(images))
+    let labelArray = try labels.map { (path) throws(DataError) in try NumPyArray(DataFile(path)) }
     try self.init(array, labelArray, layout: layout, classes: classes)
   }
 
@@ -56,7 +56,7 @@ public struct NumPyImages: ImageDataset {
     }
     self.images = images
     channelsLast = shape.count == 4 && layout == .nhwc
-    if images.kind == .float, let found = Self.firstNonFinite(images) {
+    if images.kind == .float, let found = try Self.firstNonFinite(images) {
       let perImage = imageShape.elementCount ?? 1
       throw DataError(
         file: images.name,
@@ -77,12 +77,16 @@ public struct NumPyImages: ImageDataset {
 
   /// The first NaN or infinity among float32 values, found when the data is opened (a NaN
   /// would otherwise surface as "the loss is nan at step N", naming neither file nor image).
-  private static func firstNonFinite(_ array: NumPyArray) -> (index: Int, value: Float)? {
-    array.withValues { bytes in
+  private static func firstNonFinite(_ array: NumPyArray) throws(DataError)
+    -> (index: Int, value: Float)?
+  {
+    var found: (index: Int, value: Float)?
+    try array.forEachValueChunk { offset, bytes in
+      // Chunks are a multiple of 4 bytes long, so every value lies whole in one.
       let count = bytes.count / 4
       var index = 0
       while index < count {
-        // Exponent bits all ones: NaN or infinity. Chunks of 1,024 test cheaply first.
+        // Exponent bits all ones: NaN or infinity. Runs of 1,024 test cheaply first.
         let end = min(index + 1024, count)
         var any: UInt32 = 0
         for i in index..<end {
@@ -94,13 +98,17 @@ public struct NumPyImages: ImageDataset {
           for i in index..<end {
             let bits = UInt32(
               littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
-            if (bits & 0x7F80_0000) == 0x7F80_0000 { return (i, Float(bitPattern: bits)) }
+            if (bits & 0x7F80_0000) == 0x7F80_0000 {
+              found = (offset / 4 + i, Float(bitPattern: bits))
+              return false
+            }
           }
         }
         index = end
       }
-      return nil
+      return true
     }
+    return found
   }
 
   public func readValues(
@@ -109,8 +117,9 @@ public struct NumPyImages: ImageDataset {
     let (channels, plane) = (imageShape.channels, imageShape.height * imageShape.width)
     let values = channels * plane
     let isFloat = images.kind == .float
-    images.withValues { bytes in
-      let start = index * values * images.itemBytes
+    let bytesPerImage = values * images.itemBytes
+    let start = index * bytesPerImage
+    try images.withValueBytes(start..<start + bytesPerImage, scratch: &scratch.fileBytes) { bytes in
       for element in 0..<values {
         // Stored element `element` goes to its (c, h, w) place.
         let place = channelsLast ? (element % channels) * plane + element / channels : element
@@ -118,9 +127,8 @@ public struct NumPyImages: ImageDataset {
           isFloat
           ? Float(
             bitPattern: UInt32(
-              littleEndian: bytes.loadUnaligned(
-                fromByteOffset: start + 4 * element, as: UInt32.self)))
-          : Float(bytes[start + element])
+              littleEndian: bytes.loadUnaligned(fromByteOffset: 4 * element, as: UInt32.self)))
+          : Float(bytes[element])
       }
     }
   }
