@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Times `cnnc check` on the largest specs it takes, with every output option: a 10,000-layer
 # chain, the same with one 100,000-character layer name, and 9,996 branches into one concat.
-# Prints seconds and peak memory (GNU time's %M) per run; the README's promise is < 2 s and
+# Prints seconds and peak memory (GNU time's %M) per run; docs/robustness.md's promise is < 2 s and
 # < 200 MB each. Run from the repository root.
 set -euo pipefail
 swift build -c release >/dev/null

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prints the README's memory table: arena, naive and lower-bound bytes of every model in
+# Prints docs/memory.md's table: arena, naive and lower-bound bytes of every model in
 # Models/, both modes, at the batch given (default 64). Run from the repository root.
 set -euo pipefail
 batch=${1:-64}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One run of the side-by-side comparison the README quotes, every ratio taken within the run:
+# One run of the side-by-side comparison docs/performance.md quotes, every ratio taken within the run:
 # cnnc bench against PyTorch training and ONNX Runtime inference on LeNet (1 and 2 threads),
 # ResNet-20 training against PyTorch eager and torch.compile and its inference against ONNX
 # Runtime (1 and 2 threads), VGG-16 forward at batch 8 against ONNX Runtime, cnnc's GEMM against

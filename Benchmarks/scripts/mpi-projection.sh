@@ -7,7 +7,7 @@
 # RDMA), with no overlap with computation. Step time on R machines = compute +
 # bytes / bandwidth + messages × latency; scaling efficiency = compute / that. The last column
 # is the exchange cnnc runs today, an all-gather: (R − 1) gradients into each machine, in R − 1
-# messages, at 100 Gb/s. Prints the README's table (Markdown).
+# messages, at 100 Gb/s. Prints docs/distributed.md's table (Markdown).
 # Usage: Benchmarks/scripts/mpi-projection.sh   (BATCH=32 THREADS=2; about 5 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/../.."

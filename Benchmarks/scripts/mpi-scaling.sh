@@ -2,7 +2,7 @@
 # Training throughput across processes: 1 process × 1 thread, 1 process × 2 threads and
 # 2 processes × 1 thread (mpirun over shared memory), run in turn ROUNDS times; prints each
 # layout's median images/s over the optimizer steps alone (train_images_per_second: evaluation
-# and saving left out) and the ratios the README quotes.
+# and saving left out) and the ratios docs/distributed.md quotes.
 # Usage: Benchmarks/scripts/mpi-scaling.sh [SPEC]   (STEPS=300 ROUNDS=5 by default)
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -5,8 +5,8 @@ import CNNCKernels
 /// 3×3 and 5×5 windows with at least 16 channels and 16 filters, and only when a batch has at
 /// least 256 tiles: the weights are transformed on every call, which a batch-1 LeNet (16 tiles)
 /// does not earn back. `Benchmarks/scripts/winograd-thresholds.sh` measures both rules (3×3
-/// with 16–64 channels 1.02–2.05× the direct or GEMM path; ResNet-20: see the README's Kernels
-/// section). Its results differ from the GEMM's by rounding, and are the same on every run.
+/// with 16–64 channels 1.02–2.05× the direct or GEMM path; ResNet-20: see docs/kernels.md).
+/// Its results differ from the GEMM's by rounding, and are the same on every run.
 struct WinogradConvolution {
   let window: cnnc_window
   let filters: Int

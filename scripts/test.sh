@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The whole test suite (after scripts/setup.sh --packages):
+#   - the Swift tests, in release (one counts heap allocations, meaningful only optimised);
+#   - multi-process training under mpirun, over shared memory and TCP, and as two hosts in two
+#     network namespaces (that one needs root; skipped, saying so, otherwise);
+#   - ONNX export and import against ONNX Runtime, random pooling layers and convolutions, the
+#     .npy/.npz files NumPy writes, and pooling gradients against PyTorch (pip installs onnx,
+#     onnxruntime, numpy and torch; a check whose packages cannot be installed says so);
+#   - the library's documentation, every symbol link resolving.
+# With --sanitizers, the Swift tests again under AddressSanitizer and ThreadSanitizer (debug
+# builds); with --fuzz SECONDS, each reader of untrusted bytes under libFuzzer. .ci/run passes
+# both.
+#   scripts/test.sh [--sanitizers] [--fuzz SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sanitizers=false
+fuzz_seconds=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --sanitizers) sanitizers=true ;;
+    --fuzz) fuzz_seconds="$2"; shift ;;
+    *) echo "usage: scripts/test.sh [--sanitizers] [--fuzz SECONDS]" >&2; exit 64 ;;
+  esac
+  shift
+done
+
+swift test -c release -Xswiftc -enable-testing
+# Multi-process training under mpirun -np 2, over shared memory and over TCP.
+scripts/mpi-check.sh
+# Two ranks in two network namespaces, as two hosts joined by a switch.
+if [ "$(id -u)" -eq 0 ]; then
+  scripts/mpi-two-hosts.sh
+else
+  echo "skipped scripts/mpi-two-hosts.sh: network namespaces need root"
+fi
+
+# Every shipped MNIST model exported to ONNX and run by the real ONNX Runtime.
+if python3 -m pip install -q onnx onnxruntime numpy; then
+  python3 scripts/onnx-export-check.py
+  # Random pooling layers and convolutions through cnnc import, run and export, against ONNX Runtime.
+  python3 scripts/onnx-pooling-check.py
+  # .npy and .npz files written by NumPy itself train as the IDX files they came from.
+  python3 scripts/data-formats-check.py
+else
+  echo "skipped scripts/onnx-export-check.py, onnx-pooling-check.py and data-formats-check.py: pip could not install onnx, onnxruntime and numpy"
+fi
+# Random pooling layers' gradients against PyTorch's, through one SGD step.
+if python3 -m pip install -q torch numpy; then
+  python3 scripts/pooling-gradient-check.py
+else
+  echo "skipped scripts/pooling-gradient-check.py: pip could not install torch"
+fi
+
+# The library's documentation builds, every symbol link resolving (Sources/CNNC/CNNC.docc).
+swift package generate-documentation --target CNNC --warnings-as-errors
+
+if $sanitizers; then
+  # Leaks reported only in the toolchain's own libraries are suppressed; see .ci/lsan.supp.
+  LSAN_OPTIONS="suppressions=$PWD/.ci/lsan.supp" \
+    swift test --sanitize=address --build-path .build-asan
+  swift test --sanitize=thread --build-path .build-tsan
+fi
+if [ -n "$fuzz_seconds" ]; then
+  scripts/fuzz.sh "$fuzz_seconds"
+fi
+echo "all tests passed"
