@@ -3,7 +3,8 @@
 #   - the Swift tests, in release (one counts heap allocations, meaningful only optimised);
 #   - multi-process training under mpirun, over shared memory and TCP, and as two hosts in two
 #     network namespaces (that one needs root; skipped, saying so, otherwise);
-#   - ONNX export and import against ONNX Runtime, random pooling layers and convolutions, the
+#   - the spec's JSON Schema against the shipped specs and the docs' examples; ONNX export and
+#     import against ONNX Runtime, random pooling layers and convolutions, the
 #     .npy/.npz files NumPy writes, and pooling gradients against PyTorch (pip installs onnx,
 #     onnxruntime, numpy and torch; a check whose packages cannot be installed says so);
 #   - the library's documentation, every symbol link resolving.
@@ -34,6 +35,12 @@ else
   echo "skipped scripts/mpi-two-hosts.sh: network namespaces need root"
 fi
 
+# The spec language's JSON Schema against every shipped spec and the documentation's examples.
+if python3 -m pip install -q jsonschema pyyaml; then
+  python3 scripts/schema-check.py
+else
+  echo "skipped scripts/schema-check.py: pip could not install jsonschema and pyyaml"
+fi
 # Every shipped MNIST model exported to ONNX and run by the real ONNX Runtime.
 if python3 -m pip install -q onnx onnxruntime numpy; then
   python3 scripts/onnx-export-check.py

@@ -78,6 +78,12 @@ struct GraphReader {
     if values[output] == "input" {
       throw ONNXError(message: "the graph's output '\(output)' is its input: there is no layer")
     }
+    // A node's other outputs (Dropout's mask, MaxPool's indices) have no cnnc value.
+    guard values[output] != nil else {
+      throw ONNXError(
+        message: "the graph's output '\(output)' is not a node's first output; cnnc layers have "
+          + "one output")
+    }
   }
 
   /// The graph's one declared output: ONNX's answer is that tensor, whatever the last node is.
@@ -106,7 +112,7 @@ struct GraphReader {
     }
     var needed = Set<Int>()
     var pending = [output]
-    guard maker[output] != nil || graphInputs.contains(output) else {
+    guard maker[output] != nil || graphInputs.contains(output), initializers[output] == nil else {
       throw ONNXError(message: "the graph's output '\(output)' is made by no node")
     }
     while let name = pending.popLast() {

@@ -45,10 +45,11 @@ extension GraphReader {
           "kernel_shape", "strides", "pads", "ceil_mode", "count_include_pad", "auto_pad",
           "dilations", "storage_order",
         ])
-      guard ints(node, "dilations", default: [1, 1]).allSatisfy({ $0 == 1 }),
-        int(node, "storage_order", default: 0) == 0
-      else {
+      guard ints(node, "dilations", default: [1, 1]).allSatisfy({ $0 == 1 }) else {
         throw problem(node, "attribute 'dilations' other than 1 is not supported")
+      }
+      guard int(node, "storage_order", default: 0) == 0 else {
+        throw problem(node, "attribute 'storage_order' other than 0 (row major) is not supported")
       }
       keys.append(("type", node.opType == "MaxPool" ? "maxpool" : "avgpool"))
       let kernel = ints(node, "kernel_shape", default: [])

@@ -7,6 +7,7 @@ struct CNNCCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "cnnc",
     abstract: "A compiler for convolutional neural networks described in YAML.",
+    version: cnncVersion,
     subcommands: [
       CheckCommand.self, RunCommand.self, BenchCommand.self, ExportCommand.self, ImportCommand.self,
     ])
@@ -15,7 +16,7 @@ struct CNNCCommand: ParsableCommand {
   /// replacement characters, so a spec path "did not exist" and `--out o\xFF.safetensors` wrote
   /// `o\u{FFFD}.safetensors`.
   static func main() {
-    for index in 1..<Int(CommandLine.argc) {
+    for index in 1..<max(1, Int(CommandLine.argc)) {
       guard let pointer = CommandLine.unsafeArgv[index] else { continue }
       let bytes = Array(UnsafeBufferPointer(start: pointer, count: strlen(pointer)))
         .map { UInt8(bitPattern: $0) }

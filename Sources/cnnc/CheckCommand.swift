@@ -19,7 +19,10 @@ struct CheckCommand: ParsableCommand {
   @Option(help: "Draw the graph into this SVG file with Graphviz's dot (when installed).")
   var svg: String?
 
-  @Option(help: "Add the memory plan's figures for both modes at this batch size.")
+  // Unconditional, as in run and bench: "-1" is a value to refuse by the same rule, not a flag.
+  @Option(
+    parsing: .unconditional,
+    help: "Add the memory plan's figures for both modes at this batch size.")
   var batch: Int?
 
   @Flag(help: "Print the execution plan: its steps with operand offsets, and buffer lifetimes.")

@@ -67,7 +67,8 @@ enum CheckReport {
     return
       (aligned(rows, rightAligned: [1, 2, 3, 4])
       + [
-        "parameters: \(grouped(parameters * 4)) bytes (training keeps gradients and momentum too: ×3)"
+        "parameters: \(grouped(parameters * 4)) bytes (training keeps gradients and the "
+          + "optimizer's state too: ×3 with SGD's momentum, ×4 with Adam)"
       ])
       .joined(separator: "\n")
   }

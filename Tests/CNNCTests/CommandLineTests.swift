@@ -73,6 +73,16 @@ import Testing
     #expect(written == ["unused"], "\(written)")
   }
 
+  /// A negative --batch gets one message from every command that takes it (check once said
+  /// "Missing value for '--batch <batch>'", taking -1 for an option).
+  @Test func aNegativeBatchIsRefusedAlikeByEveryCommand() throws {
+    for command in ["check", "run", "bench"] {
+      let run = try Self.run([command, "Models/lenet.yaml", "--batch", "-1"])
+      #expect(run.status == 64, "\(command)")
+      #expect(run.stderr.contains("--batch must be between 1 and"), "\(command): \(run.stderr)")
+    }
+  }
+
   @Test func lenetTable() throws {
     let run = try Self.run(["check", "Models/lenet.yaml"])
     #expect(run.status == 0)

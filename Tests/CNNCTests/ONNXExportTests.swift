@@ -232,6 +232,11 @@ import Testing
     #expect(
       try refusal { $0.graph.output = [Self.valueInfo("v0")] }
         == "the graph's output 'v0' is its input: there is no layer")
+    #expect(
+      try refusal {
+        $0.graph.node[1].output.append("mask")
+        $0.graph.output = [Self.valueInfo("mask")]
+      } == "the graph's output 'mask' is not a node's first output; cnnc layers have one output")
     var weight = Onnx_TensorProto()
     weight.name = "w"
     weight.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)

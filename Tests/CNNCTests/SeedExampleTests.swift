@@ -2,7 +2,8 @@ import Testing
 
 @testable import CNNC
 
-/// The worked example of ../shared/seed/cnn-notes.md: a 3×3 input X = [a b c; d e f; g h j]
+/// The worked example of the CNN notes cnnc started from (a note on forward and backward
+/// passes, kept outside this repository; the formulas are all here): a 3×3 input X = [a b c; d e f; g h j]
 /// and a 2×2 kernel W = [w x; y z] give Y = [p q; r s] with p = aw + bx + dy + ez, and so on;
 /// δX = δY ⊗ Rot(W) (full correlation), and ∂E/∂w = Σ δ_ij · z_{i+m, j+n}.
 @Suite struct SeedExampleTests {

@@ -23,8 +23,9 @@ let names: [[UInt8]] = [
   Array("a".utf8), Array("b".utf8), Array(".h".utf8), [0x63, 0xFF], Array("n\n".utf8),
   Array("1.png".utf8),
 ]
-/// Where a link points.
-let targets = ["..", ".", "../..", "a", "../a", "b/a", "/", "missing", "../b/1.png"]
+/// Where a link points: within the tree (its root at most), so that the walk's time does not
+/// depend on what else is on the machine.
+let targets = ["..", ".", "a", "../a", "b/a", "missing", "../b/1.png"]
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzFolderWalk(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

@@ -130,7 +130,15 @@ public struct ImageFolder: ImageDataset {
     }
     defer { closedir(directory) }
     var names: [String] = []
-    while let entry = readdir(directory) {
+    while true {
+      // readdir's nil is the end, or an error (EIO, a stale NFS handle) that errno tells apart.
+      errno = 0
+      guard let entry = readdir(directory) else {
+        guard errno == 0 else {
+          throw DataError(file: folder, "cannot be listed: \(String(cString: strerror(errno)))")
+        }
+        break
+      }
       let bytes = FileName.bytes(of: entry)
       // Hidden files, "." and "..".
       guard bytes.first != UInt8(ascii: ".") else { continue }

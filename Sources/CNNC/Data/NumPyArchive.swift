@@ -78,12 +78,17 @@ enum NumPyArchive {
   }
 
   private static func allMembers(_ file: DataFile) throws(DataError) -> [Member] {
-    // The end record is in the last 22 + 65,535 bytes (its comment is at most that long).
+    // The end record is in the last 22 + 65,535 bytes (its comment is at most that long):
+    // read them once and search backwards in memory.
+    let tailStart = max(0, file.size - 22 - 65_535)
+    let tail = try file.bytes(tailStart..<file.size)
     var end = -1
-    var position = file.size - 22
-    while position >= max(0, file.size - 22 - 65_535) {
-      if try read32(file, position) == 0x0605_4B50 {
-        end = position
+    var position = tail.count - 22
+    while position >= 0 {
+      if tail[position] == 0x50 && tail[position + 1] == 0x4B && tail[position + 2] == 0x05
+        && tail[position + 3] == 0x06
+      {
+        end = tailStart + position
         break
       }
       position -= 1

@@ -132,7 +132,8 @@ public struct ExecutionPlan: Sendable {
   public var naiveBytes: Int
   /// The most bytes alive at any one step.
   public var lowerBoundBytes: Int
-  /// Floats of parameter storage (gradients and momentum take as much again in training).
+  /// Floats of parameter storage (in training, gradients take as much again, and so does each
+  /// block of the optimizer's state: one for SGD's momentum, two for Adam).
   public var parameterFloats: Int
 
   public var inputBuffer: Int

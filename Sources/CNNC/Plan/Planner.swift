@@ -22,8 +22,10 @@ public enum Planner {
 }
 
 /// The state of one lowering. Values are numbered: 0 is the network's input, i + 1 the output
-/// of layer i. `run()` is a sequence of phases, each a method that takes the earlier phases'
-/// results and returns its own, so each can be tested on its own (PlannerPhaseTests).
+/// of layer i. `run()` is a sequence of phases, each a method tested on its own
+/// (PlannerPhaseTests): most take the earlier phases' results and return their own;
+/// `bindOperands`, `orderSteps` and `placeBuffers` also update the buffers or bindings passed
+/// to them `inout` (scratch added, steps' operands recorded, offsets assigned).
 struct Lowering {
   let network: InferredNetwork
   let options: PlanOptions

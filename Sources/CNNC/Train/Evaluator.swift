@@ -30,12 +30,15 @@ public final class Evaluator {
     weights: [Float], data: any ImageDataset, preprocessing: Preprocessing,
     keepOutputs: Bool = false, samples: Range<Int>? = nil
   ) throws(TrainingError) -> (correct: Int, outputs: [Float]) {
-    guard data.imageShape == executor.plan.network.input,
-      weights.count == executor.weights.count
-    else {
+    guard data.imageShape == executor.plan.network.input else {
       throw TrainingError(
         message: "the network's input \(executor.plan.network.input) does not fit "
           + "\(data.imageShape) images")
+    }
+    guard weights.count == executor.weights.count else {
+      throw TrainingError(
+        message: "\(weights.count) parameter values given; the network has "
+          + "\(executor.weights.count)")
     }
     _ = executor.weights.update(fromContentsOf: weights)
     let reader = SampleReader(

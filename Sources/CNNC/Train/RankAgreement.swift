@@ -101,7 +101,7 @@ extension RankAgreement {
       .real("the learning rate", options.optimizer.learningRate),
       .real("the weight decay", options.optimizer.weightDecay),
       .text("the learning-rate policy", "\(options.learningRatePolicy)"),
-      .text("the preprocessing", "\(options.preprocessing)"),
+      .text("the preprocessing", describe(options.preprocessing)),
       .text("the convolution lowering", options.lowering.rawValue),
       .integer("the training image count", data.count),
       .text("the training image shape", "\(data.imageShape)"),
@@ -131,6 +131,14 @@ extension RankAgreement {
       text += "\(layer.name) \(layer.typeName) \(layer.spec.inputNames) \(settings)\n"
     }
     return text
+  }
+
+  /// The values alone: `Preprocessing` also records where `random_crop` is written.
+  private static func describe(_ preprocessing: Preprocessing) -> String {
+    let crop =
+      preprocessing.randomCrop.map { "\($0.size.map(String.init) ?? "-") \($0.pad)" } ?? "-"
+    return "\(preprocessing.scale) \(preprocessing.mean) \(preprocessing.std) \(crop) "
+      + "\(preprocessing.horizontalFlip)"
   }
 
   private static func describeParameters(_ network: InferredNetwork) -> String {

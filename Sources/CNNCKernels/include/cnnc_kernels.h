@@ -1,5 +1,8 @@
-// cnnc's own compute kernels: single-precision GEMM in the BLIS structure (packed panels of A
-// and B, a register-tiled microkernel per instruction set) and the FMA peak loop that rates it.
+// cnnc's own compute kernels, each with a path per instruction set: single-precision GEMM in
+// the BLIS structure (packed panels of A and B, a register-tiled microkernel), the implicit-GEMM
+// and direct convolutions, Winograd F(2×2, 3×3) convolution, the direct weight gradient, 2×2
+// max pooling, the thread team that splits one image's layers, and the FMA peak loop that rates
+// the GEMM.
 //
 // Matrices are row-major. Nothing here allocates: packing goes to a caller-owned workspace of
 // cnnc_gemm_workspace_floats(m, n, k) floats (cnnc's plans cut it from their arena).
