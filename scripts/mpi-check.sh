@@ -105,11 +105,11 @@ disagree() {  # what, rank 1's extra arguments (rank 0 runs lenet.yaml), expecte
     fail "a different $what: $(grep -i error d.out | head -2)"
   fi
 }
-disagree "step count" "$lenet --steps 5" "the step limit differs between rank 0 and rank 1: 3 on rank 0, 5 on rank 1"
-disagree "batch" "$lenet --steps 3 --batch 32" "the batch differs .*: 64 on rank 0, 32 on rank 1"
-disagree "seed" "$lenet --steps 3 --seed 7" "the seed differs"
-disagree "thread count" "$lenet --steps 3 --threads 2" "the thread count differs .*: 1 on rank 0, 2 on rank 1"
-disagree "network" "narrow.yaml --steps 3" "the spec's network differs"
+disagree "step count" "$lenet --steps 5" "rank 0 and rank 1 differ in the step limit: 3 on rank 0, 5 on rank 1"
+disagree "batch" "$lenet --steps 3 --batch 32" "rank 0 and rank 1 differ in the batch: 64 on rank 0, 32 on rank 1"
+disagree "seed" "$lenet --steps 3 --seed 7" "rank 0 and rank 1 differ in the seed"
+disagree "thread count" "$lenet --steps 3 --threads 2" "rank 0 and rank 1 differ in the thread count: 1 on rank 0, 2 on rank 1"
+disagree "network" "narrow.yaml --steps 3" "rank 0 and rank 1 differ in the spec's network"
 
 # Starts an epoch of LeNet on 2 ranks in the background (pid in $job); returns once a step
 # has been reported.

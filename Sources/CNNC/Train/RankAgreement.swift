@@ -64,7 +64,7 @@ struct RankAgreement {
       ": \(show(first[index])) on rank 0, \(show(otherSlots[index])) on rank \(other)"
     }
     throw TrainingError(
-      message: "the ranks were not started alike: \(field.name) differs between \(ranks)"
+      message: "the ranks were not started alike: \(ranks) differ in \(field.name)"
         + (values ?? "") + "; \(advice)")
   }
 
