@@ -55,7 +55,8 @@ struct TrainingRun {
           JSON.object([
             ("epochs", .number(Double(trainer.step) / Double(trainer.batchesPerEpoch))),
             ("steps", .integer(trainer.step)), ("train_loss", .null), ("test_accuracy", .null),
-            ("images_per_second", .null), ("train_images_per_second", .null),
+            ("validation_accuracy", .null), ("images_per_second", .null),
+            ("train_images_per_second", .null),
             ("seconds", .number(0)),
             ("checkpoint", .string(resume)),
           ]).text)
