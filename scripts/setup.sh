@@ -6,6 +6,10 @@
 #   scripts/setup.sh --packages   the system packages alone (what .ci/run uses)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! command -v swift >/dev/null; then
+  echo "error: swift is not on PATH; install Swift 6 first (https://www.swift.org/install/linux/)" >&2
+  exit 1
+fi
 
 # libyaml (specs), zlib (gzip, .npz), libpng and libjpeg-turbo (image folders), Open MPI
 # (multi-process training), iproute2 (the two-host MPI check's network namespaces), Graphviz
