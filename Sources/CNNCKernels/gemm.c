@@ -41,22 +41,9 @@ size_t cnnc_gemm_workspace_floats(size_t m, size_t n, size_t k) {
   return packed_a_floats(m, k) + min_size(k, KC) * round_up(min_size(n, NC), NR_BOUND);
 }
 
-// Copies a short run of floats (a row of outputs, 8 to 32 long): fixed-size memcpys compile to
-// single vector moves, where a loop of unknown length stays scalar and a call to memcpy costs
-// more than the copy.
-static inline void copy_floats(float *restrict to, const float *restrict from, size_t count) {
-  size_t t = 0;
-  for (; t + 8 <= count; t += 8) memcpy(to + t, from + t, 8 * sizeof(float));
-  if (t + 4 <= count) {
-    memcpy(to + t, from + t, 4 * sizeof(float));
-    t += 4;
-  }
-  for (; t < count; t++) to[t] = from[t];
-}
-
 // One packed row of `width` floats: `count` copied, the rest zeros (a panel's edge).
 static inline void copy_padded(float *to, const float *from, size_t count, size_t width) {
-  copy_floats(to, from, count);
+  cnnc_copy_floats(to, from, count);
   for (size_t t = count; t < width; t++) to[t] = 0;
 }
 
@@ -142,7 +129,7 @@ static void pack_b_image(const cnnc_window *g, const float *image, size_t row0, 
         }
         const float *row = plane + iy * width;
         if (sw == 1 && ix >= 0 && ix + (long)length <= width) {
-          copy_floats(to, row + ix, length);
+          cnnc_copy_floats(to, row + ix, length);
         } else {
           for (size_t t = 0; t < length; t++) {
             long x = ix + (long)t * sw;
@@ -288,7 +275,7 @@ enum { DIRECT_MAX_FILTERS = 128 };
 // row reads up to 31 past it, into columns it does not store), then one offset per row of the
 // patch. This is the first two.
 static size_t direct_image_floats(const cnnc_window *g) {
-  return g->channels * (g->height + 2 * g->pad_h) * (g->width + 2 * g->pad_w) + NR_BOUND;
+  return cnnc_padded_floats(g) + NR_BOUND;
 }
 
 static int direct_applies(const cnnc_window *g, size_t filters) {
@@ -305,7 +292,7 @@ size_t cnnc_conv_workspace_floats(const cnnc_window *g, size_t filters) {
   return direct > packing ? direct : packing;
 }
 
-static void pad_image(const cnnc_window *g, const float *image, float *padded) {
+void cnnc_pad_image(const cnnc_window *g, const float *image, float *padded) {
   const size_t hp = g->height + 2 * g->pad_h, wp = g->width + 2 * g->pad_w;
   for (size_t c = 0; c < g->channels; c++) {
     float *plane = padded + c * hp * wp;
@@ -318,7 +305,6 @@ static void pad_image(const cnnc_window *g, const float *image, float *padded) {
     }
     memset(plane + (g->pad_h + g->height) * wp, 0, g->pad_h * wp * sizeof(float));
   }
-  memset(padded + direct_image_floats(g) - NR_BOUND, 0, NR_BOUND * sizeof(float));
 }
 
 static void conv_direct(const cnnc_gemm_path *path, const cnnc_window *g, size_t filters,
@@ -329,7 +315,8 @@ static void conv_direct(const cnnc_gemm_path *path, const cnnc_window *g, size_t
   const size_t plane = g->out_h * g->out_w, mr = path->mr, nr = path->nr;
   float *padded = workspace;
   int32_t *offsets = (int32_t *)(workspace + direct_image_floats(g));
-  pad_image(g, image, padded);
+  cnnc_pad_image(g, image, padded);
+  memset(padded + direct_image_floats(g) - NR_BOUND, 0, NR_BOUND * sizeof(float));
   size_t p = 0;
   for (size_t c = 0; c < g->channels; c++) {
     for (size_t ky = 0; ky < g->kernel_h; ky++) {

@@ -18,14 +18,21 @@ static void kernel_4x16(size_t kc, const float *a, const float *b, float *c, siz
   cnnc_store_partial(tile, NR, c, ldc, epilogue, mr, nr);
 }
 
-void cnnc_transpose_pack_portable(const float *source, size_t ld, size_t count, size_t kc,
-                                  size_t width, float *out) {
+void cnnc_gather_pack_portable(const float *const *rows, size_t count, size_t kc, size_t width,
+                               float *out) {
   for (size_t r = 0; r < count; r++) {
-    for (size_t p = 0; p < kc; p++) out[p * width + r] = source[r * ld + p];
+    for (size_t p = 0; p < kc; p++) out[p * width + r] = rows[r][p];
   }
   for (size_t p = 0; p < kc; p++) {
     for (size_t r = count; r < width; r++) out[p * width + r] = 0;
   }
+}
+
+void cnnc_transpose_pack_portable(const float *source, size_t ld, size_t count, size_t kc,
+                                  size_t width, float *out) {
+  const float *rows[NR];
+  for (size_t r = 0; r < count; r++) rows[r] = source + r * ld;
+  cnnc_gather_pack_portable(rows, count, kc, width, out);
 }
 
 // Multiply and add in separate instructions here (no FMA in the baseline); 8 independent

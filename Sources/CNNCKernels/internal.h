@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "cnnc_kernels.h"
 
@@ -51,6 +52,12 @@ typedef struct {
   cnnc_direct_kernel direct;  // NULL: convolutions always pack
 } cnnc_gemm_path;
 
+// out[p·width + r] = rows[r][p] for r < count ≤ 32, p < kc; rows count..width are zeros: the
+// transposing copy from rows anywhere (a column matrix's rows read from a padded image).
+void cnnc_gather_pack_avx2(const float *const *rows, size_t count, size_t kc, size_t width,
+                           float *out);
+void cnnc_gather_pack_portable(const float *const *rows, size_t count, size_t kc, size_t width,
+                               float *out);
 void cnnc_transpose_pack_avx2(const float *source, size_t ld, size_t count, size_t kc,
                               size_t width, float *out);
 void cnnc_transpose_pack_portable(const float *source, size_t ld, size_t count, size_t kc,
@@ -60,6 +67,27 @@ static inline size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 static inline size_t round_up(size_t value, size_t multiple) {
   return (value + multiple - 1) / multiple * multiple;
 }
+
+// Copies a short run of floats (a row of outputs, 8 to 32 long): fixed-size memcpys compile to
+// single vector moves, where a loop of unknown length stays scalar and a call to memcpy costs
+// more than the copy.
+static inline void cnnc_copy_floats(float *restrict to, const float *restrict from, size_t count) {
+  size_t t = 0;
+  for (; t + 8 <= count; t += 8) memcpy(to + t, from + t, 8 * sizeof(float));
+  if (t + 4 <= count) {
+    memcpy(to + t, from + t, 4 * sizeof(float));
+    t += 4;
+  }
+  for (; t < count; t++) to[t] = from[t];
+}
+
+// Floats of an image zero-padded by pad_h rows and pad_w columns on each side.
+static inline size_t cnnc_padded_floats(const cnnc_window *g) {
+  return g->channels * (g->height + 2 * g->pad_h) * (g->width + 2 * g->pad_w);
+}
+
+// The image (channels × height × width) copied into the middle of its zero-padded plane.
+void cnnc_pad_image(const cnnc_window *g, const float *image, float *padded);
 
 // The path that runs `isa`.
 const cnnc_gemm_path *cnnc_path(cnnc_isa isa);

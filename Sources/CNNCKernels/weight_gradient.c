@@ -36,12 +36,6 @@ int cnnc_weight_gradient_applies(const cnnc_window *g) {
          g->out_w >= 24 && g->channels > 0;
 }
 
-// With stride 1, out_w + kernel_w − 1 is the padded row's width: every tap's run of out_w
-// columns stays inside its row.
-static size_t padded_floats(const cnnc_window *g) {
-  return g->channels * (g->height + 2 * g->pad_h) * (g->width + 2 * g->pad_w);
-}
-
 // Images padded and summed over together.
 static size_t images_per_pass(const cnnc_window *g, size_t batch) {
   const size_t vectors = g->out_h * ((g->out_w + 7) / 8);
@@ -50,25 +44,17 @@ static size_t images_per_pass(const cnnc_window *g, size_t batch) {
 }
 
 size_t cnnc_weight_gradient_workspace_floats(const cnnc_window *g, size_t batch) {
-  return images_per_pass(g, batch) * padded_floats(g);
+  return images_per_pass(g, batch) * cnnc_padded_floats(g);
 }
 
-static void pad(const cnnc_window *g, const float *image, float *padded) {
-  const size_t hp = g->height + 2 * g->pad_h, wp = g->width + 2 * g->pad_w;
-  memset(padded, 0, padded_floats(g) * sizeof(float));
-  for (size_t c = 0; c < g->channels; c++) {
-    for (size_t y = 0; y < g->height; y++) {
-      memcpy(padded + (c * hp + g->pad_h + y) * wp + g->pad_w,
-             image + (c * g->height + y) * g->width, g->width * sizeof(float));
-    }
-  }
-}
 
 // A macro, not a function: a vector argument's ABI would depend on the caller's instruction set.
 #define SUM8(v) (((v)[0] + (v)[4]) + ((v)[1] + (v)[5])) + (((v)[2] + (v)[6]) + ((v)[3] + (v)[7]))
 
 // dW[f0 + i][c][ky][kx0 + j] += the pass's share, for i < ft filters and j < kt taps: whole
 // vectors of eight output columns in registers, then the last out_w mod 8 columns one by one.
+// With stride 1, out_w + kernel_w − 1 is the padded row's width: every tap's run of out_w
+// columns stays inside its row.
 // Image m of the pass is at padded + m·padded_floats, its output gradient at dy + m·dy_stride.
 static inline __attribute__((always_inline)) void tile(
     const int ft, const int kt, const cnnc_window *g, size_t images, const float *dy,
@@ -84,7 +70,7 @@ static inline __attribute__((always_inline)) void tile(
       tail[i][j] = 0;
     }
   }
-  const size_t image_floats = padded_floats(g);
+  const size_t image_floats = cnnc_padded_floats(g);
   for (size_t m = 0; m < images; m++) {
     const float *x = padded + m * image_floats + (c * hp + ky) * wp + kx0;
     const float *d = dy + m * dy_stride + f0 * plane;
@@ -178,7 +164,8 @@ void cnnc_conv_weight_gradient(cnnc_isa isa, const cnnc_window *g, size_t filter
   for (size_t first = 0; first < batch; first += per_pass) {
     const size_t count = min_size(per_pass, batch - first);
     for (size_t m = 0; m < count; m++) {
-      pad(g, images + (first + m) * image_stride, workspace + m * padded_floats(g));
+      cnnc_pad_image(g, images + (first + m) * image_stride,
+                     workspace + m * cnnc_padded_floats(g));
     }
     share(g, filters, count, gradients + first * gradient_stride, gradient_stride, workspace, dw);
   }

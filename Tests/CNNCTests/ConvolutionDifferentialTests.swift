@@ -58,66 +58,105 @@ extension Reference {
       let pad = (pick(0...2), pick(0...2))
       guard h + 2 * pad.0 >= kernel.0, w + 2 * pad.1 >= kernel.1 else { continue }
       tried += 1
-      let yaml = """
-        input: [\(c), \(h), \(w)]
-        layers:
-          - {type: conv, name: conv, filters: \(filters), kernel: [\(kernel.0), \(kernel.1)], \
-        stride: [\(stride.0), \(stride.1)], pad: [\(pad.0), \(pad.1)], groups: \(groups)}
-        """
-      let label = "\(isa): \(yaml)"
-      let batch = 2
-      let training = try makeExecutor(
-        yaml,
-        PlanOptions(
-          mode: .training, batch: batch, loss: .outputGradient, inputGradient: true, isa: isa),
-        seed: UInt64(tried))
-      let inference = try makeExecutor(
-        yaml, PlanOptions(mode: .inference, batch: batch, isa: isa), seed: UInt64(tried))
-      let x = randomValues(training.input.count, seed: UInt64(tried) + 500)
-      let r = randomValues(training.output.count, seed: UInt64(tried) + 900)
-      let weight = Array(try #require(training.parameter("conv.weight"))).map(Double.init)
-      let bias = Array(try #require(training.parameter("conv.bias"))).map(Double.init)
-      #expect(Array(try #require(inference.parameter("conv.weight"))) == weight.map(Float.init))
-      _ = try #require(inference.parameter("conv.bias")).update(
-        fromContentsOf: bias.map(Float.init))
+      try Self.check(
+        isa, c: c, h: h, w: w, filters: filters, kernel: kernel, stride: stride, pad: pad,
+        groups: groups, batch: 2, seed: UInt64(tried))
+    }
+  }
 
-      _ = training.input.update(fromContentsOf: x)
-      _ = inference.input.update(fromContentsOf: x)
-      training.forward()
-      inference.forward()
-      _ = try #require(training.lossGradient).update(fromContentsOf: r)
-      training.backward()
+  /// Stride-1 layers at batches of 1 to 9 on planes up to 20×20: an `auto` plan computes dW as
+  /// one GEMM over the batch, whose slices of 256 positions start and end inside images and span
+  /// several small ones.
+  @Test(arguments: KernelISA.supported)
+  func strideOneBatchesMatchTheReference(isa: KernelISA) throws {
+    var generator = SplitMix64(seed: 2028)
+    func pick(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
+    var tried = 0
+    while tried < 30 {
+      let groups = [1, 1, 2][pick(0...2)]
+      let (c, filters) = (groups * pick(1...7), groups * pick(1...19))
+      let (h, w) = (pick(1...20), pick(1...20))
+      let kernel = (pick(1...5), pick(1...5))
+      let pad = (pick(0...2), pick(0...2))
+      guard h + 2 * pad.0 >= kernel.0, w + 2 * pad.1 >= kernel.1 else { continue }
+      tried += 1
+      let direct = kernel.1 >= 3 && w + 2 * pad.1 - kernel.1 + 1 >= 24
+      try Self.check(
+        isa, c: c, h: h, w: w, filters: filters, kernel: kernel, stride: (1, 1), pad: pad,
+        groups: groups, batch: pick(1...9), seed: UInt64(tried) + 100,
+        weightGradient: direct ? "dW direct" : "dW batch GEMM")
+    }
+  }
 
-      let (imageSize, outputSize) = (c * h * w, training.output.count / batch)
-      var (y, dx) = ([Double](), [Double]())
-      var dw = [Double](repeating: 0, count: weight.count)
-      var db = [Double](repeating: 0, count: filters)
-      for n in 0..<batch {
-        let image = x[(n * imageSize)..<((n + 1) * imageSize)].map(Double.init)
-        let share = r[(n * outputSize)..<((n + 1) * outputSize)].map(Double.init)
-        let forward = Reference.convolution(
-          image, c: c, h: h, w: w, weight: weight, bias: bias, filters: filters, kernel: kernel,
-          stride: stride, pad: pad, groups: groups)
-        y += forward.values
-        let gradients = Reference.convolutionGradients(
-          image, c: c, h: h, w: w, weight: weight, filters: filters, r: share, kernel: kernel,
-          stride: stride, pad: pad, groups: groups)
-        dx += gradients.input
-        for i in dw.indices { dw[i] += gradients.weight[i] }
-        for i in db.indices { db[i] += gradients.bias[i] }
-      }
-      func close(_ actual: some Collection<Float>, _ expected: [Double]) -> Bool {
-        actual.count == expected.count
-          && zip(actual, expected).allSatisfy { abs(Double($0) - $1) <= 1e-4 * max(1, abs($1)) }
-      }
-      #expect(close(training.output, y), "training forward, \(label)")
-      #expect(close(inference.output, y), "inference forward, \(label)")
-      #expect(close(try #require(training.inputGradient), dx), "input gradient, \(label)")
-      #expect(
-        close(try #require(training.parameterGradient("conv.weight")), dw),
-        "weight gradient, \(label)")
-      #expect(
-        close(try #require(training.parameterGradient("conv.bias")), db), "bias gradient, \(label)")
+  /// One layer's training and inference plans against the definition; `weightGradient`, when
+  /// given, is the dW lowering the training plan must name.
+  static func check(
+    _ isa: KernelISA, c: Int, h: Int, w: Int, filters: Int, kernel: (Int, Int),
+    stride: (Int, Int), pad: (Int, Int), groups: Int, batch: Int, seed: UInt64,
+    weightGradient: String? = nil
+  ) throws {
+    let yaml = """
+      input: [\(c), \(h), \(w)]
+      layers:
+        - {type: conv, name: conv, filters: \(filters), kernel: [\(kernel.0), \(kernel.1)], \
+      stride: [\(stride.0), \(stride.1)], pad: [\(pad.0), \(pad.1)], groups: \(groups)}
+      """
+    let label = "\(isa): \(yaml)"
+    let training = try makeExecutor(
+      yaml,
+      PlanOptions(
+        mode: .training, batch: batch, loss: .outputGradient, inputGradient: true, isa: isa),
+      seed: seed)
+    let inference = try makeExecutor(
+      yaml, PlanOptions(mode: .inference, batch: batch, isa: isa), seed: seed)
+    let x = randomValues(training.input.count, seed: seed + 500)
+    let r = randomValues(training.output.count, seed: seed + 900)
+    let weight = Array(try #require(training.parameter("conv.weight"))).map(Double.init)
+    let bias = Array(try #require(training.parameter("conv.bias"))).map(Double.init)
+    #expect(Array(try #require(inference.parameter("conv.weight"))) == weight.map(Float.init))
+    _ = try #require(inference.parameter("conv.bias")).update(
+      fromContentsOf: bias.map(Float.init))
+
+    _ = training.input.update(fromContentsOf: x)
+    _ = inference.input.update(fromContentsOf: x)
+    training.forward()
+    inference.forward()
+    _ = try #require(training.lossGradient).update(fromContentsOf: r)
+    training.backward()
+
+    let (imageSize, outputSize) = (c * h * w, training.output.count / batch)
+    var (y, dx) = ([Double](), [Double]())
+    var dw = [Double](repeating: 0, count: weight.count)
+    var db = [Double](repeating: 0, count: filters)
+    for n in 0..<batch {
+      let image = x[(n * imageSize)..<((n + 1) * imageSize)].map(Double.init)
+      let share = r[(n * outputSize)..<((n + 1) * outputSize)].map(Double.init)
+      let forward = Reference.convolution(
+        image, c: c, h: h, w: w, weight: weight, bias: bias, filters: filters, kernel: kernel,
+        stride: stride, pad: pad, groups: groups)
+      y += forward.values
+      let gradients = Reference.convolutionGradients(
+        image, c: c, h: h, w: w, weight: weight, filters: filters, r: share, kernel: kernel,
+        stride: stride, pad: pad, groups: groups)
+      dx += gradients.input
+      for i in dw.indices { dw[i] += gradients.weight[i] }
+      for i in db.indices { db[i] += gradients.bias[i] }
+    }
+    func close(_ actual: some Collection<Float>, _ expected: [Double]) -> Bool {
+      actual.count == expected.count
+        && zip(actual, expected).allSatisfy { abs(Double($0) - $1) <= 1e-4 * max(1, abs($1)) }
+    }
+    #expect(close(training.output, y), "training forward, \(label)")
+    #expect(close(inference.output, y), "inference forward, \(label)")
+    #expect(close(try #require(training.inputGradient), dx), "input gradient, \(label)")
+    #expect(
+      close(try #require(training.parameterGradient("conv.weight")), dw),
+      "weight gradient, \(label)")
+    #expect(
+      close(try #require(training.parameterGradient("conv.bias")), db), "bias gradient, \(label)")
+    if let weightGradient {
+      let backward = training.plan.steps.map(\.kernel).filter { $0.hasPrefix("conv backward") }
+      #expect(backward.allSatisfy { $0.contains(weightGradient) }, "\(backward), \(label)")
     }
   }
 }

@@ -145,7 +145,7 @@ import Testing
     #expect(
       saved.metadata["lowerings"]
         == "conv1: forward by GEMM, backward dW direct; "
-        + "conv2: forward by Winograd, backward by GEMM")
+        + "conv2: forward by Winograd, backward dW batch GEMM, dX GEMM")
     #expect(FileManager.default.fileExists(atPath: folder + "/stopped.safetensors.resume"))
   }
 

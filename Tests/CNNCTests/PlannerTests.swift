@@ -158,9 +158,9 @@ import Testing
     #expect(training.steps.count == 15)
     #expect(training.steps[7].kernel == "softmax cross-entropy")
     // conv1 (rows of 24 outputs) computes dW directly, and no dX (its input is the network's);
-    // conv2 (8×8, no pad) both by GEMM.
+    // conv2 (8×8, no pad) dW by one GEMM over the batch, dX by GEMM image by image.
     #expect(training.steps.last?.kernel == "conv backward dW direct")
-    #expect(training.steps[12].kernel == "conv backward by GEMM")
+    #expect(training.steps[12].kernel == "conv backward dW batch GEMM, dX GEMM")
     // conv1's input needs no gradient, so its backward has no column-gradient scratch.
     #expect(!training.buffers.contains { $0.name == "conv1 column gradient" })
     // pool1's argmax lives from pool1's forward (step 1) to its backward (step 13).

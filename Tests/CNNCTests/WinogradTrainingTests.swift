@@ -22,7 +22,7 @@ import Testing
         (16, 10, 10, 16, 5, 2, 1, true),  // 5×5, accumulating
         (16, 5, 30, 16, 3, 1, 1, true),  // rows of 30: dW direct (three vectors and a tail)
         (16, 3, 26, 18, 5, 2, 1, false),  // 5×5 taps in tiles of three and two, dW direct
-      (16, 16, 32, 16, 3, 1, 1, true),  // dW in passes of 2 images: 3 whole, 1 partial
+        (16, 16, 32, 16, 3, 1, 1, true),  // dW in passes of 2 images: 3 whole, 1 partial
       ]
 
   @Test(arguments: KernelISA.supported)
@@ -50,7 +50,7 @@ import Testing
       #expect(kernels.contains("conv forward by Winograd"), "shape \(index): \(kernels)")
       let direct = s.w + 2 * s.pad - s.k + 1 >= 24
       #expect(
-        kernels.contains("conv backward dW \(direct ? "direct" : "GEMM"), dX Winograd"),
+        kernels.contains("conv backward dW \(direct ? "direct" : "batch GEMM"), dX Winograd"),
         "shape \(index): \(kernels)")
       let x = randomValues(executor.input.count, seed: UInt64(index) + 40)
       let r = randomValues(executor.output.count, seed: UInt64(index) + 80)

@@ -154,6 +154,7 @@ extension Convolution {
       "winograd input-gradient weights", "winograd input-gradient workspace"
     )
     static let paddedImage = "padded image"
+    static let weightGradientPacking = "weight-gradient packing"
   }
 
   /// Where group `group`'s part of each operand starts, in floats.

@@ -2,19 +2,31 @@ import CNNCKernels
 
 /// A convolution's backward pass. Per group, with W (F, C·kh·kw) that group's filters and X[n]
 /// its channels: dW = Σ_n dY[n] · im2col(X[n])ᵀ, db = Σ dY, dX[n] = col2im(Wᵀ · dY[n]), each
-/// product by GEMM (`lowering: gemm`, and layers with stride > 1). A stride-1 layer in an `auto`
-/// plan instead takes, where they apply:
+/// product by GEMM, image by image (`lowering: gemm`). An `auto` plan instead takes:
 /// - dW by a direct correlation of dY with the zero-padded image (`weight_gradient.c`), for
-///   windows at least 3 wide: no column matrix;
+///   stride-1 windows at least 3 wide on rows of 24 outputs or more; else by one GEMM over the
+///   whole batch (`weight_gradient_gemm.c`), its columns packed straight from the images: no
+///   column matrix either way;
 /// - dX by Winograd: dX = conv(dY, W̃) with W̃[c][f] = W[f][c] turned 180° and padding
 ///   k − 1 − p (each output position's gradient reaches exactly the inputs its window read), a
 ///   convolution of F/groups channels into C/groups filters, of the output plane back onto the
 ///   input's: no col2im.
 extension Convolution {
-  /// Whether dW is computed directly from the images.
-  func directWeightGradient(_ g: WindowGeometry) -> Bool {
+  /// How dW is computed.
+  enum WeightGradientLowering: String {
+    /// A direct correlation of dY with the zero-padded images.
+    case direct
+    /// One GEMM over the whole batch, its columns packed from the images.
+    case batchGEMM = "batch GEMM"
+    /// A GEMM per image over its im2col columns (`lowering: gemm`).
+    case perImageGEMM = "GEMM"
+  }
+
+  func weightGradientLowering(_ g: WindowGeometry) -> WeightGradientLowering {
+    guard lowering == .auto else { return .perImageGEMM }
     var window = g.window
-    return lowering == .auto && cnnc_weight_gradient_applies(&window) != 0
+    if cnnc_weight_gradient_applies(&window) != 0 { return .direct }
+    return cnnc_weight_gradient_gemm_applies(&window) != 0 ? .batchGEMM : .perImageGEMM
   }
 
   /// dX by Winograd, when the lowering allows it and the shape suits it: at least "same"
@@ -41,16 +53,17 @@ extension Convolution {
   ) -> (forward: String, backward: String)? {
     let g = geometry(inputs[0], output)
     let forward = forwardWinograd(g, batch: batch) == nil ? "by GEMM" : "by Winograd"
-    let direct = directWeightGradient(g)
+    let weightLowering = weightGradientLowering(g)
     let winograd = inputGradientWinograd(g, batch: batch) != nil
-    let weights = "dW \(direct ? "direct" : "GEMM")"
+    let weights = "dW \(weightLowering.rawValue)"
     guard inputGradient else { return (forward, weights) }
-    guard direct || winograd else { return (forward, "by GEMM") }
+    guard weightLowering != .perImageGEMM || winograd else { return (forward, "by GEMM") }
     return (forward, "\(weights), dX \(winograd ? "Winograd" : "GEMM")")
   }
 
-  /// Backward's scratch: the padded image (direct dW) or the columns (dW by GEMM, unless the
-  /// window is pointwise: then the image is its own column matrix); Winograd's turned and
+  /// Backward's scratch: the padded image (direct dW), the batch GEMM's packing, or the columns
+  /// (dW by GEMM per image, unless the window is pointwise: then the image is its own column
+  /// matrix); Winograd's turned and
   /// transformed weights and workspace (dX by Winograd) or Wᵀ packed and the columns' gradient
   /// (dX by GEMM); the GEMMs' packing. Columns are one group's, reused group after group.
   func backwardScratch(_ g: WindowGeometry, batch: Int) -> [ScratchRequest] {
@@ -58,15 +71,22 @@ extension Convolution {
     var requests: [ScratchRequest] = []
     var products: [(m: Int, n: Int, k: Int)] = []
     let columns = g.isPointwise ? nil : checkedProduct([k, p])
-    let direct = directWeightGradient(g)
-    if direct {
-      var window = g.window
+    var window = g.window
+    let weightLowering = weightGradientLowering(g)
+    switch weightLowering {
+    case .direct:
       requests.append(
         ScratchRequest(
           name: Scratch.paddedImage,
           elements: cnnc_weight_gradient_workspace_floats(&window, batch),
           lifetime: .backward))
-    } else {
+    case .batchGEMM:
+      requests.append(
+        ScratchRequest(
+          name: Scratch.weightGradientPacking,
+          elements: cnnc_weight_gradient_gemm_workspace_floats(&window, f, batch),
+          lifetime: .backward))
+    case .perImageGEMM:
       products.append((f, k, p))
       if let columns {
         requests.append(
@@ -104,7 +124,7 @@ extension Convolution {
     return requests + [
       ScratchRequest(
         name: Scratch.backwardPacking, elements: gemmWorkspaceFloats(products),
-        lifetime: .backward, forInputGradient: direct)
+        lifetime: .backward, forInputGradient: weightLowering != .perImageGEMM)
     ]
   }
 
@@ -122,10 +142,10 @@ extension Convolution {
     let groupInputCount = inputCount / groups
     let dy = b.requiredOutputGradient
     let (dx, accumulate) = (b.inputGradients[0], b.accumulate[0])
-    let directWeights = directWeightGradient(g) ? weightGradientDirectly(g, b, offsets) : nil
+    let wholeBatchWeights = weightGradientOverTheBatch(g, b, offsets)
     let winogradInput = dx == nil ? nil : winogradInputGradient(g, b, offsets: offsets)
-    // The GEMMs' part, image by image: dW unless direct, dX unless by Winograd.
-    let weightsByGEMM = directWeights == nil
+    // The GEMMs' part, image by image: dW by the `gemm` lowering, dX unless by Winograd.
+    let weightsByGEMM = wholeBatchWeights == nil
     let inputByGEMM = dx != nil && winogradInput == nil
     let packing =
       weightsByGEMM || inputByGEMM
@@ -167,7 +187,7 @@ extension Convolution {
           }
         }
       }
-      directWeights?()
+      wholeBatchWeights?()
       winogradInput?()
       if let biasGradient {
         biasBackward(
@@ -176,11 +196,15 @@ extension Convolution {
     }
   }
 
-  /// The whole batch's dW straight from the images, group by group.
-  private func weightGradientDirectly(
+  /// The whole batch's dW straight from the images, group by group (directly or by one GEMM), or
+  /// nil when the plan computes it image by image.
+  private func weightGradientOverTheBatch(
     _ g: WindowGeometry, _ b: LayerBinding, _ offsets: [GroupOffsets]
-  ) -> Kernel {
-    let padded = b.requiredScratch(Scratch.paddedImage, as: Float.self)
+  ) -> Kernel? {
+    let lowering = weightGradientLowering(g)
+    guard lowering != .perImageGEMM else { return nil }
+    let workspace = b.requiredScratch(
+      lowering == .direct ? Scratch.paddedImage : Scratch.weightGradientPacking, as: Float.self)
     let (x, dy, weightGradient, isa) = (
       b.inputs[0], b.requiredOutputGradient, b.parameterGradients[0], b.isa
     )
@@ -191,9 +215,16 @@ extension Convolution {
     return {
       withUnsafePointer(to: window) { window in
         for at in offsets {
-          cnnc_conv_weight_gradient(
-            isa.path, window, filters, x + at.input, inputCount, dy + at.output, outputCount,
-            batch, weightGradient + at.weights, padded)
+          let (images, gradients, dw) = (x + at.input, dy + at.output, weightGradient + at.weights)
+          if lowering == .direct {
+            cnnc_conv_weight_gradient(
+              isa.path, window, filters, images, inputCount, gradients, outputCount, batch, dw,
+              workspace)
+          } else {
+            cnnc_conv_weight_gradient_gemm(
+              isa.path, window, filters, images, inputCount, gradients, outputCount, batch, dw,
+              workspace)
+          }
         }
       }
     }

@@ -113,6 +113,19 @@ void cnnc_conv_weight_gradient(cnnc_isa isa, const cnnc_window *window, size_t f
                                size_t gradient_stride, size_t batch, float *dw,
                                float *workspace);
 
+// The weight gradient of a stride-1 convolution (cnnc_weight_gradient_gemm_applies),
+// dw (filters × patch) = Σ_n dY[n] · im2col(x[n])ᵀ, as one product whose k runs over every
+// output of every image (weight_gradient_gemm.c): the columns are packed straight from padded
+// images. Strides as cnnc_conv_weight_gradient's; dw is overwritten. Workspace:
+// cnnc_weight_gradient_gemm_workspace_floats(window, filters, batch).
+int cnnc_weight_gradient_gemm_applies(const cnnc_window *window);
+size_t cnnc_weight_gradient_gemm_workspace_floats(const cnnc_window *window, size_t filters,
+                                                  size_t batch);
+void cnnc_conv_weight_gradient_gemm(cnnc_isa isa, const cnnc_window *window, size_t filters,
+                                    const float *images, size_t image_stride,
+                                    const float *gradients, size_t gradient_stride,
+                                    size_t batch, float *dw, float *workspace);
+
 // Max pooling of (planes, height, width) over unpadded 2×2 windows with stride 2, values only,
 // into (planes, out_h, out_w): the windows wholly inside the input; a clipped last row or column
 // (ceil rounding of an odd size) is left to the caller.
