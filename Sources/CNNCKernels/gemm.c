@@ -158,7 +158,7 @@ static void scale_c(size_t m, size_t n, const cnnc_epilogue *e, float *c, size_t
       float value = e->beta == 0.0f ? 0.0f : e->beta * c[i * ldc + j];
       if (e->row_bias) value += e->row_bias[i];
       if (e->column_bias) value += e->column_bias[j];
-      c[i * ldc + j] = value;
+      c[i * ldc + j] = e->relu ? cnnc_relu(value) : value;
     }
   }
 }
@@ -184,14 +184,15 @@ void cnnc_pack_a(cnnc_isa isa, int trans_a, size_t m, size_t k, const float *a, 
 }
 
 // The five loops; `a` is packed per block when `prepacked` is null, and B is im2col(b) when
-// `window` is not null. The biases join in the first slice of k, with the caller's beta.
+// `window` is not null. The biases join in the first slice of k, with the caller's beta; a
+// ReLU (`relu`) is applied as the last slice is stored.
 static void gemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                  const float *a, size_t lda, const float *prepacked, const float *b, size_t ldb,
                  const cnnc_window *window, size_t window_column0, float beta,
-                 const float *row_bias, const float *column_bias, float *c, size_t ldc,
-                 float *workspace) {
+                 const float *row_bias, const float *column_bias, int relu, float *c,
+                 size_t ldc, float *workspace) {
   if (m == 0 || n == 0) return;
-  const cnnc_epilogue whole = {beta, row_bias, column_bias};
+  const cnnc_epilogue whole = {beta, row_bias, column_bias, relu};
   if (k == 0) {
     scale_c(m, n, &whole, c, ldc);
     return;
@@ -209,7 +210,7 @@ static void gemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, siz
     for (size_t pc = 0; pc < k; pc += KC) {
       size_t kc = min_size(KC, k - pc);
       // The first slice of k applies the caller's beta and the biases; later ones add to it.
-      const int first_slice = pc == 0;
+      const int first_slice = pc == 0, last_slice = pc + kc == k;
       if (window) {
         pack_b_image(window, b, pc, kc, window_column0 + jc, nc, nr, packed_b);
       } else {
@@ -230,6 +231,7 @@ static void gemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, siz
                 first_slice ? beta : 1.0f,
                 first_slice && row_bias ? row_bias + ic + ir : NULL,
                 first_slice && column_bias ? column_bias + jc + jr : NULL,
+                last_slice && relu,
             };
             path->kernel(kc, block + ir * kc, packed_b + jr * kc, c + (ic + ir) * ldc + jc + jr,
                          ldc, &epilogue, min_size(mr, mc - ir), min_size(nr, nc - jr));
@@ -243,8 +245,8 @@ static void gemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, siz
 void cnnc_sgemm(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                 const float *a, size_t lda, const float *b, size_t ldb, float beta, float *c,
                 size_t ldc, float *workspace) {
-  gemm(isa, trans_a, trans_b, m, n, k, a, lda, NULL, b, ldb, NULL, 0, beta, NULL, NULL, c, ldc,
-       workspace);
+  gemm(isa, trans_a, trans_b, m, n, k, a, lda, NULL, b, ldb, NULL, 0, beta, NULL, NULL, 0, c,
+       ldc, workspace);
 }
 
 void cnnc_sgemm_bias(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n, size_t k,
@@ -252,13 +254,13 @@ void cnnc_sgemm_bias(cnnc_isa isa, int trans_a, int trans_b, size_t m, size_t n,
                      const float *row_bias, const float *column_bias, float *c, size_t ldc,
                      float *workspace) {
   gemm(isa, trans_a, trans_b, m, n, k, a, lda, NULL, b, ldb, NULL, 0, 0.0f, row_bias, column_bias,
-       c, ldc, workspace);
+       0, c, ldc, workspace);
 }
 
 void cnnc_sgemm_packed_a(cnnc_isa isa, size_t m, size_t n, size_t k, const float *packed_a,
                          int trans_b, const float *b, size_t ldb, float beta, float *c,
                          size_t ldc, float *workspace) {
-  gemm(isa, 0, trans_b, m, n, k, NULL, 0, packed_a, b, ldb, NULL, 0, beta, NULL, NULL, c, ldc,
+  gemm(isa, 0, trans_b, m, n, k, NULL, 0, packed_a, b, ldb, NULL, 0, beta, NULL, NULL, 0, c, ldc,
        workspace);
 }
 
@@ -309,7 +311,7 @@ void cnnc_pad_image(const cnnc_window *g, const float *image, float *padded) {
 
 static void conv_direct(const cnnc_gemm_path *path, const cnnc_window *g, size_t filters,
                         const float *packed_weights, const float *image, const float *bias,
-                        float *out, float *workspace) {
+                        int relu, float *out, float *workspace) {
   const size_t hp = g->height + 2 * g->pad_h, wp = g->width + 2 * g->pad_w;
   const size_t patch = g->channels * g->kernel_h * g->kernel_w;
   const size_t plane = g->out_h * g->out_w, mr = path->mr, nr = path->nr;
@@ -333,8 +335,9 @@ static void conv_direct(const cnnc_gemm_path *path, const cnnc_window *g, size_t
         const size_t kc = min_size(KC, patch - pc);
         const float *block = packed_weights + pc * panel_rows;
         for (size_t row = 0; row < filters; row += mr) {
-          const cnnc_epilogue epilogue = {
-              pc == 0 ? 0.0f : 1.0f, pc == 0 && bias ? bias + row : NULL, NULL};
+          const cnnc_epilogue epilogue = {pc == 0 ? 0.0f : 1.0f,
+                                          pc == 0 && bias ? bias + row : NULL, NULL,
+                                          relu && pc + kc == patch};
           path->direct(kc, block + row * kc, tile_image, offsets + pc, tile_out + row * plane,
                        plane, &epilogue, min_size(mr, filters - row), columns);
         }
@@ -345,16 +348,17 @@ static void conv_direct(const cnnc_gemm_path *path, const cnnc_window *g, size_t
 
 void cnnc_conv_forward(cnnc_isa isa, const cnnc_window *window, size_t filters,
                        const float *packed_weights, const float *image, const float *bias,
-                       size_t first_output, size_t outputs, float *out, float *workspace) {
+                       int relu, size_t first_output, size_t outputs, float *out,
+                       float *workspace) {
   size_t plane = window->out_h * window->out_w;
   size_t patch = window->channels * window->kernel_h * window->kernel_w;
   const cnnc_gemm_path *path = cnnc_path(isa);
   if (path->direct && first_output == 0 && outputs == plane && direct_applies(window, filters)) {
-    conv_direct(path, window, filters, packed_weights, image, bias, out, workspace);
+    conv_direct(path, window, filters, packed_weights, image, bias, relu, out, workspace);
     return;
   }
   gemm(isa, 0, 0, filters, outputs, patch, NULL, 0, packed_weights, image, 0, window,
-       first_output, 0.0f, bias, NULL, out + first_output, plane, workspace);
+       first_output, 0.0f, bias, NULL, relu, out + first_output, plane, workspace);
 }
 
 int cnnc_isa_supported(cnnc_isa isa) {

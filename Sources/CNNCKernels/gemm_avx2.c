@@ -61,6 +61,12 @@ TARGET static inline __attribute__((always_inline)) void tile(const int rows, si
         x = _mm256_fmadd_ps(scale, _mm256_loadu_ps(row), x);
         y = _mm256_fmadd_ps(scale, _mm256_loadu_ps(row + 8), y);
       }
+      if (e->relu) {
+        // cnnc_relu: zero where 0 >= value (false for NaN).
+        const __m256 zero = _mm256_setzero_ps();
+        x = _mm256_andnot_ps(_mm256_cmp_ps(x, zero, _CMP_LE_OQ), x);
+        y = _mm256_andnot_ps(_mm256_cmp_ps(y, zero, _CMP_LE_OQ), y);
+      }
       _mm256_storeu_ps(row, x);
       _mm256_storeu_ps(row + 8, y);
     }

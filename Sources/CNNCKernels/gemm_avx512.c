@@ -47,6 +47,12 @@ TARGET static inline __attribute__((always_inline)) void store_tile(const int ro
       x = _mm512_fmadd_ps(scale, _mm512_maskz_loadu_ps(left_mask, row), x);
       y = _mm512_fmadd_ps(scale, _mm512_maskz_loadu_ps(right_mask, row + 16), y);
     }
+    if (e->relu) {
+      // cnnc_relu: keep where not 0 >= value (true for NaN), else zero.
+      const __m512 zero = _mm512_setzero_ps();
+      x = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, zero, _CMP_NLE_UQ), x);
+      y = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, zero, _CMP_NLE_UQ), y);
+    }
     _mm512_mask_storeu_ps(row, left_mask, x);
     _mm512_mask_storeu_ps(row + 16, right_mask, y);
   }

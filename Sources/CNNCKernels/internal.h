@@ -9,12 +9,18 @@
 #include "cnnc_kernels.h"
 
 // What a tile adds to A·B when it stores it: beta · C, and a bias per row or per column of C
-// (NULL: none), already offset to the tile's first row and column.
+// (NULL: none), already offset to the tile's first row and column; then, with `relu`, the
+// stored value is max(value, 0) (a convolution whose ReLU an inference plan fused into it).
 typedef struct {
   float beta;
   const float *row_bias;
   const float *column_bias;
+  int relu;
 } cnnc_epilogue;
+
+// ReLU exactly as the Swift kernel computes it, max(v, 0) = 0 >= v ? 0 : v: −0 becomes +0 and
+// NaN stays NaN, so a fused ReLU gives the unfused plan's bits.
+static inline float cnnc_relu(float v) { return 0.0f >= v ? 0.0f : v; }
 
 // The microkernel: C[0..mr)[0..nc) = A_panel · B_panel + epilogue, where A_panel is
 // MR rows packed column by column (kc columns of MR floats) and B_panel is kc rows of NR floats.
@@ -112,13 +118,12 @@ static inline void cnnc_store_partial(const float *tile, size_t tile_columns, fl
       if (e->row_bias) value += e->row_bias[i];
       if (e->column_bias) value += e->column_bias[j];
       float *target = &c[i * ldc + j];
-      if (beta == 0.0f) {
-        *target = value;
-      } else if (beta == 1.0f) {
-        *target += value;
-      } else {
-        *target = __builtin_fmaf(beta, *target, value);
+      if (beta == 1.0f) {
+        value += *target;
+      } else if (beta != 0.0f) {
+        value = __builtin_fmaf(beta, *target, value);
       }
+      *target = e->relu ? cnnc_relu(value) : value;
     }
   }
 }
@@ -129,13 +134,12 @@ static inline void cnnc_store_one(float *target, float value, const cnnc_epilogu
   const float beta = e->beta;
   if (e->row_bias) value += e->row_bias[i];
   if (e->column_bias) value += e->column_bias[j];
-  if (beta == 0.0f) {
-    *target = value;
-  } else if (beta == 1.0f) {
-    *target += value;
-  } else {
-    *target = __builtin_fmaf(beta, *target, value);
+  if (beta == 1.0f) {
+    value += *target;
+  } else if (beta != 0.0f) {
+    value = __builtin_fmaf(beta, *target, value);
   }
+  *target = e->relu ? cnnc_relu(value) : value;
 }
 
 #endif

@@ -24,6 +24,7 @@
 // eight tiles at a time, at whatever width the function's instruction set has.
 typedef float f8 __attribute__((ext_vector_type(8)));
 typedef float f16 __attribute__((ext_vector_type(16)));
+typedef int32_t i16 __attribute__((ext_vector_type(16)));
 // Unaligned loads and stores (macros, not functions: a vector argument's ABI would depend on
 // the caller's instruction set).
 #define LOAD(type, p)            \
@@ -246,19 +247,25 @@ static inline __attribute__((always_inline)) void transform_input(
   }
 }
 
-// Stores `value`, or adds it to what is there (an input gradient another layer wrote first).
-static inline __attribute__((always_inline)) void put(float *p, float value, int accumulate) {
-  *p = accumulate ? *p + value : value;
+// cnnc_relu on every lane: zero where 0 >= value (false for NaN).
+#define RELU16(v) ((f16)((i16)(v) & ~(i16)((v) <= 0.0f)))
+
+// Stores `value`, or adds it to what is there (an input gradient another layer wrote first);
+// then a fused ReLU.
+static inline __attribute__((always_inline)) void put(float *p, float value, int accumulate,
+                                                      int relu) {
+  value = accumulate ? *p + value : value;
+  *p = relu ? cnnc_relu(value) : value;
 }
 
-// out[k][2ty + i][2tx + j] = (Aᵀ M A)_ij + bias[k] (added to out's value with `accumulate`)
-// for every filter and tile of the block:
+// out[k][2ty + i][2tx + j] = (Aᵀ M A)_ij + bias[k] (added to out's value with `accumulate`,
+// then max(·, 0) with `relu`) for every filter and tile of the block:
 // computed eight block columns at a time into four staging rows, then stored segment by
 // segment; outputs past the plane's edge (odd sizes) are not stored.
 static inline __attribute__((always_inline)) void transform_output(
     const int alpha, const float *at, const cnnc_window *g, size_t filters, const float *m,
     size_t m_position_stride, const float *bias, const segment *segments, size_t n,
-    size_t count, float *out, size_t out_stride, int accumulate, float *stage) {
+    size_t count, float *out, size_t out_stride, int accumulate, int relu, float *stage) {
   const size_t plane = g->out_h * g->out_w;
   float *restrict y[2][2] = {{stage, stage + STAGE_FLOATS},
                              {stage + 2 * STAGE_FLOATS, stage + 3 * STAGE_FLOATS}};
@@ -312,21 +319,27 @@ static inline __attribute__((always_inline)) void transform_output(
           top += LOAD(f16, row0 + 2 * u);
           bottom += LOAD(f16, row1 + 2 * u);
         }
+        if (relu) {
+          top = RELU16(top);
+          bottom = RELU16(bottom);
+        }
         STORE(row0 + 2 * u, top);
         STORE(row1 + 2 * u, bottom);
       }
       for (; u < whole; u++) {
-        put(row0 + 2 * u, y[0][0][col + u], accumulate);
-        put(row0 + 2 * u + 1, y[0][1][col + u], accumulate);
-        put(row1 + 2 * u, y[1][0][col + u], accumulate);
-        put(row1 + 2 * u + 1, y[1][1][col + u], accumulate);
+        put(row0 + 2 * u, y[0][0][col + u], accumulate, relu);
+        put(row0 + 2 * u + 1, y[0][1][col + u], accumulate, relu);
+        put(row1 + 2 * u, y[1][0][col + u], accumulate, relu);
+        put(row1 + 2 * u + 1, y[1][1][col + u], accumulate, relu);
       }
       for (; u < s->count; u++) {
         const int second_column = ox + 2 * u + 1 < g->out_w;
-        put(row0 + 2 * u, y[0][0][col + u], accumulate);
-        if (second_column) put(row0 + 2 * u + 1, y[0][1][col + u], accumulate);
-        if (second_row) put(row1 + 2 * u, y[1][0][col + u], accumulate);
-        if (second_row && second_column) put(row1 + 2 * u + 1, y[1][1][col + u], accumulate);
+        put(row0 + 2 * u, y[0][0][col + u], accumulate, relu);
+        if (second_column) put(row0 + 2 * u + 1, y[0][1][col + u], accumulate, relu);
+        if (second_row) put(row1 + 2 * u, y[1][0][col + u], accumulate, relu);
+        if (second_row && second_column) {
+          put(row1 + 2 * u + 1, y[1][1][col + u], accumulate, relu);
+        }
       }
     }
   }
@@ -339,7 +352,7 @@ typedef void (*input_transform)(const cnnc_window *, size_t, const float *, size
                                 float *);
 typedef void (*output_transform)(const cnnc_window *, size_t, const float *, size_t,
                                  const float *, const segment *, size_t, size_t, float *, size_t,
-                                 int, float *);
+                                 int, int, float *);
 #define TRANSFORMS(R, SUFFIX, ATTRIBUTES)                                                        \
   ATTRIBUTES static void input_##R##_##SUFFIX(                                                   \
       const cnnc_window *g, size_t nr, const float *images, size_t image_stride,                 \
@@ -351,9 +364,9 @@ typedef void (*output_transform)(const cnnc_window *, size_t, const float *, siz
   ATTRIBUTES static void output_##R##_##SUFFIX(                                                  \
       const cnnc_window *g, size_t filters, const float *m, size_t stride, const float *bias,    \
       const segment *segments, size_t n, size_t count, float *out, size_t out_stride,            \
-      int accumulate, float *stage) {                                                            \
+      int accumulate, int relu, float *stage) {                                                  \
     transform_output(R + 1, &AT##R[0][0], g, filters, m, stride, bias, segments, n, count, out, \
-                     out_stride, accumulate, stage);                                             \
+                     out_stride, accumulate, relu, stage);                                       \
   }
 TRANSFORMS(3, portable, )
 TRANSFORMS(5, portable, )
@@ -388,7 +401,7 @@ static transforms transforms_for(cnnc_isa isa, size_t r) {
 void cnnc_winograd_forward(cnnc_isa isa, const cnnc_window *g, size_t filters,
                            const float *packed_weights, const float *images, size_t image_stride,
                            const float *bias, size_t first_tile, size_t tiles, float *out,
-                           size_t out_stride, int accumulate, float *workspace) {
+                           size_t out_stride, int accumulate, int relu, float *workspace) {
   const cnnc_gemm_path *path = cnnc_path(isa);
   const size_t mr = path->mr, nr = path->nr, channels = g->channels;
   const size_t alpha = alpha_of(g), positions = alpha * alpha;
@@ -420,6 +433,6 @@ void cnnc_winograd_forward(cnnc_isa isa, const cnnc_window *g, size_t filters,
       }
     }
     transform.output(g, filters, m, m_stride, bias, segments, n, count, out, out_stride,
-                     accumulate, stage);
+                     accumulate, relu, stage);
   }
 }

@@ -145,18 +145,19 @@ func gemm(
 }
 
 /// Convolution forward of one image as an implicit GEMM: out (F × oh·ow) = W · im2col(image) +
-/// bias (one per filter, if any), with W packed by `packA`; the columns go straight from the image into the
-/// microkernel's panels. `workspace` holds `gemmWorkspaceFloats(m: F, n: oh·ow, k: patch)`.
+/// bias (one per filter, if any), then max(·, 0) with `relu`, with W packed by `packA`; the
+/// columns go straight from the image into the microkernel's panels. `workspace` holds `gemmWorkspaceFloats(m: F, n: oh·ow, k: patch)`.
 @inline(__always)
 func convolutionForward(
   _ isa: KernelISA, _ window: cnnc_window, filters: Int,
   packedWeights: UnsafePointer<Float>, image: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-  outputs: Range<Int>, output: UnsafeMutablePointer<Float>, workspace: UnsafeMutablePointer<Float>
+  relu: Bool = false, outputs: Range<Int>, output: UnsafeMutablePointer<Float>,
+  workspace: UnsafeMutablePointer<Float>
 ) {
   withUnsafePointer(to: window) {
     cnnc_conv_forward(
-      isa.path, $0, filters, packedWeights, image, bias, outputs.lowerBound, outputs.count, output,
-      workspace)
+      isa.path, $0, filters, packedWeights, image, bias, relu ? 1 : 0, outputs.lowerBound,
+      outputs.count, output, workspace)
   }
 }
 

@@ -50,17 +50,17 @@ struct WinogradConvolution {
   }
 
   /// Tiles numbered across the images at `images` (image n at n·imageStride), outputs likewise;
-  /// added to the outputs' values with `accumulate`.
+  /// added to the outputs' values with `accumulate`; max(·, 0) last with `relu`.
   func forward(
     _ isa: KernelISA, packedWeights: UnsafePointer<Float>, images: UnsafePointer<Float>,
     imageStride: Int, bias: UnsafePointer<Float>?, tiles: Range<Int>,
     output: UnsafeMutablePointer<Float>, outputStride: Int, accumulate: Bool = false,
-    workspace: UnsafeMutablePointer<Float>
+    relu: Bool = false, workspace: UnsafeMutablePointer<Float>
   ) {
     withUnsafePointer(to: window) {
       cnnc_winograd_forward(
         isa.path, $0, filters, packedWeights, images, imageStride, bias, tiles.lowerBound,
-        tiles.count, output, outputStride, accumulate ? 1 : 0, workspace)
+        tiles.count, output, outputStride, accumulate ? 1 : 0, relu ? 1 : 0, workspace)
     }
   }
 }

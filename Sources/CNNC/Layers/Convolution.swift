@@ -14,6 +14,9 @@ public struct Convolution: Layer {
   public var foldedBatchNormEpsilon: Float?
   /// Which lowerings the plan may choose (`ConvolutionLowering`); the planner sets it.
   public var lowering = ConvolutionLowering.auto
+  /// Whether the forward pass applies the ReLU after it as it stores its outputs (an inference
+  /// plan's `ReLUFusion`).
+  public var appliesReLU = false
 
   public init(
     filters: Int, kernel: Pair, stride: Pair = Pair(1), pad: Pair = Pair(0), hasBias: Bool = true,
@@ -261,7 +264,7 @@ extension Convolution {
     let weight = b.parameters[0]
     let bias = hasBias ? b.parameters[1] : nil
     let packedWeights = b.requiredScratch(Scratch.forwardWeights, as: Float.self)
-    let (filters, isa, window) = (self.filters / groups, b.isa, g.window)
+    let (filters, isa, window, relu) = (self.filters / groups, b.isa, g.window, appliesReLU)
     let packedStride = packedAFloats(m: filters, k: g.patchSize) ?? 0
     return ForwardPass(
       images: b.batch, items: g.outputPlane,
@@ -279,8 +282,8 @@ extension Convolution {
         for (group, at) in offsets.enumerated() {
           convolutionForward(
             isa, window, filters: filters, packedWeights: packedWeights + group * packedStride,
-            image: image + at.input, bias: bias.map { $0 + at.filters }, outputs: outputs,
-            output: output + at.output, workspace: workspace)
+            image: image + at.input, bias: bias.map { $0 + at.filters }, relu: relu,
+            outputs: outputs, output: output + at.output, workspace: workspace)
         }
       })
   }
@@ -294,7 +297,7 @@ extension Convolution {
     let weight = b.parameters[0]
     let bias = hasBias ? b.parameters[1] : nil
     let packedWeights = b.requiredScratch(Scratch.winogradWeights, as: Float.self)
-    let (isa, inputCount, outputCount) = (b.isa, b.inputCount, b.outputCount)
+    let (isa, inputCount, outputCount, relu) = (b.isa, b.inputCount, b.outputCount, appliesReLU)
     let packedStride = winograd.weightFloats ?? 0
     let tiles = b.batch * winograd.tiles
     return ForwardPass(
@@ -312,7 +315,8 @@ extension Convolution {
           winograd.forward(
             isa, packedWeights: packedWeights + group * packedStride, images: image + at.input,
             imageStride: inputCount, bias: bias.map { $0 + at.filters }, tiles: tiles,
-            output: output + at.output, outputStride: outputCount, workspace: workspace)
+            output: output + at.output, outputStride: outputCount, relu: relu,
+            workspace: workspace)
         }
       })
   }

@@ -52,7 +52,9 @@ extension Convolution {
     batch: Int, inputs: [Shape], output: Shape, training: Bool, inputGradient: Bool
   ) -> (forward: String, backward: String)? {
     let g = geometry(inputs[0], output)
-    let forward = forwardWinograd(g, batch: batch) == nil ? "by GEMM" : "by Winograd"
+    let forward =
+      (forwardWinograd(g, batch: batch) == nil ? "by GEMM" : "by Winograd")
+      + (appliesReLU ? " + relu" : "")
     let weightLowering = weightGradientLowering(g)
     let winograd = inputGradientWinograd(g, batch: batch) != nil
     let weights = "dW \(weightLowering.rawValue)"

@@ -63,7 +63,7 @@ typedef struct {
 } cnnc_window;
 
 // Convolution forward as an implicit GEMM: out (filters × out_h·out_w) = W · im2col(image) +
-// bias (one per filter, or NULL), with W (filters × channels·kernel_h·kernel_w) packed by
+// bias (one per filter, or NULL), then max(·, 0) with `relu` (as cnnc_relu), with W (filters × channels·kernel_h·kernel_w) packed by
 // cnnc_pack_a. The columns are packed straight from the image into the microkernel's panels,
 // never materialised. Only the output positions first_output ..< first_output + outputs
 // (row-major over out_h × out_w) are computed, so threads can share one image.
@@ -74,7 +74,8 @@ typedef struct {
 size_t cnnc_conv_workspace_floats(const cnnc_window *window, size_t filters);
 void cnnc_conv_forward(cnnc_isa isa, const cnnc_window *window, size_t filters,
                        const float *packed_weights, const float *image, const float *bias,
-                       size_t first_output, size_t outputs, float *out, float *workspace);
+                       int relu, size_t first_output, size_t outputs, float *out,
+                       float *workspace);
 
 // Convolution forward by Winograd's F(2×2, r×r) for stride-1 windows of 3×3 or 5×5
 // (cnnc_winograd_applies): 2.25× (3×3) or 2.78× (5×5) fewer multiplications than the implicit
@@ -86,7 +87,8 @@ void cnnc_conv_forward(cnnc_isa isa, const cnnc_window *window, size_t filters,
 // are transformed and packed by cnnc_winograd_pack_weights into cnnc_winograd_weights_floats
 // floats; the workspace holds cnnc_winograd_workspace_floats. With `accumulate` the results are
 // added to what `out` holds (a training plan's input gradient, which is this convolution of the
-// output gradient, when another layer wrote its part first). Results differ from the im2col
+// output gradient, when another layer wrote its part first); with `relu` each stored value is
+// then max(·, 0) (an inference plan's fused ReLU). Results differ from the im2col
 // product's by rounding (the transforms add and scale before multiplying) and are the same on
 // every call.
 int cnnc_winograd_applies(const cnnc_window *window, size_t filters);
@@ -99,7 +101,7 @@ void cnnc_winograd_pack_weights(cnnc_isa isa, const cnnc_window *window, size_t 
 void cnnc_winograd_forward(cnnc_isa isa, const cnnc_window *window, size_t filters,
                            const float *packed_weights, const float *images, size_t image_stride,
                            const float *bias, size_t first_tile, size_t tiles, float *out,
-                           size_t out_stride, int accumulate, float *workspace);
+                           size_t out_stride, int accumulate, int relu, float *workspace);
 
 // The weight gradient of a stride-1 convolution (cnnc_weight_gradient_applies: windows at least
 // 3 wide), dw (filters × channels × kernel_h × kernel_w) = Σ over the batch's images of dY ⋆ x,
