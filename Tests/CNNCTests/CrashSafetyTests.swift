@@ -93,6 +93,36 @@ import Testing
     #expect(try Self.temporaries(in: folder).isEmpty, "\(point): stale temporary files remain")
   }
 
+  /// An abort between the two writes of the last save (the resume state at the final step, the
+  /// checkpoint still the epoch's before): the next `--resume` has nothing to train, and must
+  /// still leave the checkpoint the final step's, as an uninterrupted run writes it.
+  @Test func anAbortInTheLastSaveIsRepairedByTheNextResume() throws {
+    let (spec, folder) = try Self.smallSpec()
+    let straight = folder + "/straight.safetensors"
+    let path = folder + "/crashed.safetensors"
+    func run(_ steps: String, _ extra: [String] = []) throws -> CLI.Run {
+      try CLI.run(["run", spec, "--train", "--epochs", "1000", "--steps", steps] + extra)
+    }
+    #expect(try run("40", ["--out", straight]).status == 0)
+    #expect(try run("20", ["--out", path]).status == 0)
+    let crashing = try Self.start(
+      [
+        "run", spec, "--train", "--epochs", "1000", "--steps", "40", "--resume", path, "--out",
+        path,
+      ],
+      environment: ["CNNC_FAULT_AT": "resume-renamed"])
+    crashing.waitUntilExit()
+    #expect(crashing.terminationReason == .uncaughtSignal, "the hook did not fire")
+    #expect(try Self.bytes(path) != Self.bytes(straight), "the abort left the final checkpoint")
+    let resumed = try run("40", ["--resume", path, "--out", path])
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    #expect(resumed.stderr.contains("nothing to train"))
+    #expect(try Self.bytes(path) == Self.bytes(straight))
+    #expect(
+      try Self.bytes(Checkpoints.resumePath(for: path))
+        == Self.bytes(Checkpoints.resumePath(for: straight)))
+  }
+
   /// SIGKILL at 100 random moments of a chain of runs with `--log` and `--plot`, each resuming
   /// the last; then one run to the end, which must write what an uninterrupted run writes, a log
   /// with every step once and whole lines, a whole picture, and no temporary file.

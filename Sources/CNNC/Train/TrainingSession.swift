@@ -97,7 +97,8 @@ public final class TrainingSession {
   ///   - checkpoint: where the weights are written (its resume state beside it, `.resume`).
   ///   - weights: a checkpoint to start from instead of the initialiser.
   ///   - resume: a checkpoint whose resume state to continue from (the weights, the optimizer's
-  ///     state, the step and the shuffling all come from it).
+  ///     state, the step and the shuffling all come from it). When it already meets the epochs
+  ///     or steps, the checkpoint and its resume state are written from it at once.
   ///   - group: the processes of a multi-process run; every rank passes the same arguments.
   public init(
     network: InferredNetwork, train: any ImageDataset, test: (any ImageDataset)? = nil,
@@ -147,6 +148,10 @@ public final class TrainingSession {
     } catch {
       throw SessionError("\(resume ?? checkpoint): \(error)")
     }
+    // A resume state that already meets the epochs or steps has nothing to train, but the
+    // checkpoint beside it may be a save older than it (a kill between the last save's two
+    // writes): both are written again from the state, the bytes a run to that step writes.
+    if resume != nil && isFinished { try save() }
   }
 
   /// Locks the checkpoint and reads what the run starts from: the writing rank's part of
