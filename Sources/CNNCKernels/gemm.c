@@ -130,6 +130,11 @@ static void pack_b_image(const cnnc_window *g, const float *image, size_t row0, 
         const float *row = plane + iy * width;
         if (sw == 1 && ix >= 0 && ix + (long)length <= width) {
           cnnc_copy_floats(to, row + ix, length);
+        } else if (sw == 2 && ix >= 0 && ix + 2 * (long)(length - 1) < width) {
+          // Stride 2 inside the row: a constant stride the compiler turns into loads and
+          // shuffles (ResNet's downsampling layers packed element by element before).
+          const float *from = row + ix;
+          for (size_t t = 0; t < length; t++) to[t] = from[2 * t];
         } else {
           for (size_t t = 0; t < length; t++) {
             long x = ix + (long)t * sw;
