@@ -16,7 +16,13 @@
 
 // Block sizes in elements. MC and NC are multiples of every path's MR (4, 6, 12) and NR (16,
 // 32); the packed A block (MC×KC, 96 KiB) stays in L2 and a B panel (KC×NR, ≤ 32 KiB) in L1.
-enum { MC = 96, KC = cnnc_gemm_slice, NC = 512, MR_BOUND = 12, NR_BOUND = 32 };
+enum {
+  MC = cnnc_gemm_block_rows,
+  KC = cnnc_gemm_slice,
+  NC = cnnc_gemm_block_columns,
+  MR_BOUND = CNNC_MR_BOUND,
+  NR_BOUND = CNNC_NR_BOUND
+};
 
 
 const cnnc_gemm_path *cnnc_path(cnnc_isa isa) {

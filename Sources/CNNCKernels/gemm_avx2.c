@@ -155,7 +155,13 @@ TARGET static double fma_loop(uint64_t iterations, float *sink) {
   return (double)iterations * 12 * 8 * 2;
 }
 
-const cnnc_gemm_path cnnc_path_avx2 = {MR, NR, kernel, cnnc_transpose_pack_avx2, small_nt, fma_loop};
+// No direct kernel: on AVX2 convolutions always pack (cnnc_gemm_path.direct is NULL).
+const cnnc_gemm_path cnnc_path_avx2 = {.mr = MR,
+                                       .nr = NR,
+                                       .kernel = kernel,
+                                       .transpose_pack = cnnc_transpose_pack_avx2,
+                                       .small_nt = small_nt,
+                                       .fma_loop = fma_loop};
 #else
 const cnnc_gemm_path cnnc_path_avx2 = {0};
 #endif

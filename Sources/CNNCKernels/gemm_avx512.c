@@ -176,8 +176,13 @@ TARGET static double fma_loop(uint64_t iterations, float *sink) {
   return (double)iterations * 24 * 16 * 2;
 }
 
-const cnnc_gemm_path cnnc_path_avx512 = {
-    MR, NR, kernel, cnnc_transpose_pack_avx2, small_nt, fma_loop, direct};
+const cnnc_gemm_path cnnc_path_avx512 = {.mr = MR,
+                                         .nr = NR,
+                                         .kernel = kernel,
+                                         .transpose_pack = cnnc_transpose_pack_avx2,
+                                         .small_nt = small_nt,
+                                         .fma_loop = fma_loop,
+                                         .direct = direct};
 #else
 // Not an x86 CPU: never chosen (cnnc_isa_supported says no); the portable path stands in.
 const cnnc_gemm_path cnnc_path_avx512 = {0};

@@ -49,4 +49,9 @@ static double fma_loop(uint64_t iterations, float *sink) {
   return (double)iterations * 32 * 2;
 }
 
-const cnnc_gemm_path cnnc_path_portable = {MR, NR, kernel_4x16, cnnc_transpose_pack_portable, NULL, fma_loop};
+// No small-product or direct kernel: every product packs.
+const cnnc_gemm_path cnnc_path_portable = {.mr = MR,
+                                           .nr = NR,
+                                           .kernel = kernel_4x16,
+                                           .transpose_pack = cnnc_transpose_pack_portable,
+                                           .fma_loop = fma_loop};

@@ -102,6 +102,8 @@ const cnnc_gemm_path *cnnc_path(cnnc_isa isa);
 // cnnc_gemm_slice columns, and the microkernel multiplies one slice at a time.
 size_t cnnc_packed_a_index(cnnc_isa isa, size_t m, size_t k, size_t i, size_t p);
 enum { cnnc_gemm_slice = 256 };
+// The GEMM's blocks (gemm.c): rows of A (MC) and columns of B (NC) packed at a time.
+enum { cnnc_gemm_block_rows = 96, cnnc_gemm_block_columns = 512 };
 
 extern const cnnc_gemm_path cnnc_path_portable;
 extern const cnnc_gemm_path cnnc_path_avx2;

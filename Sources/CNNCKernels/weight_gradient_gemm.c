@@ -18,7 +18,13 @@
 #include <string.h>
 
 // The GEMM's block sizes (gemm.c): KC positions per slice, MC filters, NC patch rows per block.
-enum { KC = cnnc_gemm_slice, MC = 96, NC = 512, MR_BOUND = 12, NR_BOUND = 32 };
+enum {
+  KC = cnnc_gemm_slice,
+  MC = cnnc_gemm_block_rows,
+  NC = cnnc_gemm_block_columns,
+  MR_BOUND = CNNC_MR_BOUND,
+  NR_BOUND = CNNC_NR_BOUND
+};
 
 int cnnc_weight_gradient_gemm_applies(const cnnc_window *g) {
   return g->stride_h == 1 && g->stride_w == 1;

@@ -41,6 +41,7 @@ typedef int32_t i16 __attribute__((ext_vector_type(16)));
 
 // Tiles per block: a multiple of every path's NR (16, 32).
 enum { BLOCK_TILES = 64, MAX_ALPHA = 6 };
+_Static_assert(MAX_ALPHA * MAX_ALPHA == CNNC_WINOGRAD_MAX_POSITIONS, "the header's bound");
 
 // The transforms of F(2, 3) (points 0, ±1, ∞) and F(2, 5) (points 0, ±1, ±2, ∞), each an
 // α-point Toom-Cook: Bᵀ (α×α) for the input, G (α×r) for the weights, Aᵀ (2×α) for the output.

@@ -5,11 +5,17 @@ import Testing
 
 /// Debug builds allocate in places release builds do not (unspecialised generics, exclusivity
 /// checks), so the count is only meaningful in an optimised build: the README's test command
-/// builds the tests in release mode.
+/// builds the tests in release mode. The sanitizer runs are optimised too (scripts/test.sh
+/// defines SANITIZED there) but keep their own allocators, so they do not count.
 #if DEBUG
   let isOptimizedBuild = false
 #else
   let isOptimizedBuild = true
+#endif
+#if DEBUG || SANITIZED
+  let heapIsCounted = false
+#else
+  let heapIsCounted = true
 #endif
 
 @Suite struct AllocationTests {
@@ -32,7 +38,7 @@ import Testing
   }
 
   @Test(
-    .enabled(if: isOptimizedBuild, "heap counts are only meaningful in release builds"),
+    .enabled(if: heapIsCounted, "heap counts are only meaningful in release builds without sanitizers"),
     .enabled(if: malloc_counter_available() != 0, "sanitizer builds keep their allocators"),
     arguments: ["lenet.yaml", "inception.yaml", "residual.yaml", winogradNet], KernelISA.supported)
   func trainingAndInferenceStepsAllocateNothing(_ model: String, _ isa: KernelISA) throws {
@@ -58,7 +64,7 @@ import Testing
   /// Batch-1 inference split across a team of threads: the same outputs, bit for bit, as one
   /// thread, and no allocation on the calling thread.
   @Test(
-    .enabled(if: isOptimizedBuild, "heap counts are only meaningful in release builds"),
+    .enabled(if: heapIsCounted, "heap counts are only meaningful in release builds without sanitizers"),
     .enabled(if: malloc_counter_available() != 0, "sanitizer builds keep their allocators"),
     arguments: ["lenet.yaml", "inception.yaml", "residual.yaml", winogradNet])
   func batchOneSplitAcrossThreads(_ model: String) throws {
@@ -83,7 +89,7 @@ import Testing
   /// Reading a batch of PNG samples (open, read, decode by libpng into its arena, normalise,
   /// augment) allocates nothing once the buffers have grown, as training's read-ahead does it.
   @Test(
-    .enabled(if: isOptimizedBuild, "heap counts are only meaningful in release builds"),
+    .enabled(if: heapIsCounted, "heap counts are only meaningful in release builds without sanitizers"),
     .enabled(if: malloc_counter_available() != 0, "sanitizer builds keep their allocators"))
   func readingPNGSamplesAllocatesNothing() throws {
     let folder = try DataFileWriters.folder()

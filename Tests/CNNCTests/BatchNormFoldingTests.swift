@@ -34,8 +34,8 @@ import Testing
     return (folded, plain)
   }
 
-  /// The CIFAR nets only in optimised builds: their forward passes take minutes in the
-  /// sanitizers' unoptimised ones, where the two MNIST nets exercise the same folding.
+  /// The CIFAR nets only in optimised builds (the README's and the sanitizers'): their forward
+  /// passes take minutes in debug builds, where the two MNIST nets exercise the same folding.
   @Test(
     arguments: ["allconv-bn.yaml", "mobilenet-mnist.yaml"]
       + (isOptimizedBuild ? ["resnet20.yaml", "mobilenet-cifar.yaml"] : []),

@@ -56,7 +56,7 @@ import Testing
   @Test(
     .enabled(
       if: isOptimizedBuild,
-      "16 GFLOP of training: minutes in the sanitizers' unoptimised builds, seconds in release"),
+      "16 GFLOP of training: minutes in unoptimised (debug) builds, seconds in release"),
     arguments: ["resnet20.yaml", "mobilenet-cifar.yaml"])
   func cifarModelsTrainAFewSteps(_ name: String) throws {
     let network = try #require(try Self.load(name).network)

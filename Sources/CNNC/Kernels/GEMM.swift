@@ -119,7 +119,7 @@ public func measuredFMAPeakGFLOPS(_ isa: KernelISA, seconds: Double = 0.2) -> Do
 
 /// Floats `packA` writes for an m×k op(A), on any path.
 func packedAFloats(m: Int, k: Int) -> Int? {
-  guard checkedProduct([m + 12, k]) != nil else { return nil }
+  guard checkedProduct([m + CNNC_MR_BOUND, k]) != nil else { return nil }
   return cnnc_packed_a_floats(m, k)
 }
 
@@ -162,9 +162,9 @@ func convolutionForward(
 }
 
 /// `count` split into `threads` consecutive ranges in whole multiples of `unit` (by default
-/// 32, the widest microkernel tile), so that no tile straddles two threads; fewer ranges when
+/// the widest microkernel tile, CNNC_NR_BOUND), so that no tile straddles two threads; fewer ranges when
 /// there is less.
-func outputRanges(_ count: Int, threads: Int, unit: Int = 32) -> [Range<Int>] {
+func outputRanges(_ count: Int, threads: Int, unit: Int = CNNC_NR_BOUND) -> [Range<Int>] {
   guard threads > 1 else { return [0..<count] }
   let units = (count + unit - 1) / unit
   let perThread = max(1, (units + threads - 1) / threads) * unit

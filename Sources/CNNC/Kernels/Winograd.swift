@@ -26,7 +26,7 @@ struct WinogradConvolution {
   /// Floats of transformed, packed weights; nil if they would overflow.
   var weightFloats: Int? {
     guard let packed = packedAFloats(m: filters, k: window.channels),
-      checkedProduct([packed, 36]) != nil
+      checkedProduct([packed, CNNC_WINOGRAD_MAX_POSITIONS]) != nil
     else { return nil }
     return withUnsafePointer(to: window) { cnnc_winograd_weights_floats($0, filters) }
   }

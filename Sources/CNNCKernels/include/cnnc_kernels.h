@@ -62,6 +62,11 @@ typedef struct {
   size_t out_h, out_w;
 } cnnc_window;
 
+// The largest microkernel tile of any path (rows MR × columns NR), and the most positions a
+// Winograd transform has (α² for 5×5 windows): the Swift side sizes its overflow checks and
+// splits work between threads by them.
+enum { CNNC_MR_BOUND = 12, CNNC_NR_BOUND = 32, CNNC_WINOGRAD_MAX_POSITIONS = 36 };
+
 // Convolution forward as an implicit GEMM: out (filters × out_h·out_w) = W · im2col(image) +
 // bias (one per filter, or NULL), then max(·, 0) with `relu` (as cnnc_relu), with W (filters × channels·kernel_h·kernel_w) packed by
 // cnnc_pack_a. The columns are packed straight from the image into the microkernel's panels,
