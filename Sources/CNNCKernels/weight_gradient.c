@@ -25,8 +25,9 @@ typedef float f8 __attribute__((ext_vector_type(8)));
 
 enum { FILTER_TILE = 3, TAP_TILE = 3 };
 
-// A 1×1 or 1×2 window would load a row of the image for every one or two products; the GEMM
-// serves those (a pointwise window reads the image as its column matrix, unpacked). Rows of
+// A 1×1 or 1×2 window would load a row of the image for every one or two products; the batch
+// GEMM (weight_gradient_gemm.c) serves those (for pointwise windows it gathers from the image
+// what the per-image GEMM read unpacked: not measured on MobileNet's layers). Rows of
 // fewer than three vectors leave too little work per loaded row: on AMD EPYC Zen 3 (avx2, one
 // thread, `cnnc bench Models/resnet20.yaml`), ResNet-20's layers' backward (dW direct, dX by
 // Winograd) took 10.4 ms against 12.5 with dW by GEMM at 32×32 (16 channels), but 10.3 against

@@ -58,7 +58,7 @@ struct TrainingRun {
             ("validation_accuracy", .null), ("images_per_second", .null),
             ("train_images_per_second", .null),
             ("seconds", .number(0)),
-            ("checkpoint", .string(resume)),
+            ("checkpoint", .string(session.checkpoint)),
           ]).text)
       }
       return

@@ -86,6 +86,10 @@ extension Reference {
         groups: groups, batch: pick(1...9), seed: UInt64(tried) + 100,
         weightGradient: direct ? "dW direct" : "dW batch GEMM")
     }
+    // More than a block of filters (96) and of patch rows (512): the loops over both blocks.
+    try Self.check(
+      isa, c: 64, h: 6, w: 5, filters: 100, kernel: (3, 3), stride: (1, 1), pad: (1, 1),
+      groups: 1, batch: 3, seed: 99, weightGradient: "dW batch GEMM")
   }
 
   /// One layer's training and inference plans against the definition; `weightGradient`, when

@@ -55,6 +55,14 @@ import Testing
     #expect(run.stderr.contains("nothing to train: \(path) is at step 3"), "\(run.stderr)")
     #expect(!run.stdout.contains("nan"))
     #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+    // Resumed into another --out: the state is written there, and the summary names it.
+    let copy = folder + "/copy.safetensors"
+    let json = try CLI.run([
+      "run", spec, "--train", "--steps", "3", "--resume", path, "--out", copy, "--json",
+    ])
+    #expect(json.status == 0, "\(json.stderr)")
+    #expect(json.stdout.contains("\"checkpoint\":\"\(copy)\""), "\(json.stdout)")
+    #expect(try Data(contentsOf: URL(fileURLWithPath: copy)) == before)
   }
 
   @Test func aDivergingLossNamesTheLearningRate() throws {

@@ -16,7 +16,7 @@ public struct Convolution: Layer {
   public var lowering = ConvolutionLowering.auto
   /// Whether the forward pass applies the ReLU after it as it stores its outputs (an inference
   /// plan's `ReLUFusion`).
-  public var appliesReLU = false
+  public internal(set) var appliesReLU = false
 
   public init(
     filters: Int, kernel: Pair, stride: Pair = Pair(1), pad: Pair = Pair(0), hasBias: Bool = true,

@@ -2,7 +2,8 @@ import CNNCKernels
 
 /// A convolution's backward pass. Per group, with W (F, C·kh·kw) that group's filters and X[n]
 /// its channels: dW = Σ_n dY[n] · im2col(X[n])ᵀ, db = Σ dY, dX[n] = col2im(Wᵀ · dY[n]), each
-/// product by GEMM, image by image (`lowering: gemm`). An `auto` plan instead takes:
+/// product by GEMM, image by image (`lowering: gemm`, and stride > 1). An `auto` plan instead
+/// takes, for stride-1 layers:
 /// - dW by a direct correlation of dY with the zero-padded image (`weight_gradient.c`), for
 ///   stride-1 windows at least 3 wide on rows of 24 outputs or more; else by one GEMM over the
 ///   whole batch (`weight_gradient_gemm.c`), its columns packed straight from the images: no
@@ -75,18 +76,25 @@ extension Convolution {
     let columns = g.isPointwise ? nil : checkedProduct([k, p])
     var window = g.window
     let weightLowering = weightGradientLowering(g)
+    // Both direct-from-image kernels hold at most a batch of padded images (and the GEMM's
+    // packing, a bounded size): checked here, before C multiplies them in size_t.
+    let paddedBatch = checkedProduct([
+      batch, g.channels, g.inputHeight + 2 * g.padHeight, g.inputWidth + 2 * g.padWidth,
+    ])
     switch weightLowering {
     case .direct:
       requests.append(
         ScratchRequest(
           name: Scratch.paddedImage,
-          elements: cnnc_weight_gradient_workspace_floats(&window, batch),
+          elements: paddedBatch.map { _ in cnnc_weight_gradient_workspace_floats(&window, batch) },
           lifetime: .backward))
     case .batchGEMM:
       requests.append(
         ScratchRequest(
           name: Scratch.weightGradientPacking,
-          elements: cnnc_weight_gradient_gemm_workspace_floats(&window, f, batch),
+          elements: paddedBatch.map { _ in
+            cnnc_weight_gradient_gemm_workspace_floats(&window, f, batch)
+          },
           lifetime: .backward))
     case .perImageGEMM:
       products.append((f, k, p))

@@ -150,7 +150,7 @@ public struct ExecutionPlan: Sendable {
   var operands: [LayerOperands?]
 
   /// How each convolution runs, from the plan's own steps, e.g. "conv2: forward by Winograd,
-  /// backward dW GEMM, dX Winograd", joined by "; " (a checkpoint's `lowerings` metadata).
+  /// backward dW batch GEMM, dX Winograd", joined by "; " (a checkpoint's `lowerings` metadata).
   public var loweringSummary: String {
     var parts: [Int: [String]] = [:]
     for step in steps {

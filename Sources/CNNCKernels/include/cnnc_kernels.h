@@ -68,10 +68,11 @@ typedef struct {
 enum { CNNC_MR_BOUND = 12, CNNC_NR_BOUND = 32, CNNC_WINOGRAD_MAX_POSITIONS = 36 };
 
 // Convolution forward as an implicit GEMM: out (filters × out_h·out_w) = W · im2col(image) +
-// bias (one per filter, or NULL), then max(·, 0) with `relu` (as cnnc_relu), with W (filters × channels·kernel_h·kernel_w) packed by
-// cnnc_pack_a. The columns are packed straight from the image into the microkernel's panels,
-// never materialised. Only the output positions first_output ..< first_output + outputs
-// (row-major over out_h × out_w) are computed, so threads can share one image.
+// bias (one per filter, or NULL), then with `relu` max(·, 0) as Swift computes it (0 >= v ? 0
+// : v), with W (filters × channels·kernel_h·kernel_w) packed by cnnc_pack_a. The columns are
+// packed straight from the image into the microkernel's panels, never materialised. Only the
+// output positions first_output ..< first_output + outputs (row-major over out_h × out_w) are
+// computed, so threads can share one image.
 // Stride-1 layers with few filters and wide rows are computed as a direct convolution instead
 // (same results, bit for bit) when the whole plane is asked for.
 // Workspace: cnnc_conv_workspace_floats(window, filters) for the whole plane;
