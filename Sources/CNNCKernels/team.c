@@ -37,7 +37,7 @@ struct cnnc_team {
   atomic_int stop;
   cnnc_task task;
   void *context;
-  size_t parts;
+  atomic_size_t parts;      // of the current call; read by helpers before they claim
 };
 
 typedef struct {
@@ -49,7 +49,7 @@ static void work(struct cnnc_team *team, unsigned long long call) {
   for (;;) {
     unsigned long long ticket = atomic_load(&team->ticket);
     size_t part = (size_t)(ticket & 0xFFFFFFFFu);
-    if (ticket >> 32 != call || part >= team->parts) return;
+    if (ticket >> 32 != call || part >= atomic_load(&team->parts)) return;
     if (!atomic_compare_exchange_weak(&team->ticket, &ticket, ticket + 1)) continue;
     team->task(team->context, part);
     atomic_fetch_add(&team->done, 1);
@@ -133,11 +133,15 @@ void cnnc_team_run(cnnc_team *team, cnnc_task task, void *context, size_t parts)
     for (size_t part = 0; part < parts; part++) task(context, part);
     return;
   }
+  unsigned long long call = (atomic_load(&team->generation) + 1) & 0xFFFFFFFFu;
+  // Close the previous call first. A helper that has just finished its last part may still be
+  // reading the old ticket; once the ticket has changed its claim fails, where it could
+  // otherwise take a part of this call from the old ticket and count it twice.
+  atomic_store(&team->ticket, call << 32 | 0xFFFFFFFFu);
   team->task = task;
   team->context = context;
-  team->parts = parts;
+  atomic_store(&team->parts, parts);
   atomic_store(&team->done, 0);
-  unsigned long long call = (atomic_load(&team->generation) + 1) & 0xFFFFFFFFu;
   atomic_store(&team->ticket, call << 32);
   wake_helpers(team);
   work(team, call);
