@@ -69,6 +69,18 @@ public struct ONNXImport {
 }
 
 extension ONNXImport {
+  /// The imported spec checked as `cnnc check` checks a file: its network, or an error that
+  /// lists what the check found by line of the spec. An import is written only once it checks.
+  public func checkedNetwork() throws(ONNXError) -> InferredNetwork {
+    let result = SpecChecker.check(Array(yaml.utf8), name: "imported")
+    guard result.isValid, let network = result.network else {
+      let lines = result.diagnostics.sorted.map { "  line \($0.location.line): \($0.message)" }
+      throw ONNXError(
+        message: (["the imported spec does not pass cnnc check:"] + lines).joined(separator: "\n"))
+    }
+    return network
+  }
+
   /// The imported weights as a checkpoint of `network` (this import's spec, checked), ready
   /// for `cnnc run --weights`; batchnorm's `num_batches_tracked` starts at 0.
   public func checkpoint(for network: InferredNetwork) throws(ONNXError) -> SafeTensors {

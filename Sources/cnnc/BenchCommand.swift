@@ -13,17 +13,18 @@ struct BenchCommand: ParsableCommand {
   @Argument(help: "The spec file (YAML); not needed with --gemm.")
   var spec: String?
 
-  @Option(parsing: .unconditional, help: "Batch size for training and inference throughput.")
-  var batch: Int = 64
+  @OptionGroup var batchOption: BatchOption
+  /// Training and inference throughput are measured at this batch.
+  var batch: Int { batchOption.batch ?? 64 }
 
-  @Option(parsing: .unconditional, help: "Worker threads (each runs its slice of every batch).")
-  var threads: Int = 1
+  @OptionGroup var threadsOption: ThreadsOption
+  var threads: Int { threadsOption.threads }
 
   @Option(parsing: .unconditional, help: "Timed repetitions; medians are reported.")
   var repeats: Int = 7
 
-  @Flag(help: "Print one JSON object.")
-  var json = false
+  @OptionGroup var jsonOption: JSONOption
+  var json: Bool { jsonOption.json }
 
   @Flag(help: "Measure inference only: throughput at the batch and batch-1 latency.")
   var inferenceOnly = false
@@ -49,8 +50,6 @@ struct BenchCommand: ParsableCommand {
       }
       if spec != nil { throw ValidationError("--gemm measures a matrix product, not a SPEC") }
     }
-    if batch < 1 || batch > 65_536 { throw ValidationError("--batch must be between 1 and 65536") }
-    if threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
     if repeats < 1 || repeats > 1000 {
       throw ValidationError("--repeats must be between 1 and 1000")
     }
@@ -69,7 +68,7 @@ struct BenchCommand: ParsableCommand {
       ).run()
       print(json ? report.json.text : report.text)
     } catch {
-      fail("\(spec): \(error)")
+      throw CommandFailure("\(spec): \(error)")
     }
   }
 }
@@ -81,7 +80,7 @@ extension BenchCommand {
     do {
       isa = try KernelISA.fromEnvironment(ProcessInfo.processInfo.environment)
     } catch {
-      fail("\(error)")
+      throw CommandFailure(error)
     }
     let (m, n, k) = (gemm[0], gemm[1], gemm[2])
     let peak = measuredFMAPeakGFLOPS(isa)

@@ -12,7 +12,8 @@ struct CNNCCommand: ParsableCommand {
       CheckCommand.self, RunCommand.self, BenchCommand.self, ExportCommand.self, ImportCommand.self,
     ])
 
-  /// Arguments are checked as bytes first: Swift decodes one that is not UTF-8 with
+  /// Parses and runs a command; a `CommandFailure` it throws is printed as `error: …` with exit
+  /// status 1, other errors as ArgumentParser prints them. Arguments are checked as bytes first: Swift decodes one that is not UTF-8 with
   /// replacement characters, so a spec path "did not exist" and `--out o\xFF.safetensors` wrote
   /// `o\u{FFFD}.safetensors`.
   static func main() {
@@ -27,6 +28,14 @@ struct CNNCCommand: ParsableCommand {
         Foundation.exit(1)
       }
     }
-    main(nil)
+    do {
+      var command = try parseAsRoot()
+      try command.run()
+    } catch let failure as CommandFailure {
+      printError(ErrorLabel.prefix + failure.description)
+      Foundation.exit(1)
+    } catch {
+      exit(withError: error)
+    }
   }
 }

@@ -10,8 +10,8 @@ struct CheckCommand: ParsableCommand {
   @Argument(help: "The spec file (YAML).")
   var spec: String
 
-  @Flag(help: "Print one JSON object instead of the table.")
-  var json = false
+  @OptionGroup var jsonOption: JSONOption
+  var json: Bool { jsonOption.json }
 
   @Flag(help: "Print the graph in Graphviz DOT, shapes on the edges.")
   var dot = false
@@ -19,11 +19,8 @@ struct CheckCommand: ParsableCommand {
   @Option(help: "Draw the graph into this SVG file with Graphviz's dot (when installed).")
   var svg: String?
 
-  // Unconditional, as in run and bench: "-1" is a value to refuse by the same rule, not a flag.
-  @Option(
-    parsing: .unconditional,
-    help: "Add the memory plan's figures for both modes at this batch size.")
-  var batch: Int?
+  @OptionGroup var batchOption: BatchOption
+  var batch: Int? { batchOption.batch }
 
   @Flag(help: "Print the execution plan: its steps with operand offsets, and buffer lifetimes.")
   var plan = false
@@ -35,13 +32,10 @@ struct CheckCommand: ParsableCommand {
     if [json, dot, plan, svg != nil].filter({ $0 }).count > 1 {
       throw ValidationError("choose one of --json, --dot, --svg and --plan")
     }
-    if let batch, batch < 1 || batch > Limits.maximumSize {
-      throw ValidationError("--batch must be between 1 and \(Limits.maximumSize)")
-    }
   }
 
   func run() throws {
-    if let svg { refuseOverlaps(inputs: [("the spec", spec)], outputs: [("--svg", svg)]) }
+    if let svg { try refuseOverlaps(inputs: [("the spec", spec)], outputs: [("--svg", svg)]) }
     let file = try SpecFile(path: spec)
     let result = SpecChecker.check(file.bytes, name: file.defaultName)
     let diagnostics = result.diagnostics.sorted
@@ -61,7 +55,7 @@ struct CheckCommand: ParsableCommand {
         if dot {
           print(DotGraph.text(network))
         } else if let svg {
-          GraphvizRender.render(network, to: svg)
+          try GraphvizRender.render(network, to: svg)
           print("wrote \(svg)")
         } else if plan {
           print(PlanReport.text(try makePlan(network, mode: mode, batch: batch ?? 1)))

@@ -18,7 +18,7 @@ struct ExportCommand: ParsableCommand {
   var output: String
 
   func run() throws {
-    refuseOverlaps(
+    try refuseOverlaps(
       inputs: [("the spec", spec), ("--weights", weights)], outputs: [("-o", output)])
     let file = try SpecFile(path: spec)
     let result = SpecChecker.check(file.bytes, name: file.defaultName)
@@ -28,17 +28,22 @@ struct ExportCommand: ParsableCommand {
     do {
       plan = try Planner.plan(network, PlanOptions(mode: .inference, batch: 1))
     } catch {
-      fail("\(spec): \(error.message)")
+      throw CommandFailure("\(spec): \(error.message)")
     }
-    let values = try loadWeights(weights, plan.parameters, floats: plan.parameterFloats)
+    let values: [Float]
+    do {
+      values = try Checkpoints.values(at: weights, plan.parameters, floats: plan.parameterFloats)
+    } catch {
+      throw CommandFailure(error.description)
+    }
     do {
       let model = try ONNXExport.model(network, parameters: plan.parameters, weights: values)
       try OutputFile.write(Array(model), to: output)
       print("wrote \(output): \(network.layers.count) layers, \(model.count) bytes")
     } catch let error as ONNXError {
-      fail("\(spec): \(error.message)")
+      throw CommandFailure("\(spec): \(error.message)")
     } catch {
-      fail("\(error)")
+      throw CommandFailure(error)
     }
   }
 }

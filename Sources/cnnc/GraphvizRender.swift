@@ -13,9 +13,9 @@ enum GraphvizRender {
     return nil
   }
 
-  static func render(_ network: InferredNetwork, to output: String) {
+  static func render(_ network: InferredNetwork, to output: String) throws {
     guard let dot = dotExecutable() else {
-      fail(
+      throw CommandFailure(
         "--svg needs Graphviz's dot, which is not installed (Debian: apt-get install graphviz; "
           + "macOS: brew install graphviz); --dot prints the graph for rendering elsewhere")
     }
@@ -25,11 +25,11 @@ enum GraphvizRender {
     do {
       file = try OutputFile(output)
     } catch {
-      fail(error.description)
+      throw CommandFailure(error.description)
     }
-    func giveUp(_ message: String) -> Never {
+    func giveUp(_ message: String) -> CommandFailure {
       file.discard()
-      fail(message)
+      return CommandFailure(message)
     }
     let process = Process()
     process.executableURL = dot
@@ -42,14 +42,14 @@ enum GraphvizRender {
     do {
       try process.run()
     } catch {
-      giveUp("\(dot.path) could not be started: \(error.localizedDescription)")
+      throw giveUp("\(dot.path) could not be started: \(error.localizedDescription)")
     }
     input.fileHandleForWriting.write(Data(DotGraph.text(network).utf8))
     try? input.fileHandleForWriting.close()
     let message = errors.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     guard process.terminationStatus == 0 else {
-      giveUp(
+      throw giveUp(
         "\(dot.path) failed (exit \(process.terminationStatus)): "
           + String(decoding: message, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
       )
@@ -57,7 +57,7 @@ enum GraphvizRender {
     do {
       try file.commit()
     } catch {
-      giveUp(error.description)
+      throw giveUp(error.description)
     }
   }
 }

@@ -18,46 +18,34 @@ struct ImportCommand: ParsableCommand {
   var weights: String?
 
   func run() throws {
-    refuseOverlaps(
+    try refuseOverlaps(
       inputs: [("the model", model)],
       outputs: [("-o", output)] + (weights.map { [("--weights", $0)] } ?? []))
     let data: Data
     do {
       data = try Data(contentsOf: URL(fileURLWithPath: model))
     } catch {
-      fail("\(model): cannot be read (\(error.localizedDescription))")
+      throw CommandFailure("\(model): cannot be read (\(error.localizedDescription))")
     }
     let name = ((model as NSString).lastPathComponent as NSString).deletingPathExtension
-    let imported: ONNXImport
     do {
-      imported = try ONNXImport(data, name: name)
-    } catch {
-      fail("\(model): \(error.message)")
-    }
-    for note in imported.notes { printError("\(model): note: \(note)") }
-    // The spec must pass cnnc's own check before anything is written.
-    let result = SpecChecker.check(Array(imported.yaml.utf8), name: name)
-    guard result.isValid, let network = result.network else {
-      for diagnostic in result.diagnostics.sorted {
-        printError(
-          "\(model): imported spec, line \(diagnostic.location.line): \(diagnostic.message)")
-      }
-      fail("\(model): the imported spec does not pass cnnc check")
-    }
-    do {
+      let imported = try ONNXImport(data, name: name)
+      for note in imported.notes { printError("\(model): note: \(note)") }
+      // The spec must pass cnnc's own check before anything is written.
+      let network = try imported.checkedNetwork()
       // Both files or neither: a bad --weights path must not leave a spec without its weights.
       var files = [(bytes: Array(imported.yaml.utf8), path: output)]
       if let weights {
         files.append((try imported.checkpoint(for: network).encoded(), weights))
       }
       try OutputFile.writeAll(files)
+      print(
+        "wrote \(output): \(network.layers.count) layers"
+          + (weights.map { " and \($0)" } ?? ""))
     } catch let error as ONNXError {
-      fail("\(model): \(error.message)")
+      throw CommandFailure("\(model): \(error.message)")
     } catch {
-      fail("\(error)")
+      throw CommandFailure(error)
     }
-    print(
-      "wrote \(output): \(network.layers.count) layers"
-        + (weights.map { " and \($0)" } ?? ""))
   }
 }

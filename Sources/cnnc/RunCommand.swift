@@ -22,16 +22,16 @@ struct RunCommand: ParsableCommand {
     parsing: .unconditional, help: "Stop once this many optimizer steps have been taken in all.")
   var steps: Int?
 
-  @Option(parsing: .unconditional, help: "Batch size (default: the spec's).")
-  var batch: Int?
+  @OptionGroup var batchOption: BatchOption
+  var batch: Int? { batchOption.batch }
 
   @Option(
     parsing: .unconditional,
     help: "Random seed for initialisation, shuffling and dropout (default: the spec's).")
   var seed: Int?
 
-  @Option(parsing: .unconditional, help: "Worker threads; each runs its slice of every batch.")
-  var threads: Int = 1
+  @OptionGroup var threadsOption: ThreadsOption
+  var threads: Int { threadsOption.threads }
 
   @Option(help: "Start from this checkpoint's weights (and, without --train, evaluate it).")
   var weights: String?
@@ -76,11 +76,11 @@ struct RunCommand: ParsableCommand {
       valueName: "lowering"))
   var lowering: ConvolutionLowering?
 
-  @Flag(help: "Print one JSON object on stdout; progress goes to stderr.")
-  var json = false
+  @OptionGroup var jsonOption: JSONOption
+  var json: Bool { jsonOption.json }
 
   func validate() throws {
-    for (name, value) in [("--epochs", epochs), ("--steps", steps), ("--batch", batch)] {
+    for (name, value) in [("--epochs", epochs), ("--steps", steps)] {
       if let value, value < 1 || value > Limits.maximumSize {
         throw ValidationError("\(name) must be between 1 and \(Limits.maximumSize)")
       }
@@ -94,7 +94,6 @@ struct RunCommand: ParsableCommand {
     if (plot != nil || log != nil) && !train {
       throw ValidationError("--plot and --log go with --train")
     }
-    if threads < 1 || threads > 256 { throw ValidationError("--threads must be between 1 and 256") }
     if train && output != nil { throw ValidationError("--output goes with inference, not --train") }
     if train && input != nil { throw ValidationError("--input goes with inference, not --train") }
     if !train && weights == nil {
@@ -111,10 +110,10 @@ struct RunCommand: ParsableCommand {
     let result = SpecChecker.check(file.bytes, name: file.defaultName)
     file.printDiagnostics(result.diagnostics.sorted)
     guard result.isValid, let network = result.network else { throw ExitCode(1) }
-    refuseOverlaps(inputs: filesRead(network), outputs: filesWritten(network))
+    try refuseOverlaps(inputs: filesRead(network), outputs: filesWritten(network))
     // Every output is writable where it is, before any work (not after an hour of training).
     for (_, path) in filesWritten(network) {
-      do { try OutputPath.check(path) } catch { fail(error.description) }
+      do { try OutputPath.check(path) } catch { throw CommandFailure(error.description) }
     }
     if !train, let input {
       // Inference over --input needs the spec's preprocessing, not its data files: a spec
@@ -124,18 +123,24 @@ struct RunCommand: ParsableCommand {
           "note: \(spec) has no train: section; the images are used as stored (no scale, mean or "
             + "std)")
       }
-      try evaluate(
-        network, inputImages(input, network), network.train?.data.preprocessing ?? Preprocessing())
-      return
+      let images: any ImageDataset
+      do {
+        images = try Inference.images(at: input, for: network)
+      } catch {
+        throw CommandFailure(error.description)
+      }
+      return try evaluate(
+        network, images, network.train?.data.preprocessing ?? Preprocessing())
     }
     guard let trainSpec = network.train else {
-      fail("\(spec): the spec has no train: section, which names the data to run on")
+      throw CommandFailure(
+        "\(spec): the spec has no train: section, which names the data to run on")
     }
     let data: TrainingData
     do {
       data = try TrainingData(for: network, specPath: spec)
     } catch {
-      fail(error)
+      throw CommandFailure(error)
     }
     var options = TrainingOptions(trainSpec)
     options.batch = batch ?? options.batch
@@ -145,7 +150,7 @@ struct RunCommand: ParsableCommand {
     options.maximumSteps = steps
     options.lowering = lowering ?? options.lowering
     if train && options.batch > data.train.count {
-      fail(
+      throw CommandFailure(
         "\(spec): batch \(options.batch) (\(batch == nil ? "the spec's train.batch" : "--batch")) is "
           + "larger than the \(data.train.count) training images in \(data.train.name(of: 0))")
     }
@@ -156,7 +161,8 @@ struct RunCommand: ParsableCommand {
       ).run()
     } else {
       guard let test = data.test else {
-        fail("\(spec): train.data names no test split; give --input with images to run over")
+        throw CommandFailure(
+          "\(spec): train.data names no test split; give --input with images to run over")
       }
       try evaluate(network, test, options.preprocessing)
     }
@@ -183,7 +189,7 @@ struct RunCommand: ParsableCommand {
     guard train else {
       guard let output else { return [] }
       return [("--output", output)]
-        + (input != nil ? [("its row names", output + ".files.txt")] : [])
+        + (input != nil ? [("its row names", Inference.rowNamesPath(for: output))] : [])
     }
     let checkpoint = checkpoint(network)
     var files: [FileConflicts.Role] = [
@@ -192,7 +198,7 @@ struct RunCommand: ParsableCommand {
       ("its lock file", CheckpointLock.path(for: checkpoint)),
     ]
     if network.train?.data.format == .folder {
-      files.append(("its class names", checkpoint + ".classes.txt"))
+      files.append(("its class names", Checkpoints.classNamesPath(for: checkpoint)))
     }
     if let log { files.append(("--log", log)) }
     if let plot { files.append(("--plot", plot)) }
@@ -203,7 +209,7 @@ struct RunCommand: ParsableCommand {
   func checkpoint(_ network: InferredNetwork) -> String { out ?? "\(network.name).safetensors" }
 
   /// The processes of this run when an MPI launcher (mpirun, srun) started it; nil otherwise.
-  private func joinProcessGroup() -> MPIProcessGroup? {
+  private func joinProcessGroup() throws -> MPIProcessGroup? {
     guard MPIProcessGroup.isLaunched(environment: ProcessInfo.processInfo.environment) else {
       return nil
     }
@@ -212,21 +218,7 @@ struct RunCommand: ParsableCommand {
       if group.rank > 0 { ErrorLabel.prefix = "rank \(group.rank): " }
       return group
     } catch {
-      fail("\(error)")
-    }
-  }
-
-  /// The images `--input` names: a `.npy` array, or a folder of PNG/JPEG files.
-  private func inputImages(_ input: String, _ network: InferredNetwork) -> any ImageDataset {
-    do {
-      if input.hasSuffix(".npy") {
-        return try NumPyImages(
-          images: input, labels: nil, layout: network.train?.data.layout ?? .nchw, classes: 0)
-      }
-      return try ImageFolder(
-        unlabelled: input, shape: network.input, resize: network.train?.data.resize)
-    } catch {
-      fail(error.description)
+      throw CommandFailure(error)
     }
   }
 
@@ -234,109 +226,47 @@ struct RunCommand: ParsableCommand {
   private func evaluate(
     _ network: InferredNetwork, _ data: any ImageDataset, _ preprocessing: Preprocessing
   ) throws {
-    guard data.imageShape == network.input else {
-      fail(
-        "\(input ?? spec): the images are \(data.imageShape) but the network's input is "
-          + "\(network.input)")
-    }
-    let evaluator = try Evaluator(network: network)
-    let values = try loadWeights(
-      weights ?? "", evaluator.parameters, floats: evaluator.parameterFloats)
-    let start = Date()
-    let correct: Int
-    let outputs: [Float]
+    let result: Inference.Result
     do {
-      (correct, outputs) = try evaluator.run(
-        weights: values, data: data, preprocessing: preprocessing, keepOutputs: output != nil)
+      result = try Inference.run(
+        network, weights: weights ?? "", over: data, preprocessing: preprocessing,
+        keepOutputs: output != nil)
+    } catch let error as CheckpointError {
+      throw CommandFailure(error.description)
     } catch {
-      fail("\(spec): \(error)")
+      throw CommandFailure("\(input ?? spec): \(error)")
     }
-    let seconds = Date().timeIntervalSince(start)
-    let labelled = data.count > 0 && data.label(of: 0) >= 0
-    let accuracy = Double(correct) / Double(data.count)
     if let output {
       do {
-        var files = [
-          (
-            bytes: NumPyFile.encoded(
-              rows: data.count, columns: outputs.count / data.count, values: outputs),
-            path: output
-          )
-        ]
-        if input != nil {
-          // Which image each row is: a file's path, or an array's row.
-          let names = (0..<data.count).map { data.name(of: $0) + "\n" }.joined()
-          files.append((Array(names.utf8), output + ".files.txt"))
-        }
-        // Both or neither: the rows without their names would be misread.
-        try OutputFile.writeAll(files)
+        try Inference.writeOutputs(of: result, data, to: output, namingRows: input != nil)
       } catch {
-        fail(error.description)
+        throw CommandFailure(error.description)
       }
     }
     if json {
       print(
         JSON.object([
-          ("images", .integer(data.count)),
-          ("test_accuracy", labelled ? .number(accuracy) : .null),
-          ("images_per_second", .number(Double(data.count) / seconds)),
-          ("seconds", .number(seconds)),
+          ("images", .integer(result.images)),
+          ("test_accuracy", result.accuracy.map(JSON.number) ?? .null),
+          ("images_per_second", .number(result.imagesPerSecond)),
+          ("seconds", .number(result.seconds)),
           ("output", output.map(JSON.string) ?? .null),
         ]).text)
     } else {
-      let rate = String(format: "%.0f images/s", Double(data.count) / seconds)
-      if labelled {
+      let rate = String(format: "%.0f images/s", result.imagesPerSecond)
+      if let correct = result.correct, let accuracy = result.accuracy {
         print(
-          String(format: "test accuracy %.2f%% (%d of %d)  ", 100 * accuracy, correct, data.count)
+          String(
+            format: "test accuracy %.2f%% (%d of %d)  ", 100 * accuracy, correct, result.images)
             + rate)
       } else {
-        print("\(data.count) images  \(rate)")
+        print("\(result.images) images  \(rate)")
       }
       if let output {
         print(
           "outputs written to \(output)"
-            + (input != nil ? " (row order in \(output).files.txt)" : ""))
+            + (input != nil ? " (row order in \(Inference.rowNamesPath(for: output)))" : ""))
       }
     }
   }
-}
-
-/// Prints `message` as an error and exits 1.
-func fail(_ message: String) -> Never {
-  printError("\(ErrorLabel.prefix)error: \(message)")
-  RunCommand.exit(withError: ExitCode(1))
-}
-
-/// Prints a session error, in compiler form when it points into the spec, and exits 1.
-func fail(_ error: SessionError) -> Never {
-  if let (file, at) = error.location {
-    printError("\(ErrorLabel.prefix)\(file):\(at.line):\(at.column): error: \(error.message)")
-    RunCommand.exit(withError: ExitCode(1))
-  }
-  fail(error.message)
-}
-
-/// Exits 1, naming both, when an output of the command is one of its inputs or another output.
-func refuseOverlaps(inputs: [FileConflicts.Role], outputs: [FileConflicts.Role]) {
-  do {
-    try FileConflicts(inputs: inputs, outputs: outputs).check()
-  } catch {
-    fail(error.description)
-  }
-}
-
-/// A checkpoint's weights laid out as `parameters`, or exit 1 with what is wrong.
-func loadWeights(_ path: String, _ parameters: [ParameterSlot], floats: Int) throws -> [Float] {
-  do {
-    return try Checkpoints.values(
-      of: try SafeTensors.read(path), path: path, parameters, floats: floats)
-  } catch {
-    fail(error.description)
-  }
-}
-
-/// Errors from ranks past 0 of a multi-process run say which rank they come from.
-enum ErrorLabel {
-  /// Set once, before any other thread starts.
-  nonisolated(unsafe) static var prefix = ""
 }

@@ -25,9 +25,23 @@ struct TrainingRun {
         checkpoint: command.checkpoint(network), weights: command.weights,
         resume: command.resume, group: group)
     } catch {
-      fail(error)
+      throw CommandFailure(error)
     }
-    defer { group?.finalize() }
+    do {
+      try train(session, watchdog: watchdog)
+    } catch let failure as CommandFailure {
+      // No MPI_Finalize after a failure (as when commands exited on the spot): it waits for the
+      // other ranks, which may be waiting in a collective for this one; mpirun ends them when
+      // this process exits 1.
+      throw failure
+    } catch {
+      group?.finalize()
+      throw error
+    }
+    group?.finalize()
+  }
+
+  private func train(_ session: TrainingSession, watchdog: Watchdog?) throws {
     guard (group?.rank ?? 0) == 0 else {
       // Rank 0 says why when there is nothing to train.
       if command.resume != nil && session.isFinished { return }
@@ -35,7 +49,7 @@ struct TrainingRun {
         let summary = try session.run(stop: Interrupt.flag) { _ in watchdog?.touch() }
         if summary.stopped { throw ExitCode(130) }
       } catch let error as SessionError {
-        fail(error)
+        throw CommandFailure(error)
       }
       return
     }
@@ -52,19 +66,14 @@ struct TrainingRun {
           + "already meets --steps/--epochs; raise them to train further")
       if command.json {
         print(
-          JSON.object([
-            ("epochs", .number(Double(trainer.step) / Double(trainer.batchesPerEpoch))),
-            ("steps", .integer(trainer.step)), ("train_loss", .null), ("test_accuracy", .null),
-            ("validation_accuracy", .null), ("images_per_second", .null),
-            ("train_images_per_second", .null),
-            ("seconds", .number(0)),
-            ("checkpoint", .string(session.checkpoint)),
-          ]).text)
+          Self.summary(
+            steps: trainer.step, batchesPerEpoch: trainer.batchesPerEpoch, run: nil,
+            checkpoint: session.checkpoint))
       }
       return
     }
     if !data.classNames.isEmpty {
-      saveClassNames(beside: session.checkpoint)
+      try saveClassNames(beside: session.checkpoint)
     }
     let record: TrainingRecord
     do {
@@ -72,7 +81,7 @@ struct TrainingRun {
         logPath: command.log, plotPath: command.plot, title: "\(network.name): training",
         resumedAt: command.resume != nil ? trainer.step : nil)
     } catch {
-      fail(error.description)
+      throw CommandFailure(error.description)
     }
     let progress = Progress()
     progress.startEpoch()
@@ -102,7 +111,7 @@ struct TrainingRun {
       }
     } catch {
       progress.finish()
-      fail(error)
+      throw CommandFailure(error)
     }
     progress.finish()
     do {
@@ -110,7 +119,7 @@ struct TrainingRun {
         accuracy: summary.testAccuracy,
         epochs: Double(trainer.step) / Double(trainer.batchesPerEpoch))
     } catch {
-      fail(error.description)
+      throw CommandFailure(error.description)
     }
     let checkpoint = session.checkpoint
     if summary.stopped {
@@ -119,15 +128,9 @@ struct TrainingRun {
     }
     if command.json {
       print(
-        JSON.object([
-          ("epochs", .number(Double(trainer.step) / Double(trainer.batchesPerEpoch))),
-          ("steps", .integer(trainer.step)), ("train_loss", .number(summary.trainLoss)),
-          ("test_accuracy", summary.testAccuracy.map(JSON.number) ?? .null),
-          ("validation_accuracy", summary.validationAccuracy.map(JSON.number) ?? .null),
-          ("images_per_second", .number(summary.imagesPerSecond)),
-          ("train_images_per_second", .number(summary.trainImagesPerSecond)),
-          ("seconds", .number(summary.seconds)), ("checkpoint", .string(checkpoint)),
-        ]).text)
+        Self.summary(
+          steps: trainer.step, batchesPerEpoch: trainer.batchesPerEpoch, run: summary,
+          checkpoint: checkpoint))
     } else {
       let accuracies = Self.accuracies(
         validation: summary.validationAccuracy, test: summary.testAccuracy)
@@ -146,18 +149,33 @@ struct TrainingRun {
     }.joined(separator: ", ")
   }
 
-  /// Prints the folder's class indices and writes them beside the checkpoint, one name per
-  /// line in class order (`<checkpoint>.classes.txt`), so that outputs can be named later.
-  private func saveClassNames(beside checkpoint: String) {
-    let path = checkpoint + ".classes.txt"
+  /// `--json`'s summary of a run; with no `run` (nothing was left to train) its figures are
+  /// null. One function for both, so that the two cannot name different keys.
+  private static func summary(
+    steps: Int, batchesPerEpoch: Int, run: TrainingSession.Summary?, checkpoint: String
+  ) -> String {
+    JSON.object([
+      ("epochs", .number(Double(steps) / Double(batchesPerEpoch))),
+      ("steps", .integer(steps)), ("train_loss", run.map { .number($0.trainLoss) } ?? .null),
+      ("test_accuracy", run?.testAccuracy.map(JSON.number) ?? .null),
+      ("validation_accuracy", run?.validationAccuracy.map(JSON.number) ?? .null),
+      ("images_per_second", run.map { .number($0.imagesPerSecond) } ?? .null),
+      ("train_images_per_second", run.map { .number($0.trainImagesPerSecond) } ?? .null),
+      ("seconds", .number(run?.seconds ?? 0)), ("checkpoint", .string(checkpoint)),
+    ]).text
+  }
+
+  /// Prints the folder's class indices and writes them beside the checkpoint
+  /// (`Checkpoints.classNamesPath`).
+  private func saveClassNames(beside checkpoint: String) throws {
     printError(
       "classes: "
         + data.classNames.enumerated().map { "\($0.offset) \($0.element)" }.joined(separator: ", ")
-        + " (saved in \(path))")
+        + " (saved in \(Checkpoints.classNamesPath(for: checkpoint)))")
     do {
-      try OutputFile.write(Array(data.classNames.map { $0 + "\n" }.joined().utf8), to: path)
+      try Checkpoints.writeClassNames(data.classNames, beside: checkpoint)
     } catch {
-      fail(error.description)
+      throw CommandFailure(error.description)
     }
   }
 }

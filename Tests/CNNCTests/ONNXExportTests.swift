@@ -307,6 +307,19 @@ import Testing
     #expect(Set(names).count == names.count)
   }
 
+  /// The import checks its own spec (not the command that writes it): one `cnnc check`
+  /// refuses is an error listing the check's findings by line.
+  @Test func anImportThatDoesNotCheckIsAnError() throws {
+    let window = try ONNXImport(
+      try Self.chain([1, 3, 4, 4], [("MaxPool", ["kernel_shape": [9, 9]])], opset: 13), name: "m")
+    let error = #expect(throws: ONNXError.self) { _ = try window.checkedNetwork() }
+    #expect(
+      error?.message.hasPrefix("the imported spec does not pass cnnc check:\n  line ") == true,
+      "\(error?.message ?? "")")
+    let fine = try ONNXImport(try Self.chain([1, 3, 4, 4], [("Relu", [:])], opset: 13), name: "m")
+    #expect(try fine.checkedNetwork().layers.count == 1)
+  }
+
   /// Softmax by the model's opset: from 13 one axis (default −1, a 4-D tensor's width), before
   /// 13 every dimension from the axis on; cnnc's is over the channels, and anything else is
   /// refused by name, not imported as a softmax over channels.

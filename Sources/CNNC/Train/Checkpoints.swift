@@ -11,6 +11,20 @@
 public enum Checkpoints {
   public static func resumePath(for checkpoint: String) -> String { checkpoint + ".resume" }
 
+  /// Where a run on a folder of images keeps its class names, one per line in class order, so
+  /// that outputs can be named later: beside the checkpoint, `<checkpoint>.classes.txt`.
+  public static func classNamesPath(for checkpoint: String) -> String {
+    checkpoint + ".classes.txt"
+  }
+
+  /// Writes `names` at `classNamesPath(for: checkpoint)`.
+  public static func writeClassNames(_ names: [String], beside checkpoint: String)
+    throws(CheckpointError)
+  {
+    try OutputFile.write(
+      Array(names.map { $0 + "\n" }.joined().utf8), to: classNamesPath(for: checkpoint))
+  }
+
   /// The tensors of `values` (laid out as `parameters`), as safetensors.
   public static func tensors(
     _ values: [Float], _ parameters: [ParameterSlot], metadata: [String: String]
@@ -38,6 +52,13 @@ public enum Checkpoints {
   ) throws(CheckpointError) -> [Float] {
     try checkNoOthers(in: file, path: path, expected: Set(parameters.map(\.name)))
     return try values(of: file, path: path, parameters, floats: floats, prefix: "")
+  }
+
+  /// The values of the checkpoint at `path`, laid out and checked as above.
+  public static func values(at path: String, _ parameters: [ParameterSlot], floats: Int)
+    throws(CheckpointError) -> [Float]
+  {
+    try values(of: try SafeTensors.read(path), path: path, parameters, floats: floats)
   }
 
   static func checkNoOthers(in file: SafeTensors, path: String, expected: Set<String>)
