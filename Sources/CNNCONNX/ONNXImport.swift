@@ -84,14 +84,14 @@ extension ONNXImport {
   /// The imported weights as a checkpoint of `network` (this import's spec, checked), ready
   /// for `cnnc run --weights`; batchnorm's `num_batches_tracked` starts at 0.
   public func checkpoint(for network: InferredNetwork) throws(ONNXError) -> SafeTensors {
-    let plan: ExecutionPlan
+    let layout: (slots: [ParameterSlot], floats: Int)
     do {
-      plan = try Planner.plan(network, PlanOptions(mode: .inference, batch: 1))
+      layout = try network.parameterLayout()
     } catch {
-      throw ONNXError(message: "the imported network cannot be planned: \(error.message)")
+      throw ONNXError(message: "the imported network cannot be laid out: \(error.message)")
     }
-    var values = [Float](repeating: 0, count: plan.parameterFloats)
-    for slot in plan.parameters where slot.elementType == .float32 {
+    var values = [Float](repeating: 0, count: layout.floats)
+    for slot in layout.slots where slot.elementType == .float32 {
       guard let tensor = tensors[slot.name] else {
         throw ONNXError(message: "the model has no values for \(slot.name)")
       }
@@ -103,6 +103,6 @@ extension ONNXImport {
       values.replaceSubrange(slot.range, with: tensor)
     }
     return Checkpoints.tensors(
-      values, plan.parameters, metadata: ["format": "pt", "network": network.name])
+      values, layout.slots, metadata: ["format": "pt", "network": network.name])
   }
 }

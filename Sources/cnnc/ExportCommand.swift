@@ -24,20 +24,18 @@ struct ExportCommand: ParsableCommand {
     let result = SpecChecker.check(file.bytes, name: file.defaultName)
     file.printDiagnostics(result.diagnostics.sorted)
     guard result.isValid, let network = result.network else { throw ExitCode(1) }
-    let plan: ExecutionPlan
-    do {
-      plan = try Planner.plan(network, PlanOptions(mode: .inference, batch: 1))
-    } catch {
-      throw CommandFailure("\(spec): \(error.message)")
-    }
+    let layout: (slots: [ParameterSlot], floats: Int)
     let values: [Float]
     do {
-      values = try Checkpoints.values(at: weights, plan.parameters, floats: plan.parameterFloats)
+      layout = try network.parameterLayout()
+      values = try Checkpoints.values(at: weights, layout.slots, floats: layout.floats)
+    } catch let error as PlanError {
+      throw CommandFailure("\(spec): \(error.message)")
     } catch {
-      throw CommandFailure(error.description)
+      throw CommandFailure("\(error)")
     }
     do {
-      let model = try ONNXExport.model(network, parameters: plan.parameters, weights: values)
+      let model = try ONNXExport.model(network, parameters: layout.slots, weights: values)
       try OutputFile.write(Array(model), to: output)
       print("wrote \(output): \(network.layers.count) layers, \(model.count) bytes")
     } catch let error as ONNXError {

@@ -81,7 +81,7 @@ extension BatchNorm {
   {
     [
       ScratchRequest(
-        name: "statistics", elements: 2 * inputs[0].channels, lifetime: .forwardToBackward)
+        name: ScratchKey.statistics, elements: 2 * inputs[0].channels, lifetime: .forwardToBackward)
     ]
   }
 
@@ -108,7 +108,7 @@ extension BatchNorm {
         }
       }
     }
-    let statistics = b.requiredScratch("statistics", as: Float.self)
+    let statistics = b.requiredScratch(ScratchKey.statistics, as: Float.self)
     let updatesState = b.updatesState
     return {
       for c in 0..<channels {
@@ -154,7 +154,7 @@ extension BatchNorm {
     let (gamma, gammaGradient, betaGradient) = (
       b.parameters[0], b.parameterGradients[0], b.parameterGradients[1]
     )
-    let statistics = b.requiredScratch("statistics", as: Float.self)
+    let statistics = b.requiredScratch(ScratchKey.statistics, as: Float.self)
     let values = Float(batch * plane)
     // With the ReLU applied, the gradient that reaches the normalisation is dy where y > 0.
     let mask = appliesReLU ? UnsafePointer(b.output) : nil

@@ -115,20 +115,22 @@ extension Convolution {
     if let winograd = forwardWinograd(g, batch: batch) {
       forward = [
         ScratchRequest(
-          name: Scratch.winogradWorkspace, elements: winograd.workspaceFloats, lifetime: .forward,
+          name: ScratchKey.winogradWorkspace, elements: winograd.workspaceFloats,
+          lifetime: .forward,
           perThread: true),
         ScratchRequest(
-          name: Scratch.winogradWeights,
+          name: ScratchKey.winogradWeights,
           elements: winograd.weightFloats.flatMap { checkedProduct([$0, groups]) },
           lifetime: .forward),
       ]
     } else {
       forward = [
         ScratchRequest(
-          name: Scratch.forwardPacking, elements: convolutionWorkspaceFloats(g.window, filters: f),
+          name: ScratchKey.forwardPacking,
+          elements: convolutionWorkspaceFloats(g.window, filters: f),
           lifetime: .forward, perThread: true),
         ScratchRequest(
-          name: Scratch.forwardWeights,
+          name: ScratchKey.forwardWeights,
           elements: packedAFloats(m: f, k: k).flatMap { checkedProduct([$0, groups]) },
           lifetime: .forward),
       ]
@@ -139,25 +141,11 @@ extension Convolution {
       ? []
       : [
         ScratchRequest(
-          name: Scratch.foldedWeights,
+          name: ScratchKey.foldedWeights,
           elements: checkedProduct([filters, g.patchSize]), lifetime: .forward),
-        ScratchRequest(name: Scratch.foldedBias, elements: filters, lifetime: .forward),
+        ScratchRequest(name: ScratchKey.foldedBias, elements: filters, lifetime: .forward),
       ]
     return packing + folded
-  }
-
-  enum Scratch {
-    static let (forwardPacking, backwardPacking) = ("forward packing", "backward packing")
-    static let (forwardWeights, backwardWeights) = ("packed weights", "packed weights transposed")
-    static let (backwardColumns, columnGradient) = ("columns", "column gradient")
-    static let (winogradWorkspace, winogradWeights) = ("winograd workspace", "winograd weights")
-    static let (foldedWeights, foldedBias) = ("batchnorm-folded weights", "batchnorm-folded bias")
-    static let turnedWeights = "weights turned for the input gradient"
-    static let (inputGradientWeights, inputGradientWorkspace) = (
-      "winograd input-gradient weights", "winograd input-gradient workspace"
-    )
-    static let paddedImage = "padded image"
-    static let weightGradientPacking = "weight-gradient packing"
   }
 
   /// Where group `group`'s part of each operand starts, in floats.
@@ -189,8 +177,8 @@ extension Convolution {
   /// weights W·s and bias (b − μ)·s + β, s = γ/√(σ² + ε) per filter, into scratch, then runs
   /// the plain forward pass on them.
   private func foldedForward(_ b: LayerBinding, epsilon: Float) -> Kernel {
-    let weights = b.requiredScratch(Scratch.foldedWeights, as: Float.self)
-    let bias = b.requiredScratch(Scratch.foldedBias, as: Float.self)
+    let weights = b.requiredScratch(ScratchKey.foldedWeights, as: Float.self)
+    let bias = b.requiredScratch(ScratchKey.foldedBias, as: Float.self)
     var plain = self
     plain.foldedBatchNormEpsilon = nil
     plain.hasBias = true
@@ -263,13 +251,13 @@ extension Convolution {
   {
     let weight = b.parameters[0]
     let bias = hasBias ? b.parameters[1] : nil
-    let packedWeights = b.requiredScratch(Scratch.forwardWeights, as: Float.self)
+    let packedWeights = b.requiredScratch(ScratchKey.forwardWeights, as: Float.self)
     let (filters, isa, window, relu) = (self.filters / groups, b.isa, g.window, appliesReLU)
     let packedStride = packedAFloats(m: filters, k: g.patchSize) ?? 0
     return ForwardPass(
       images: b.batch, items: g.outputPlane,
       parts: outputRanges(g.outputPlane, threads: b.threads),
-      workspace: b.requiredScratch(Scratch.forwardPacking, as: Float.self),
+      workspace: b.requiredScratch(ScratchKey.forwardPacking, as: Float.self),
       workspaceStride: gemmWorkspaceFloats(m: filters, n: g.outputPlane, k: g.patchSize),
       packWeights: {
         for (group, at) in offsets.enumerated() {
@@ -296,13 +284,13 @@ extension Convolution {
   ) -> ForwardPass {
     let weight = b.parameters[0]
     let bias = hasBias ? b.parameters[1] : nil
-    let packedWeights = b.requiredScratch(Scratch.winogradWeights, as: Float.self)
+    let packedWeights = b.requiredScratch(ScratchKey.winogradWeights, as: Float.self)
     let (isa, inputCount, outputCount, relu) = (b.isa, b.inputCount, b.outputCount, appliesReLU)
     let packedStride = winograd.weightFloats ?? 0
     let tiles = b.batch * winograd.tiles
     return ForwardPass(
       images: 1, items: tiles, parts: winograd.tileRanges(tiles, threads: b.threads),
-      workspace: b.requiredScratch(Scratch.winogradWorkspace, as: Float.self),
+      workspace: b.requiredScratch(ScratchKey.winogradWorkspace, as: Float.self),
       workspaceStride: winograd.workspaceFloats,
       packWeights: {
         for (group, at) in offsets.enumerated() {

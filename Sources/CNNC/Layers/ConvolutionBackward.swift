@@ -85,13 +85,13 @@ extension Convolution {
     case .direct:
       requests.append(
         ScratchRequest(
-          name: Scratch.paddedImage,
+          name: ScratchKey.paddedImage,
           elements: paddedBatch.map { _ in cnnc_weight_gradient_workspace_floats(&window, batch) },
           lifetime: .backward))
     case .batchGEMM:
       requests.append(
         ScratchRequest(
-          name: Scratch.weightGradientPacking,
+          name: ScratchKey.weightGradientPacking,
           elements: paddedBatch.map { _ in
             cnnc_weight_gradient_gemm_workspace_floats(&window, f, batch)
           },
@@ -100,40 +100,41 @@ extension Convolution {
       products.append((f, k, p))
       if let columns {
         requests.append(
-          ScratchRequest(name: Scratch.backwardColumns, elements: columns, lifetime: .backward))
+          ScratchRequest(name: ScratchKey.backwardColumns, elements: columns, lifetime: .backward))
       }
     }
     if let winograd = inputGradientWinograd(g, batch: batch) {
       requests += [
         ScratchRequest(
-          name: Scratch.turnedWeights, elements: checkedProduct([filters, k]), lifetime: .backward,
+          name: ScratchKey.turnedWeights, elements: checkedProduct([filters, k]),
+          lifetime: .backward,
           forInputGradient: true),
         ScratchRequest(
-          name: Scratch.inputGradientWeights,
+          name: ScratchKey.inputGradientWeights,
           elements: winograd.weightFloats.flatMap { checkedProduct([$0, groups]) },
           lifetime: .backward, forInputGradient: true),
         ScratchRequest(
-          name: Scratch.inputGradientWorkspace, elements: winograd.workspaceFloats,
+          name: ScratchKey.inputGradientWorkspace, elements: winograd.workspaceFloats,
           lifetime: .backward, forInputGradient: true),
       ]
     } else {
       products.append((k, p, f))
       requests.append(
         ScratchRequest(
-          name: Scratch.backwardWeights,
+          name: ScratchKey.backwardWeights,
           elements: packedAFloats(m: k, k: f).flatMap { checkedProduct([$0, groups]) },
           lifetime: .backward, forInputGradient: true))
       if let columns {
         requests.append(
           ScratchRequest(
-            name: Scratch.columnGradient, elements: columns, lifetime: .backward,
+            name: ScratchKey.columnGradient, elements: columns, lifetime: .backward,
             forInputGradient: true))
       }
     }
     guard !products.isEmpty else { return requests }
     return requests + [
       ScratchRequest(
-        name: Scratch.backwardPacking, elements: gemmWorkspaceFloats(products),
+        name: ScratchKey.backwardPacking, elements: gemmWorkspaceFloats(products),
         lifetime: .backward, forInputGradient: weightLowering != .perImageGEMM)
     ]
   }
@@ -142,9 +143,9 @@ extension Convolution {
     let g = geometry(b.inputShapes[0], b.outputShape)
     let (x, weight, weightGradient) = (b.inputs[0], b.parameters[0], b.parameterGradients[0])
     let biasGradient = hasBias ? b.parameterGradients[1] : nil
-    let packedWeights = b.optionalScratch(Scratch.backwardWeights)
-    let columns = b.optionalScratch(Scratch.backwardColumns)
-    let columnGradient = b.optionalScratch(Scratch.columnGradient)
+    let packedWeights = b.optionalScratch(ScratchKey.backwardWeights)
+    let columns = b.optionalScratch(ScratchKey.backwardColumns)
+    let columnGradient = b.optionalScratch(ScratchKey.columnGradient)
     let (inputCount, outputCount, groups, isa) = (b.inputCount, b.outputCount, groups, b.isa)
     let filters = self.filters / groups
     let packedStride = packedAFloats(m: g.patchSize, k: filters) ?? 0
@@ -159,7 +160,7 @@ extension Convolution {
     let inputByGEMM = dx != nil && winogradInput == nil
     let packing =
       weightsByGEMM || inputByGEMM
-      ? b.requiredScratch(Scratch.backwardPacking, as: Float.self) : nil
+      ? b.requiredScratch(ScratchKey.backwardPacking, as: Float.self) : nil
     return {
       if let packedWeights, inputByGEMM {
         for (group, at) in offsets.enumerated() {
@@ -214,7 +215,8 @@ extension Convolution {
     let lowering = weightGradientLowering(g)
     guard lowering != .perImageGEMM else { return nil }
     let workspace = b.requiredScratch(
-      lowering == .direct ? Scratch.paddedImage : Scratch.weightGradientPacking, as: Float.self)
+      lowering == .direct ? ScratchKey.paddedImage : ScratchKey.weightGradientPacking,
+      as: Float.self)
     let (x, dy, weightGradient, isa) = (
       b.inputs[0], b.requiredOutputGradient, b.parameterGradients[0], b.isa
     )
@@ -247,9 +249,9 @@ extension Convolution {
   ) -> Kernel? {
     guard let winograd = inputGradientWinograd(g, batch: b.batch), let dx = b.inputGradients[0]
     else { return nil }
-    let turned = b.requiredScratch(Scratch.turnedWeights, as: Float.self)
-    let packed = b.requiredScratch(Scratch.inputGradientWeights, as: Float.self)
-    let workspace = b.requiredScratch(Scratch.inputGradientWorkspace, as: Float.self)
+    let turned = b.requiredScratch(ScratchKey.turnedWeights, as: Float.self)
+    let packed = b.requiredScratch(ScratchKey.inputGradientWeights, as: Float.self)
+    let workspace = b.requiredScratch(ScratchKey.inputGradientWorkspace, as: Float.self)
     let (weight, dy, isa, accumulate) = (
       b.parameters[0], b.requiredOutputGradient, b.isa, b.accumulate[0]
     )

@@ -41,10 +41,11 @@ extension Dense {
     let inputCount = inputs[0].elementCount ?? 0
     return [
       ScratchRequest(
-        name: "forward packing", elements: gemmWorkspaceFloats([(batch, units, inputCount)]),
+        name: ScratchKey.forwardPacking,
+        elements: gemmWorkspaceFloats([(batch, units, inputCount)]),
         lifetime: .forward, perThread: true),
       ScratchRequest(
-        name: "backward packing",
+        name: ScratchKey.backwardPacking,
         elements: gemmWorkspaceFloats([(units, inputCount, batch), (batch, inputCount, units)]),
         lifetime: .backward),
     ]
@@ -53,7 +54,7 @@ extension Dense {
   public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
     let (x, y, weight) = (b.inputs[0], b.output, b.parameters[0])
     let bias = hasBias ? b.parameters[1] : nil
-    let packing = b.requiredScratch("forward packing", as: Float.self)
+    let packing = b.requiredScratch(ScratchKey.forwardPacking, as: Float.self)
     let (batch, inputs, units, isa) = (b.batch, b.inputCount, self.units, b.isa)
     // With several threads on one image, each takes a range of the units (rows of W).
     let parts = outputRanges(units, threads: b.threads)
@@ -80,7 +81,7 @@ extension Dense {
   public func backwardKernel(_ b: LayerBinding) -> Kernel {
     let (x, weight, weightGradient) = (b.inputs[0], b.parameters[0], b.parameterGradients[0])
     let biasGradient = hasBias ? b.parameterGradients[1] : nil
-    let packing = b.requiredScratch("backward packing", as: Float.self)
+    let packing = b.requiredScratch(ScratchKey.backwardPacking, as: Float.self)
     let (batch, inputs, units, isa) = (b.batch, b.inputCount, self.units, b.isa)
     let (dy, dx, accumulate) = (b.requiredOutputGradient, b.inputGradients[0], b.accumulate[0])
     return {

@@ -21,20 +21,22 @@ extension Dropout {
     -> [ScratchRequest]
   {
     let mask = output.elementCount.flatMap { checkedProduct([batch, $0]) }
-    return [ScratchRequest(name: "mask", elements: mask, lifetime: .forwardToBackward)]
+    return [
+      ScratchRequest(name: ScratchKey.dropoutMask, elements: mask, lifetime: .forwardToBackward)
+    ]
   }
 
   public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
     let (x, y, count, rate, random) = (
       b.inputs[0], b.output, b.batch * b.inputCount, rate, b.random
     )
-    let mask = b.requiredScratch("mask", as: Float.self)
+    let mask = b.requiredScratch(ScratchKey.dropoutMask, as: Float.self)
     return { dropoutForward(x, y, mask, rate: rate, count: count, random: &random.pointee) }
   }
 
   public func backwardKernel(_ b: LayerBinding) -> Kernel {
     guard let dx = b.inputGradients[0], let dy = b.outputGradient else { return {} }
-    let mask = b.requiredScratch("mask", as: Float.self)
+    let mask = b.requiredScratch(ScratchKey.dropoutMask, as: Float.self)
     let (count, accumulate) = (b.batch * b.inputCount, b.accumulate[0])
     return { scaleBackward(mask, dy, dx, count: count, accumulate: accumulate) }
   }

@@ -20,7 +20,7 @@ public struct ScratchRequest: Sendable {
   }
 
   /// Unique within the layer: kernels find the buffer by it, and the plan shows it.
-  public var name: String
+  public var name: ScratchKey
   /// Number of 4-byte elements (floats or 32-bit indices); nil when it overflows.
   public var elements: Int?
   public var lifetime: Lifetime
@@ -28,6 +28,36 @@ public struct ScratchRequest: Sendable {
   public var forInputGradient = false
   /// One of `elements` for each thread a kernel splits its work across (LayerBinding.threads).
   public var perThread = false
+}
+
+/// A scratch buffer's name, declared once below and used both where a layer requests the
+/// buffer and where its kernels find it, so that the two cannot disagree (a misspelt name does
+/// not compile); plans show it.
+public struct ScratchKey: Hashable, Sendable, CustomStringConvertible {
+  public let description: String
+
+  private init(_ name: String) { description = name }
+
+  // Convolution and dense layers: GEMM packing, the convolution's lowerings.
+  static let forwardPacking = ScratchKey("forward packing")
+  static let backwardPacking = ScratchKey("backward packing")
+  static let forwardWeights = ScratchKey("packed weights")
+  static let backwardWeights = ScratchKey("packed weights transposed")
+  static let backwardColumns = ScratchKey("columns")
+  static let columnGradient = ScratchKey("column gradient")
+  static let winogradWorkspace = ScratchKey("winograd workspace")
+  static let winogradWeights = ScratchKey("winograd weights")
+  static let foldedWeights = ScratchKey("batchnorm-folded weights")
+  static let foldedBias = ScratchKey("batchnorm-folded bias")
+  static let turnedWeights = ScratchKey("weights turned for the input gradient")
+  static let inputGradientWeights = ScratchKey("winograd input-gradient weights")
+  static let inputGradientWorkspace = ScratchKey("winograd input-gradient workspace")
+  static let paddedImage = ScratchKey("padded image")
+  static let weightGradientPacking = ScratchKey("weight-gradient packing")
+  // Max pooling's winners, dropout's mask, batchnorm's batch statistics: forward to backward.
+  static let argmax = ScratchKey("argmax")
+  static let dropoutMask = ScratchKey("mask")
+  static let statistics = ScratchKey("statistics")
 }
 
 /// A layer's operands once a plan has placed them: pointers into the arena and the parameters.
@@ -52,7 +82,7 @@ public struct LayerBinding {
   /// Per input: add to the gradient (another consumer wrote it first) instead of overwriting.
   public var accumulate: [Bool]
   /// By request name; nil (or absent) when the mode does not allocate it.
-  public var scratch: [String: UnsafeMutableRawPointer?]
+  public var scratch: [ScratchKey: UnsafeMutableRawPointer?]
   /// In the order of `parameters(for:)`.
   public var parameters: [UnsafeMutablePointer<Float>]
   public var parameterGradients: [UnsafeMutablePointer<Float>]
@@ -74,7 +104,7 @@ public struct LayerBinding {
   }
 
   /// Scratch buffer `name` as `T`, which the planner allocates for every step that asks.
-  func requiredScratch<T>(_ name: String, as type: T.Type) -> UnsafeMutablePointer<T> {
+  func requiredScratch<T>(_ name: ScratchKey, as type: T.Type) -> UnsafeMutablePointer<T> {
     guard case let pointer?? = scratch[name] else {
       preconditionFailure("scratch '\(name)' not allocated")
     }
@@ -83,7 +113,7 @@ public struct LayerBinding {
   var outputCount: Int { outputShape.elementCount ?? 0 }
 
   /// Scratch buffer `name` as floats, or nil when the plan did not allocate it.
-  func optionalScratch(_ name: String) -> UnsafeMutablePointer<Float>? {
+  func optionalScratch(_ name: ScratchKey) -> UnsafeMutablePointer<Float>? {
     guard case let pointer?? = scratch[name] else { return nil }
     return pointer.assumingMemoryBound(to: Float.self)
   }

@@ -61,7 +61,9 @@ extension Pooling {
   {
     guard kind == .max else { return [] }
     let winners = output.elementCount.flatMap { checkedProduct([batch, $0]) }
-    return [ScratchRequest(name: "argmax", elements: winners, lifetime: .forwardToBackward)]
+    return [
+      ScratchRequest(name: ScratchKey.argmax, elements: winners, lifetime: .forwardToBackward)
+    ]
   }
 
   public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
@@ -72,7 +74,7 @@ extension Pooling {
     case .max where !training:
       return { maxPoolForwardValues(x, y, planes: planes, g) }
     case .max:
-      let argmax = b.requiredScratch("argmax", as: Int32.self)
+      let argmax = b.requiredScratch(ScratchKey.argmax, as: Int32.self)
       return { maxPoolForward(x, y, argmax, planes: planes, g) }
     case .average:
       return { averagePoolForward(x, y, planes: planes, g) }
@@ -86,7 +88,7 @@ extension Pooling {
     let overwrite = !b.accumulate[0]
     switch kind {
     case .max:
-      let argmax = b.requiredScratch("argmax", as: Int32.self)
+      let argmax = b.requiredScratch(ScratchKey.argmax, as: Int32.self)
       return { maxPoolBackward(dy, argmax, dx, planes: planes, overwrite: overwrite, g) }
     case .average:
       return { averagePoolBackward(dy, dx, planes: planes, overwrite: overwrite, g) }

@@ -87,23 +87,6 @@ public struct PlanStep: Sendable {
   public var writes: [Int]
 }
 
-/// A layer tensor's place in the parameter storage.
-public struct ParameterSlot: Sendable {
-  /// "<layer>.<tensor>", e.g. "conv1.weight".
-  public var name: String
-  public var layer: Int
-  public var dimensions: [Int]
-  public var initializer: ParameterTensor.Initializer
-  public var role: ParameterTensor.Role
-  public var elementType: ParameterTensor.ElementType
-  /// In floats from the start of the storage.
-  public var offset: Int
-  /// Floats of storage (two per int64 element).
-  public var count: Int
-
-  public var range: Range<Int> { offset..<offset + count }
-}
-
 /// The operands of one layer, as buffer ids.
 struct LayerOperands: Sendable {
   var inputs: [Int]
@@ -113,7 +96,7 @@ struct LayerOperands: Sendable {
   var accumulate: [Bool]
   /// Each scratch request's buffer, nil where the mode needs none, and its name.
   var scratch: [Int?]
-  var scratchNames: [String]
+  var scratchNames: [ScratchKey]
 }
 
 /// A network lowered to an ordered list of kernel calls over one arena, every offset decided

@@ -63,7 +63,7 @@ extension Lowering {
 
   func bindOperands(_ values: Values, _ buffers: inout Buffers) throws(PlanError) -> Binding {
     let requests = layers.indices.map { index in
-      layer(index).scratch(
+      kind(index).scratch(
         batch: options.batch, inputs: layers[index].inputShapes, output: outputs[index],
         training: training)
     }
@@ -129,8 +129,8 @@ extension Lowering {
         continue
       }
       var reads = ops.outputGradient.map { [$0] } ?? []
-      if layer(index).backwardReads.contains(.input) { reads += ops.inputs }
-      if layer(index).backwardReads.contains(.output) { reads.append(ops.output) }
+      if kind(index).backwardReads.contains(.input) { reads += ops.inputs }
+      if kind(index).backwardReads.contains(.output) { reads.append(ops.output) }
       var writes: [Int] = []
       for (request, buffer) in zip(binding.requests[index], ops.scratch) {
         guard let buffer else { continue }
@@ -154,7 +154,7 @@ extension Lowering {
   func kernelName(_ index: Int, _ phase: PlanStep.Phase, _ values: Values) -> String {
     let name = "\(layers[index].typeName) \(phase.rawValue)"
     guard
-      let lowerings = layer(index).loweringNames(
+      let lowerings = kind(index).loweringNames(
         batch: options.batch, inputs: layers[index].inputShapes, output: outputs[index],
         training: training, inputGradient: values.inputs[index].contains(where: needsGradient))
     else { return name }
@@ -183,25 +183,5 @@ extension Lowering {
       arenaBytes: ArenaPlanner.arenaBytes(records, offsets: offsets),
       naiveBytes: records.reduce(0) { $0 + $1.bytes },
       lowerBoundBytes: ArenaPlanner.lowerBound(records))
-  }
-
-  /// Each layer tensor's place in one parameter storage, 16-float aligned.
-  func parameterSlots() throws(PlanError) -> ([ParameterSlot], Int) {
-    var slots: [ParameterSlot] = []
-    var offset = 0
-    for (index, layer) in layers.enumerated() {
-      for tensor in layer.parameters {
-        guard let count = tensor.floatCount, count <= Int(Int32.max) else {
-          throw PlanError(message: "\(layer.spec.subject): its \(tensor.name) is too large to run")
-        }
-        slots.append(
-          ParameterSlot(
-            name: "\(layer.name).\(tensor.name)", layer: index, dimensions: tensor.dimensions,
-            initializer: tensor.initializer, role: tensor.role, elementType: tensor.elementType,
-            offset: offset, count: count))
-        offset += ArenaPlanner.roundUp(count, to: 16)
-      }
-    }
-    return (slots, offset)
   }
 }

@@ -13,7 +13,7 @@ extension Lowering {
   func resolveValues() -> Values {
     var values = Values(owner: Array(0...layers.count), inputs: [], isView: [])
     for (index, spec) in layers.enumerated() {
-      let view = layer(index).isView(training: training)
+      let view = kind(index).isView(training: training)
       values.isView.append(view)
       values.inputs.append(
         spec.inputs.map { input in
@@ -82,7 +82,7 @@ extension Lowering {
           + "but the last layer gives \(scores)")
     }
     for index in layers.indices where schedule.forward[index] != nil {
-      if let problem = layer(index).trainingProblem(
+      if let problem = kind(index).trainingProblem(
         batch: options.batch, inputs: layers[index].inputShapes)
       {
         throw PlanError(message: "\(layers[index].spec.subject): \(problem)")
@@ -98,7 +98,7 @@ extension Lowering {
     var bufferOwner = values.owner
     for index in layers.indices {
       let input = values.inputs[index][0]
-      guard let step = schedule.forward[index], layer(index).mayRunInPlace, input != 0,
+      guard let step = schedule.forward[index], kind(index).mayRunInPlace, input != 0,
         lastRead[input] == step
       else { continue }
       bufferOwner[index + 1] = bufferOwner[input]
@@ -116,9 +116,9 @@ extension Lowering {
     for index in layers.indices {
       for value in values.inputs[index] {
         read(value, at: schedule.forward[index])
-        if layer(index).backwardReads.contains(.input) { read(value, at: schedule.backward[index]) }
+        if kind(index).backwardReads.contains(.input) { read(value, at: schedule.backward[index]) }
       }
-      if layer(index).backwardReads.contains(.output) {
+      if kind(index).backwardReads.contains(.output) {
         read(values.owner[index + 1], at: schedule.backward[index])
       }
     }

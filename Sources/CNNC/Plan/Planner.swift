@@ -95,7 +95,8 @@ struct Lowering {
       ? last : nil
   }
 
-  func layer(_ index: Int) -> any Layer { kinds[index] }
+  /// Layer `index`'s type behaviour (`layers[index]` is what shape inference found for it).
+  func kind(_ index: Int) -> any Layer { kinds[index] }
   func shape(ofValue value: Int) -> Shape { value == 0 ? network.input : outputs[value - 1] }
   var finalValue: Int { layers.count }
   func needsGradient(_ value: Int) -> Bool { value != 0 || options.inputGradient }
@@ -109,7 +110,7 @@ struct Lowering {
     var binding = try bindOperands(values, &buffers)
     let steps = orderSteps(values, schedule, buffers, &binding)
     let placement = placeBuffers(steps, &buffers)
-    let (parameters, parameterFloats) = try parameterSlots()
+    let (parameters, parameterFloats) = try network.parameterLayout()
     return ExecutionPlan(
       network: network, options: options, isa: isa, steps: steps, buffers: buffers.builder.buffers,
       parameters: parameters, arenaBytes: placement.arenaBytes, naiveBytes: placement.naiveBytes,

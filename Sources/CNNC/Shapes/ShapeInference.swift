@@ -1,43 +1,3 @@
-/// Where a layer's input comes from.
-public enum LayerInput: Hashable, Sendable {
-  case networkInput
-  case layer(Int)
-}
-
-/// A layer with everything shape inference worked out for it.
-public struct InferredLayer: Sendable {
-  public var spec: LayerSpec
-  public var inputs: [LayerInput]
-  public var inputShapes: [Shape]
-  /// Nil where the layer or one of its inputs had an error.
-  public var output: Shape?
-  public var parameters: [ParameterTensor]
-  /// Elements of its learned tensors (state such as running statistics is not counted, as in
-  /// PyTorch's `parameters()`).
-  public var parameterCount: Int?
-  /// 2 × multiply-adds per sample.
-  public var flops: Int?
-
-  public var name: String { spec.name }
-  public var typeName: String { spec.typeName }
-}
-
-/// A network whose every layer shape has been inferred (as far as the spec allowed).
-public struct InferredNetwork: Sendable {
-  public var name: String
-  public var input: Shape
-  /// Where `input:` is written in the spec.
-  public var inputLocation = SourceLocation(line: 1, column: 1)
-  public var layers: [InferredLayer]
-  public var train: TrainSpec?
-
-  public var parameterCount: Int? { checkedSum(layers.compactMap(\.parameterCount)) }
-  public var flops: Int? { checkedSum(layers.compactMap(\.flops)) }
-
-  /// The layer called `name`.
-  public func layer(named name: String) -> InferredLayer? { layers.first { $0.name == name } }
-}
-
 /// Infers every layer's output shape, parameter count and FLOPs, reporting what does not fit.
 public enum ShapeInference {
   public static func infer(_ spec: NetworkSpec, diagnostics: inout DiagnosticList)
@@ -148,16 +108,5 @@ public enum ShapeInference {
     inferred.parameters = parameters
     inferred.parameterCount = total
     inferred.flops = flops
-  }
-}
-
-extension InferredNetwork {
-  /// For each layer, how many layer inputs name it (an add reading a layer twice counts twice).
-  var readerCounts: [Int] {
-    var readers = [Int](repeating: 0, count: layers.count)
-    for layer in layers {
-      for case .layer(let source) in layer.inputs { readers[source] += 1 }
-    }
-    return readers
   }
 }

@@ -52,14 +52,3 @@ public enum SpecChecker {
     }
   }
 }
-
-extension InferredNetwork {
-  /// Parses and checks a spec given as a string; throws when it has any error.
-  public init(yaml: String, name: String = "network") throws(SpecError) {
-    let result = SpecChecker.check(Array(yaml.utf8), name: name)
-    guard result.isValid, let network = result.network else {
-      throw SpecError(diagnostics: result.diagnostics.errors)
-    }
-    self = network
-  }
-}
