@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite (after scripts/setup.sh --packages):
+#   - swift-format's lint over the Swift sources;
 #   - the Swift tests, in release (one counts heap allocations, meaningful only optimised);
 #   - multi-process training under mpirun, over shared memory and TCP, and as two hosts in two
 #     network namespaces (that one needs root; skipped, saying so, otherwise);
@@ -8,7 +9,7 @@
 #     .npy/.npz files NumPy writes, and pooling gradients against PyTorch (pip installs onnx,
 #     onnxruntime, numpy and torch; a check whose packages cannot be installed says so);
 #   - the library's documentation, every symbol link resolving.
-# With --sanitizers, the Swift tests again under AddressSanitizer and ThreadSanitizer (debug
+# With --sanitizers, the Swift tests again under AddressSanitizer and ThreadSanitizer (optimised
 # builds); with --fuzz SECONDS, each reader of untrusted bytes under libFuzzer. .ci/run passes
 # both.
 #   scripts/test.sh [--sanitizers] [--fuzz SECONDS]
@@ -26,6 +27,10 @@ while [ $# -gt 0 ]; do
 done
 
 skipped=()
+# Formatting first (seconds): swift-format, which ships with the toolchain, by the committed
+# .swift-format; the generated ONNX bindings are left as protoc wrote them.
+find Sources Tests Fuzz Benchmarks -name '*.swift' -not -path '*/Generated/*' -not -path '*/.build*' \
+  -print0 | xargs -0 swift-format lint --strict
 swift test -c release -Xswiftc -enable-testing
 # Multi-process training under mpirun -np 2, over shared memory and over TCP.
 scripts/mpi-check.sh

@@ -38,7 +38,8 @@ import Testing
   }
 
   @Test(
-    .enabled(if: heapIsCounted, "heap counts are only meaningful in release builds without sanitizers"),
+    .enabled(
+      if: heapIsCounted, "heap counts are only meaningful in release builds without sanitizers"),
     .enabled(if: malloc_counter_available() != 0, "sanitizer builds keep their allocators"),
     arguments: ["lenet.yaml", "inception.yaml", "residual.yaml", winogradNet], KernelISA.supported)
   func trainingAndInferenceStepsAllocateNothing(_ model: String, _ isa: KernelISA) throws {
@@ -51,7 +52,7 @@ import Testing
         _ = labels.update(fromContentsOf: (0..<8).map { Int32($0 % 10) })
       }
       // The first step is a warm-up, as a caller would run it.
-      mode == .training ? _ = executor.trainStep() : executor.forward()
+      if mode == .training { executor.trainStep() } else { executor.forward() }
       malloc_counter_start()
       for _ in 0..<3 {
         if mode == .training { executor.trainStep() } else { executor.forward() }
@@ -64,7 +65,8 @@ import Testing
   /// Batch-1 inference split across a team of threads: the same outputs, bit for bit, as one
   /// thread, and no allocation on the calling thread.
   @Test(
-    .enabled(if: heapIsCounted, "heap counts are only meaningful in release builds without sanitizers"),
+    .enabled(
+      if: heapIsCounted, "heap counts are only meaningful in release builds without sanitizers"),
     .enabled(if: malloc_counter_available() != 0, "sanitizer builds keep their allocators"),
     arguments: ["lenet.yaml", "inception.yaml", "residual.yaml", winogradNet])
   func batchOneSplitAcrossThreads(_ model: String) throws {
@@ -89,7 +91,8 @@ import Testing
   /// Reading a batch of PNG samples (open, read, decode by libpng into its arena, normalise,
   /// augment) allocates nothing once the buffers have grown, as training's read-ahead does it.
   @Test(
-    .enabled(if: heapIsCounted, "heap counts are only meaningful in release builds without sanitizers"),
+    .enabled(
+      if: heapIsCounted, "heap counts are only meaningful in release builds without sanitizers"),
     .enabled(if: malloc_counter_available() != 0, "sanitizer builds keep their allocators"))
   func readingPNGSamplesAllocatesNothing() throws {
     let folder = try DataFileWriters.folder()

@@ -15,7 +15,9 @@ import Testing
     let run = try CLI.run(["bench", "--gemm", "20", "30", "40", "--repeats", "1", "--json"])
     #expect(run.status == 0, "\(run.stderr)")
     let report = try Self.json(run)
-    #expect(report["isa"] as? String == (try KernelISA.fromEnvironment(ProcessInfo.processInfo.environment)).rawValue)
+    #expect(
+      report["isa"] as? String
+        == (try KernelISA.fromEnvironment(ProcessInfo.processInfo.environment)).rawValue)
     #expect(report["cpu"] as? String == Machine.cpuModel)
     #expect((report["fma_peak_gflops"] as? Double ?? 0) > 0)
     let products = try #require(report["products"] as? [[String: Any]])
@@ -43,7 +45,9 @@ import Testing
     let run = try CLI.run(["bench", spec, "--batch", "8", "--repeats", "1", "--json"])
     #expect(run.status == 0, "\(run.stderr)")
     let report = try Self.json(run)
-    #expect(report["isa"] as? String == (try KernelISA.fromEnvironment(ProcessInfo.processInfo.environment)).rawValue)
+    #expect(
+      report["isa"] as? String
+        == (try KernelISA.fromEnvironment(ProcessInfo.processInfo.environment)).rawValue)
     #expect(report["cpu"] as? String == Machine.cpuModel)
     #expect((report["train_images_per_second"] as? Double ?? 0) > 0)
     for key in [

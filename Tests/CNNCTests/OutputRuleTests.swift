@@ -55,9 +55,10 @@ import Testing
       "\(error)".contains("is read-only (mode 444)")
     }
     #expect(Self.text(readOnly) == "old" && mode(readOnly) == 0o444)
-    #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == [
-      "new", "private", "read-only",
-    ])
+    #expect(
+      try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == [
+        "new", "private", "read-only",
+      ])
   }
 
   /// A writer killed mid-write leaves its temporary; the next write of that file removes it,
@@ -219,10 +220,13 @@ import Testing
 
     // Nothing is written inside an image folder the run reads.
     let pictures = try DataErrorTests.pictures()
-    let folderSpec = try DataFormatTests.writeSpec("{format: folder, train: pictures}", in: pictures)
+    let folderSpec = try DataFormatTests.writeSpec(
+      "{format: folder, train: pictures}", in: pictures)
     let image = pictures + "/pictures/a/1.png"
     let before = try RunCommandTests.bytes(image)
-    run = try CLI.run(["run", folderSpec, "--train", "--batch", "2", "--steps", "1", "--out", image])
+    run = try CLI.run([
+      "run", folderSpec, "--train", "--batch", "2", "--steps", "1", "--out", image,
+    ])
     #expect(run.status == 1, "\(run.stderr)")
     #expect(run.stderr.contains("lies inside the data "), "\(run.stderr)")
     run = try CLI.run([

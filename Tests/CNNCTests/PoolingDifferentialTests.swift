@@ -34,7 +34,8 @@ import Testing
       let kernel = (pick(1...4), pick(1...4))
       return Layer(
         channels: pick(1...3), height: pick(1...11), width: pick(1...11), kernel: kernel,
-        stride: (pick(1...6), pick(1...6)), pad: (pick(0...(kernel.0 - 1)), pick(0...(kernel.1 - 1))),
+        stride: (pick(1...6), pick(1...6)),
+        pad: (pick(0...(kernel.0 - 1)), pick(0...(kernel.1 - 1))),
         ceil: pick(0...2) > 0, isMax: pick(0...1) == 1)
     }
   }
@@ -90,7 +91,8 @@ import Testing
         }
       }
     }
-    return Expected(height: rows.count, width: columns.count, output: output, inputGradient: gradient)
+    return Expected(
+      height: rows.count, width: columns.count, output: output, inputGradient: gradient)
   }
 
   static func close(_ actual: some Collection<Float>, _ expected: [Double]) -> Bool {

@@ -8,7 +8,8 @@ import CNNC
 func executor(_ yaml: String, mode: PlanMode, batch: Int) -> Executor {
   do {
     let network = try InferredNetwork(yaml: yaml)
-    let executor = try Executor(plan: try Planner.plan(network, PlanOptions(mode: mode, batch: batch)))
+    let executor = try Executor(
+      plan: try Planner.plan(network, PlanOptions(mode: mode, batch: batch)))
     var generator = SplitMix64(seed: 1)
     for index in executor.input.indices { executor.input[index] = generator.nextUnitFloat() }
     if let labels = executor.labels {

@@ -7,7 +7,10 @@ import Foundation
 /// caller-owned memory arena) and libjpeg-turbo (TurboJPEG API, which reports errors as return
 /// codes).
 enum ImageFile {
-  enum Kind: String { case png = "PNG", jpeg = "JPEG" }
+  enum Kind: String {
+    case png = "PNG"
+    case jpeg = "JPEG"
+  }
 
   /// What a file's header says.
   struct Header {

@@ -130,8 +130,10 @@ public struct TrainingData: Sendable {
     guard let source = network.train?.data else { return [] }
     if source.format == .mnist {
       guard let folder = MNIST.folder(for: network, specPath: specPath) else { return [] }
-      return ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte"].flatMap { name in
+      return [
+        "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+      ].flatMap { name in
         [folder + "/" + name, folder + "/" + name + ".gz"]
       }
     }

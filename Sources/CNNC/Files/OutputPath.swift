@@ -100,7 +100,8 @@ public final class CheckpointLock {
     var status = stat()
     guard fstat(descriptor, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
       close(descriptor)
-      throw CheckpointError(file: checkpoint, problem: "its lock file \(path) is not a regular file")
+      throw CheckpointError(
+        file: checkpoint, problem: "its lock file \(path) is not a regular file")
     }
     guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
       var holder = [UInt8](repeating: 0, count: 32)

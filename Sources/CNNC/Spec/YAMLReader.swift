@@ -17,8 +17,6 @@ struct YAMLReader {
     public var location: SourceLocation
   }
 
-  init() {}
-
   /// What `read` found: the document's tree (nil for a stream with no document at all) and
   /// the problems that did not stop the reading (a duplicate key: its first value is kept).
   struct Document: Sendable {
