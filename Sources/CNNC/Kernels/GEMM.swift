@@ -170,13 +170,3 @@ func outputRanges(_ count: Int, threads: Int, unit: Int = CNNC_NR_BOUND) -> [Ran
   let perThread = max(1, (units + threads - 1) / threads) * unit
   return stride(from: 0, to: count, by: perThread).map { $0..<min($0 + perThread, count) }
 }
-
-extension WindowGeometry {
-  /// The kernels' C description of this window.
-  var window: cnnc_window {
-    cnnc_window(
-      channels: channels, height: inputHeight, width: inputWidth, kernel_h: kernelHeight,
-      kernel_w: kernelWidth, stride_h: strideHeight, stride_w: strideWidth, pad_h: padHeight,
-      pad_w: padWidth, out_h: outputHeight, out_w: outputWidth)
-  }
-}

@@ -1,30 +1,3 @@
-/// The geometry of a convolution or pooling window over one sample.
-public struct WindowGeometry: Sendable, Equatable {
-  public var channels: Int
-  public var inputHeight: Int
-  public var inputWidth: Int
-  public var kernelHeight: Int
-  public var kernelWidth: Int
-  public var strideHeight: Int
-  public var strideWidth: Int
-  public var padHeight: Int
-  public var padWidth: Int
-  public var outputHeight: Int
-  public var outputWidth: Int
-
-  /// Rows of the column matrix: c·kh·kw.
-  public var patchSize: Int { channels * kernelHeight * kernelWidth }
-  /// Columns of the column matrix: oh·ow.
-  public var outputPlane: Int { outputHeight * outputWidth }
-  public var inputPlane: Int { inputHeight * inputWidth }
-
-  /// A 1×1 window with stride 1 and no padding: the image already is its column matrix.
-  public var isPointwise: Bool {
-    kernelHeight == 1 && kernelWidth == 1 && strideHeight == 1 && strideWidth == 1
-      && padHeight == 0 && padWidth == 0
-  }
-}
-
 /// The outputs `ox` whose input column ox·stride − pad + offset lies inside 0..<width: a window
 /// row reads real pixels only there and padding elsewhere. Computed once per row, so the inner
 /// loops need no bounds checks and a stride-1 row is one contiguous copy.

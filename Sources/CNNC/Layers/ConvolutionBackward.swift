@@ -40,11 +40,8 @@ extension Convolution {
     guard lowering == .auto, w.stride_h == 1, w.stride_w == 1, w.pad_h < w.kernel_h,
       w.pad_w < w.kernel_w, 2 * w.pad_h + 1 >= w.kernel_h, 2 * w.pad_w + 1 >= w.kernel_w
     else { return nil }
-    let turned = cnnc_window(
-      channels: filters / groups, height: w.out_h, width: w.out_w, kernel_h: w.kernel_h,
-      kernel_w: w.kernel_w, stride_h: 1, stride_w: 1, pad_h: w.kernel_h - 1 - w.pad_h,
-      pad_w: w.kernel_w - 1 - w.pad_w, out_h: w.height, out_w: w.width)
-    return WinogradConvolution(turned, filters: w.channels, batch: batch)
+    let turned = g.turnedForInputGradient(filters: filters / groups)
+    return WinogradConvolution(turned.window, filters: w.channels, batch: batch)
   }
 
   /// How the plan computes this layer, as `cnnc check --plan` shows it: "by GEMM", or each

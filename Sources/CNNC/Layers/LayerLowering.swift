@@ -160,14 +160,3 @@ extension LayerLowering {
     batch: Int, inputs: [Shape], output: Shape, training: Bool, inputGradient: Bool
   ) -> (forward: String, backward: String)? { nil }
 }
-
-extension Window {
-  /// The kernels' view of this window over `input` producing `output`.
-  func geometry(input: Shape, output: Shape) -> WindowGeometry {
-    WindowGeometry(
-      channels: input.channels, inputHeight: input.height, inputWidth: input.width,
-      kernelHeight: kernel.height, kernelWidth: kernel.width, strideHeight: stride.height,
-      strideWidth: stride.width, padHeight: pad.height, padWidth: pad.width,
-      outputHeight: output.height, outputWidth: output.width)
-  }
-}
