@@ -70,6 +70,7 @@ let package = Package(
     .target(name: "MallocCounter", path: "Tests/MallocCounter"),
     .testTarget(
       name: "CNNCTests",
-      dependencies: ["CNNC", "CNNCONNX", "MallocCounter", "CPNG", "CTurboJPEG"]),
+      // `cnnc` too: its commands run in-process in CommandInProcessTests.
+      dependencies: ["CNNC", "CNNCONNX", "MallocCounter", "CPNG", "CTurboJPEG", "cnnc"]),
   ]
 )

@@ -1,0 +1,52 @@
+import Foundation
+import Testing
+
+@testable import CNNC
+@testable import cnnc
+
+/// The commands called as functions, in this process: they throw what `main` would print
+/// (`CommandFailure`, or ArgumentParser's validation errors) instead of exiting, so a test can
+/// look at the error itself. `CommandLineTests` runs the built tool for what the user sees.
+@Suite struct CommandInProcessTests {
+  @Test func aMissingCheckpointIsAFailureNamingIt() throws {
+    let command = try RunCommand.parse(["Models/lenet.yaml", "--weights", "/nonexistent.st"])
+    let failure = #expect(throws: CommandFailure.self) { try command.run() }
+    #expect(failure?.description == "error: /nonexistent.st: the file does not exist")
+  }
+
+  /// `--batch` and `--threads` are declared once (SharedOptions) and refused alike by every
+  /// command that takes them.
+  @Test func sharedOptionsHaveOneRule() {
+    let commands: [(String, ([String]) throws -> Void)] = [
+      ("check", { _ = try CheckCommand.parse($0) }), ("run", { _ = try RunCommand.parse($0) }),
+      ("bench", { _ = try BenchCommand.parse($0) }),
+    ]
+    for (name, parse) in commands {
+      for (option, value, message) in [
+        ("--batch", "0", "--batch must be between 1 and \(Limits.maximumSize)"),
+        ("--threads", "257", "--threads must be between 1 and 256"),
+      ] where !(name == "check" && option == "--threads") {
+        // run is given --train so that nothing but the option is wrong.
+        let arguments =
+          ["Models/lenet.yaml"] + (name == "run" ? ["--train"] : []) + [option, value]
+        do {
+          try parse(arguments)
+          Issue.record("\(name) \(option) \(value) was accepted")
+        } catch {
+          #expect(CNNCCommand.message(for: error) == message, "\(name) \(option)")
+        }
+      }
+    }
+  }
+
+  /// An ONNX file that is not a model: the failure names it, and nothing is written.
+  @Test func anImportThatFailsWritesNothing() throws {
+    let folder = try DataFileWriters.folder()
+    let model = folder + "/bad.onnx"
+    try Data([1, 2, 3, 255]).write(to: URL(fileURLWithPath: model))
+    let command = try ImportCommand.parse([model, "-o", folder + "/bad.yaml"])
+    let failure = #expect(throws: CommandFailure.self) { try command.run() }
+    #expect(failure?.description.hasPrefix("error: \(model): not an ONNX model") == true)
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["bad.onnx"])
+  }
+}
