@@ -74,7 +74,7 @@ extension ONNXImport {
   public func checkedNetwork() throws(ONNXError) -> InferredNetwork {
     let result = SpecChecker.check(Array(yaml.utf8), name: "imported")
     guard result.isValid, let network = result.network else {
-      let lines = result.diagnostics.sorted.map { "  line \($0.location.line): \($0.message)" }
+      let lines = result.diagnostics.errors.map { "  line \($0.location.line): \($0.message)" }
       throw ONNXError(
         message: (["the imported spec does not pass cnnc check:"] + lines).joined(separator: "\n"))
     }

@@ -13,9 +13,9 @@ struct CNNCCommand: ParsableCommand {
     ])
 
   /// Parses and runs a command; a `CommandFailure` it throws is printed as `error: …` with exit
-  /// status 1, other errors as ArgumentParser prints them. Arguments are checked as bytes first: Swift decodes one that is not UTF-8 with
-  /// replacement characters, so a spec path "did not exist" and `--out o\xFF.safetensors` wrote
-  /// `o\u{FFFD}.safetensors`.
+  /// status 1, other errors as ArgumentParser prints them. Arguments are checked as bytes
+  /// first: Swift decodes one that is not UTF-8 with replacement characters, so a spec path
+  /// "did not exist" and `--out o\xFF.safetensors` wrote `o\u{FFFD}.safetensors`.
   static func main() {
     for index in 1..<max(1, Int(CommandLine.argc)) {
       guard let pointer = CommandLine.unsafeArgv[index] else { continue }

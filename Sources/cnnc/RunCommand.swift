@@ -226,6 +226,11 @@ struct RunCommand: ParsableCommand {
   private func evaluate(
     _ network: InferredNetwork, _ data: any ImageDataset, _ preprocessing: Preprocessing
   ) throws {
+    do {
+      try Inference.check(data, fits: network)
+    } catch {
+      throw CommandFailure("\(input ?? spec): \(error)")
+    }
     let result: Inference.Result
     do {
       result = try Inference.run(
@@ -233,8 +238,10 @@ struct RunCommand: ParsableCommand {
         keepOutputs: output != nil)
     } catch let error as CheckpointError {
       throw CommandFailure(error.description)
+    } catch let error as PlanError {
+      throw CommandFailure("\(spec): \(error.message)")
     } catch {
-      throw CommandFailure("\(input ?? spec): \(error)")
+      throw CommandFailure("\(spec): \(error)")
     }
     if let output {
       do {

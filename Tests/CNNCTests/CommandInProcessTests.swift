@@ -9,7 +9,7 @@ import Testing
 /// look at the error itself. `CommandLineTests` runs the built tool for what the user sees.
 @Suite struct CommandInProcessTests {
   @Test func aMissingCheckpointIsAFailureNamingIt() throws {
-    let command = try RunCommand.parse(["Models/lenet.yaml", "--weights", "/nonexistent.st"])
+    let command = try RunCommand.parse([modelPath("lenet.yaml"), "--weights", "/nonexistent.st"])
     let failure = #expect(throws: CommandFailure.self) { try command.run() }
     #expect(failure?.description == "error: /nonexistent.st: the file does not exist")
   }
@@ -34,19 +34,34 @@ import Testing
           Issue.record("\(name) \(option) \(value) was accepted")
         } catch {
           #expect(CNNCCommand.message(for: error) == message, "\(name) \(option)")
+          #expect(CNNCCommand.exitCode(for: error) == .validationFailure, "\(name) \(option)")
         }
       }
     }
   }
 
-  /// An ONNX file that is not a model: the failure names it, and nothing is written.
+  /// An import fails before writing anything: a file that is not a model, and a model whose
+  /// spec does not pass `cnnc check` (a 9×9 pooling window on 4×4 planes), weights asked for.
   @Test func anImportThatFailsWritesNothing() throws {
     let folder = try DataFileWriters.folder()
-    let model = folder + "/bad.onnx"
-    try Data([1, 2, 3, 255]).write(to: URL(fileURLWithPath: model))
-    let command = try ImportCommand.parse([model, "-o", folder + "/bad.yaml"])
-    let failure = #expect(throws: CommandFailure.self) { try command.run() }
-    #expect(failure?.description.hasPrefix("error: \(model): not an ONNX model") == true)
-    #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["bad.onnx"])
+    let garbage = folder + "/garbage.onnx"
+    try Data([1, 2, 3, 255]).write(to: URL(fileURLWithPath: garbage))
+    let unchecked = folder + "/window.onnx"
+    try ONNXImportTests.chain(
+      [1, 3, 4, 4], [("MaxPool", ["kernel_shape": [9, 9]])], opset: 13
+    ).write(to: URL(fileURLWithPath: unchecked))
+    for (model, problem) in [
+      (garbage, "not an ONNX model"), (unchecked, "the imported spec does not pass cnnc check"),
+    ] {
+      let command = try ImportCommand.parse([
+        model, "-o", folder + "/out.yaml", "--weights", folder + "/out.safetensors",
+      ])
+      let failure = #expect(throws: CommandFailure.self) { try command.run() }
+      #expect(failure?.description.hasPrefix("error: \(model): \(problem)") == true)
+    }
+    #expect(
+      try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == [
+        "garbage.onnx", "window.onnx",
+      ])
   }
 }

@@ -131,7 +131,7 @@ import Testing
     static let randomKills = 100
   #endif
 
-  /// SIGKILL at 100 random moments of a chain of runs with `--log` and `--plot`, each resuming
+  /// SIGKILL at 100 (sanitized: 20) random moments of a chain of runs with `--log` and `--plot`, each resuming
   /// the last; then one run to the end, which must write what an uninterrupted run writes, a log
   /// with every step once and whole lines, a whole picture, and no temporary file.
   @Test func killedAHundredTimesAtRandomStillEndsTheSame() throws {

@@ -9,8 +9,10 @@ import Testing
 /// it once claimed a part of the new call from the old ticket (run twice, counted twice, the
 /// caller returning before a part was done).
 @Suite struct KernelTeamTests {
-  @Test func everyPartRunsOnceBeforeItsCallReturns() throws {
-    let team = try #require(KernelTeam(threads: 2))
+  /// One helper, and two racing each other for the parts.
+  @Test(arguments: [2, 3])
+  func everyPartRunsOnceBeforeItsCallReturns(threads: Int) throws {
+    let team = try #require(KernelTeam(threads: threads))
     let maximumParts = 9
     let counts = UnsafeMutablePointer<Int>.allocate(capacity: maximumParts)
     counts.initialize(repeating: 0, count: maximumParts)

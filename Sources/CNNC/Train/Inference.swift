@@ -36,10 +36,7 @@ public enum Inference {
     _ network: InferredNetwork, weights: String, over data: any ImageDataset,
     preprocessing: Preprocessing, keepOutputs: Bool
   ) throws -> Result {
-    guard data.imageShape == network.input else {
-      throw TrainingError(
-        message: "the images are \(data.imageShape) but the network's input is \(network.input)")
-    }
+    try check(data, fits: network)
     let evaluator = try Evaluator(network: network)
     let values = try Checkpoints.values(
       at: weights, evaluator.parameters, floats: evaluator.parameterFloats)
@@ -50,6 +47,16 @@ public enum Inference {
     return Result(
       images: data.count, correct: labelled ? correct : nil, outputs: outputs,
       seconds: Date().timeIntervalSince(start))
+  }
+
+  /// Throws unless `data`'s images have the network's input shape.
+  public static func check(_ data: any ImageDataset, fits network: InferredNetwork)
+    throws(TrainingError)
+  {
+    guard data.imageShape == network.input else {
+      throw TrainingError(
+        message: "the images are \(data.imageShape) but the network's input is \(network.input)")
+    }
   }
 
   /// Where the names of the output rows go: beside the outputs, `<output>.files.txt`.
