@@ -113,8 +113,7 @@ import Testing
   }
 
   @Test func aCheckpointCarriesTheCountAsI64AndRoundTrips() throws {
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
-      "cnnc-bn-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+    let folder = TestFiles.newURL()
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: folder) }
     let network = try InferredNetwork(yaml: Self.net)

@@ -125,9 +125,7 @@ import Testing
   }
 
   @Test func atomicWriteReplacesTheFile() throws {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-      UUID().uuidString + ".safetensors"
-    ).path
+    let path = TestFiles.newURL(suffix: ".safetensors").path
     try Self.sample.write(to: path)
     try Self.sample.write(to: path)
     #expect(try SafeTensors.read(path)["c.bias"]?.values == [0.25, -0.125])

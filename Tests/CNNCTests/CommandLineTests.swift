@@ -38,7 +38,7 @@ import Testing
   }
 
   static func temporaryFile(_ text: String, name: String = "spec.yaml") throws -> String {
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+    let folder = TestFiles.newURL()
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     let url = folder.appendingPathComponent(name)
     try Data(text.utf8).write(to: url)

@@ -9,7 +9,7 @@ import Foundation
 enum DataFileWriters {
   /// A fresh temporary folder.
   static func folder() throws -> String {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+    let url = TestFiles.newURL()
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url.path
   }

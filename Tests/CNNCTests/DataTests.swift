@@ -23,7 +23,7 @@ import Testing
   }
 
   static func folder() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+    let url = TestFiles.newURL()
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
   }

@@ -74,7 +74,7 @@ import Testing
   }
 
   static func folder() throws -> String {
-    let path = NSTemporaryDirectory() + "cnnc-session-\(UUID().uuidString)"
+    let path = TestFiles.newURL().path
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
   }

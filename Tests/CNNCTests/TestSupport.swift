@@ -6,6 +6,23 @@ import Foundation
 let packageRoot = URL(fileURLWithPath: #filePath)
   .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
+/// Where tests write: one folder per test process, removed when the process exits normally (a
+/// run that crashed leaves it, to look at), so that runs do not pile up in /tmp.
+enum TestFiles {
+  static let root: URL = {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "cnnc-tests-\(getpid())")
+    try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    atexit { try? FileManager.default.removeItem(at: TestFiles.root) }
+    return url
+  }()
+
+  /// A fresh path under `root`, with `suffix` after its unique name.
+  static func newURL(suffix: String = "") -> URL {
+    root.appendingPathComponent(UUID().uuidString + suffix)
+  }
+}
+
 func modelPath(_ name: String) -> String {
   packageRoot.appendingPathComponent("Models/\(name)").path
 }

@@ -84,7 +84,7 @@ func makeTrainer(
       step: first.step, epoch: first.epoch, batchInEpoch: first.batchInEpoch,
       randomStates: try first.randomStates(), weights: first.weights,
       optimizerState: first.optimizerState)
-    let statePath = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+    let statePath = TestFiles.newURL()
       .path
     let used = first.options.optimizer
     try state.encoded(first.parameters, optimizer: used, seed: 5, batch: 32).write(to: statePath)
