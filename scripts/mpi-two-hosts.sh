@@ -13,7 +13,8 @@ cleanup() {
   ip netns del cnnc-a 2>/dev/null || true
   ip netns del cnnc-b 2>/dev/null || true
   ip link del cnnc-br 2>/dev/null || true
-  rm -rf "$work"
+  # The hosts' session folders (scripts/mpi/netns-agent.sh).
+  rm -rf "$work" "${TMPDIR:-/tmp}/cnnc-mpi-cnnc-a" "${TMPDIR:-/tmp}/cnnc-mpi-cnnc-b"
 }
 work=$(mktemp -d)
 trap cleanup EXIT
