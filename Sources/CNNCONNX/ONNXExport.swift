@@ -2,12 +2,6 @@ import CNNC
 import Foundation
 import SwiftProtobuf
 
-/// Why a network could not be exported.
-public struct ONNXError: Error, CustomStringConvertible, Sendable {
-  public var message: String
-  public var description: String { message }
-}
-
 /// A network and its weights as an ONNX model (opset 13): one node per layer, named as the
 /// layer, reading the layers' outputs by their names; the weights as initializers named as in
 /// checkpoints (`conv1.weight`); the input `input` of shape (batch, C, H, W) with a symbolic
@@ -46,91 +40,37 @@ public enum ONNXExport {
       node.name = layer.name
       node.input = inputNames
       node.output = [layer.name]
+      let mapping = kind.onnxOperator(inputCount: inputNames.count)
       var rank = inputRanks[0]
-      func needsImage() throws(ONNXError) {
+      switch mapping.input {
+      case .any: break
+      case .image:
         guard rank == 4 else {
           throw ONNXError(
             message: "\(layer.spec.subject): its input is flat in ONNX (after a dense layer or "
               + "a flatten), where \(layer.typeName) needs (N, C, H, W)")
         }
-      }
-      switch kind {
-      case let conv as Convolution:
-        try needsImage()
-        node.opType = "Conv"
-        node.input += [tensor("weight"), tensor("bias")].compactMap { $0 }
-        node.attribute = [
-          ints("kernel_shape", [conv.kernel.height, conv.kernel.width]),
-          ints("strides", [conv.stride.height, conv.stride.width]),
-          ints("pads", [conv.pad.height, conv.pad.width, conv.pad.height, conv.pad.width]),
-          int("group", conv.groups),
-        ]
-      case let pool as Pooling:
-        try needsImage()
-        node.opType = pool.kind == .max ? "MaxPool" : "AveragePool"
-        node.attribute = [
-          ints("kernel_shape", [pool.kernel.height, pool.kernel.width]),
-          ints("strides", [pool.stride.height, pool.stride.width]),
-          ints("pads", [pool.pad.height, pool.pad.width, pool.pad.height, pool.pad.width]),
-          int("ceil_mode", pool.ceilMode ? 1 : 0),
-        ]
-        // cnnc divides by the positions a window spans in the padded input, as Caffe does.
-        if pool.kind == .average { node.attribute.append(int("count_include_pad", 1)) }
-      case is GlobalAveragePooling:
-        try needsImage()
-        node.opType = "GlobalAveragePool"
-      case is Dense:
+      case .flat:
         if rank == 4 {
           var flatten = Onnx_NodeProto()
           flatten.name = "\(layer.name).flatten"
           flatten.opType = "Flatten"
           flatten.input = inputNames
           flatten.output = [flatten.name]
-          flatten.attribute = [int("axis", 1)]
+          flatten.attribute = [attribute("axis", .int(1))]
           graph.node.append(flatten)
           node.input = [flatten.name]
         }
-        node.opType = "Gemm"
-        node.input += [tensor("weight"), tensor("bias")].compactMap { $0 }
-        node.attribute = [int("transB", 1)]
-        rank = 2
-      case is Flatten:
-        node.opType = "Flatten"
-        node.attribute = [int("axis", 1)]
-        rank = 2
-      case let activation as Activation:
-        switch activation.function {
-        case .relu: node.opType = "Relu"
-        case .sigmoid: node.opType = "Sigmoid"
-        case .tanh: node.opType = "Tanh"
-        case .leakyReLU(let slope):
-          node.opType = "LeakyRelu"
-          node.attribute = [float("alpha", slope)]
-        }
-      case is Dropout:
-        node.opType = "Identity"
-      case is Add, is Concat:
+      case .alike:
         guard Set(inputRanks).count == 1 else {
           throw ONNXError(
             message: "\(layer.spec.subject): its inputs mix flat and (N, C, H, W) tensors in ONNX")
         }
-        if kind is Concat {
-          node.opType = "Concat"
-          node.attribute = [int("axis", 1)]
-        } else {
-          node.opType = inputNames.count == 2 ? "Add" : "Sum"
-        }
-      case let norm as BatchNorm:
-        node.opType = "BatchNormalization"
-        node.input += ["weight", "bias", "running_mean", "running_var"].compactMap(tensor)
-        node.attribute = [float("epsilon", norm.epsilon)]
-      case is Softmax:
-        node.opType = "Softmax"
-        node.attribute = [int("axis", 1)]
-      default:
-        throw ONNXError(
-          message: "\(layer.spec.subject): layer type '\(layer.typeName)' has no ONNX export")
       }
+      node.opType = mapping.type
+      node.input += mapping.tensors.compactMap(tensor)
+      node.attribute = mapping.attributes.map { attribute($0.name, $0.value) }
+      if mapping.outputIsFlat { rank = 2 }
       graph.node.append(node)
       names.append(layer.name)
       ranks.append(rank)
@@ -179,27 +119,22 @@ public enum ONNXExport {
     return info
   }
 
-  private static func int(_ name: String, _ value: Int) -> Onnx_AttributeProto {
+  private static func attribute(_ name: String, _ value: ONNXOperator.Value)
+    -> Onnx_AttributeProto
+  {
     var attribute = Onnx_AttributeProto()
     attribute.name = name
-    attribute.type = .int
-    attribute.i = Int64(value)
-    return attribute
-  }
-
-  private static func ints(_ name: String, _ values: [Int]) -> Onnx_AttributeProto {
-    var attribute = Onnx_AttributeProto()
-    attribute.name = name
-    attribute.type = .ints
-    attribute.ints = values.map(Int64.init)
-    return attribute
-  }
-
-  private static func float(_ name: String, _ value: Float) -> Onnx_AttributeProto {
-    var attribute = Onnx_AttributeProto()
-    attribute.name = name
-    attribute.type = .float
-    attribute.f = value
+    switch value {
+    case .int(let value):
+      attribute.type = .int
+      attribute.i = Int64(value)
+    case .ints(let values):
+      attribute.type = .ints
+      attribute.ints = values.map(Int64.init)
+    case .float(let value):
+      attribute.type = .float
+      attribute.f = value
+    }
     return attribute
   }
 }

@@ -8,7 +8,7 @@ struct GraphReader {
   let opset: Int
   /// Each ONNX tensor's rank, and whether its spatial dimensions are known to be 1×1 (after a
   /// global pooling): what an axis attribute is relative to.
-  var forms: [String: (rank: Int, unitPlane: Bool)] = [:]
+  var forms: [String: ONNXForm] = [:]
   var initializers: [String: (dims: [Int], values: [Float])] = [:]
   var inputShape: [Int] = []
   /// The cnnc value each ONNX tensor name stands for: "input", or a layer's name.
@@ -23,7 +23,7 @@ struct GraphReader {
   /// What the import left out, for the user: nodes the declared output does not depend on.
   var notes: [String] = []
 
-  /// The ai.onnx opsets whose operators cnnc maps as documented (`ONNXOperators.swift`); a
+  /// The ai.onnx opsets whose operators cnnc maps as documented (each layer's `onnx` reading); a
   /// model declaring another is refused, not guessed at.
   static let supportedOpsets = 7...22
 
@@ -57,7 +57,7 @@ struct GraphReader {
     }
     inputShape = dims.count == 3 ? dims : [dims[0], 1, 1]
     values[input.name] = "input"
-    forms[input.name] = (dims.count + 1, dims.count == 1)
+    forms[input.name] = ONNXForm(rank: dims.count + 1, unitPlane: dims.count == 1)
     // A Flatten read only by a Gemm is left out: cnnc's dense layer flattens its input itself.
     let nodes = live.map { graph.node[$0] }
     var readers: [String: Int] = [:]
@@ -171,74 +171,11 @@ struct GraphReader {
     guard let input = node.input.first, let value = values[input], let output = node.output.first
     else { throw problem(node, "its input is not an earlier node's output") }
     values[output] = value
-    forms[output] = node.opType == "Flatten" ? (2, false) : forms[input]
+    forms[output] = node.opType == "Flatten" ? ONNXForm(rank: 2) : forms[input]
   }
 
   func problem(_ node: Onnx_NodeProto, _ text: String) -> ONNXError {
     ONNXError(message: "node '\(node.name)' (\(node.opType)): \(text)")
-  }
-
-  func attribute(_ node: Onnx_NodeProto, _ name: String) -> Onnx_AttributeProto? {
-    node.attribute.first { $0.name == name }
-  }
-
-  func ints(_ node: Onnx_NodeProto, _ name: String, default fallback: [Int]) -> [Int] {
-    attribute(node, name).map { $0.ints.map { Int($0) } } ?? fallback
-  }
-
-  func int(_ node: Onnx_NodeProto, _ name: String, default fallback: Int) -> Int {
-    attribute(node, name).map { Int($0.i) } ?? fallback
-  }
-
-  func float(_ node: Onnx_NodeProto, _ name: String, default fallback: Float) -> Float {
-    attribute(node, name)?.f ?? fallback
-  }
-
-  /// Refuses every attribute but `known`.
-  func onlyAttributes(_ node: Onnx_NodeProto, _ known: Set<String>) throws(ONNXError) {
-    for attribute in node.attribute where !known.contains(attribute.name) {
-      throw problem(node, "attribute '\(attribute.name)' has no cnnc equivalent")
-    }
-  }
-
-  /// A (height, width) key: one number when both are equal; nil when it is the default.
-  func pair(_ values: [Int], _ node: Onnx_NodeProto, _ name: String, default fallback: Int?)
-    throws(ONNXError) -> String?
-  {
-    guard values.count == 2 else {
-      throw problem(node, "attribute '\(name)' has \(values.count) values; cnnc layers are 2-D")
-    }
-    if values[0] == values[1] {
-      return values[0] == fallback ? nil : String(values[0])
-    }
-    return "[\(values[0]), \(values[1])]"
-  }
-
-  /// ONNX pads are (top, left, bottom, right); cnnc pads both sides alike.
-  func symmetricPads(_ node: Onnx_NodeProto) throws(ONNXError) -> [Int] {
-    let pads = ints(node, "pads", default: [0, 0, 0, 0])
-    guard pads.count == 4, pads[0] == pads[2], pads[1] == pads[3] else {
-      throw problem(node, "attribute 'pads' \(pads) pads the two sides unequally")
-    }
-    if let auto = attribute(node, "auto_pad"),
-      !["", "NOTSET"].contains(String(decoding: auto.s, as: UTF8.self))
-    {
-      throw problem(
-        node,
-        "attribute 'auto_pad' \(String(decoding: auto.s, as: UTF8.self)) is not supported; give pads"
-      )
-    }
-    return [pads[0], pads[1]]
-  }
-
-  func weight(_ node: Onnx_NodeProto, _ index: Int) throws(ONNXError) -> (
-    dims: [Int], values: [Float]
-  )? {
-    guard index < node.input.count, !node.input[index].isEmpty else { return nil }
-    guard let tensor = initializers[node.input[index]] else {
-      throw problem(node, "input \(index) ('\(node.input[index])') must be an initializer")
-    }
-    return tensor
   }
 
   /// The node's name, else its output's, with characters other than letters, digits, `_`,

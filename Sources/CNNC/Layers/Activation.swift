@@ -15,15 +15,36 @@ public struct Activation: Layer {
 
   public init(_ function: Function) { self.function = function }
 
-  public static let reluType = LayerType(name: "relu", keys: []) { _ in Activation(.relu) }
-  public static let sigmoidType = LayerType(name: "sigmoid", keys: []) { _ in Activation(.sigmoid) }
-  public static let tanhType = LayerType(name: "tanh", keys: []) { _ in Activation(.tanh) }
-  public static let leakyReLUType = LayerType(name: "leaky_relu", keys: ["slope"]) { keys in
+  public static let reluType = LayerType(name: "relu", keys: [], onnx: .plain("Relu")) { _ in
+    Activation(.relu)
+  }
+  public static let sigmoidType = LayerType(name: "sigmoid", keys: [], onnx: .plain("Sigmoid")) {
+    _ in Activation(.sigmoid)
+  }
+  public static let tanhType = LayerType(name: "tanh", keys: [], onnx: .plain("Tanh")) { _ in
+    Activation(.tanh)
+  }
+  public static let leakyReLUType = LayerType(
+    name: "leaky_relu", keys: ["slope"],
+    onnx: ONNXReading(["LeakyRelu"]) { node throws(ONNXError) in
+      try node.onlyAttributes(["alpha"])
+      node.keys.append(("slope", "\(node.float("alpha", default: 0.01))"))
+    }
+  ) { keys in
     let slope = keys.number("slope", default: 0.01, requirement: "a finite number") { _ in true }
     return Activation(.leakyReLU(slope: Float(slope)))
   }
 
   public func outputShape(for inputs: [Shape], check: inout ShapeCheck) -> Shape? { inputs[0] }
+
+  public func onnxOperator(inputCount: Int) -> ONNXOperator {
+    switch function {
+    case .relu: ONNXOperator("Relu")
+    case .sigmoid: ONNXOperator("Sigmoid")
+    case .tanh: ONNXOperator("Tanh")
+    case .leakyReLU(let slope): ONNXOperator("LeakyRelu", [("alpha", .float(slope))])
+    }
+  }
 }
 
 extension Activation {

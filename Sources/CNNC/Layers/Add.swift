@@ -6,7 +6,13 @@ public struct Add: Layer {
 
   public init() {}
 
-  public static let type = LayerType(name: "add", keys: [], arity: .twoOrMore) { _ in Add() }
+  public static let type = LayerType(
+    name: "add", keys: [], arity: .twoOrMore,
+    onnx: ONNXReading(["Add", "Sum"]) { node throws(ONNXError) in
+      try node.onlyAttributes([])
+      node.dataInputs = node.inputCount
+    }
+  ) { _ in Add() }
 
   public func outputShape(for inputs: [Shape], check: inout ShapeCheck) -> Shape? {
     for (index, shape) in inputs.enumerated() where shape != inputs[0] {
@@ -16,6 +22,11 @@ public struct Add: Layer {
       return nil
     }
     return inputs[0]
+  }
+
+  /// ONNX's `Add` takes two inputs; `Sum` any number.
+  public func onnxOperator(inputCount: Int) -> ONNXOperator {
+    ONNXOperator(inputCount == 2 ? "Add" : "Sum", input: .alike)
   }
 }
 

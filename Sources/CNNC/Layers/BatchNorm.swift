@@ -25,7 +25,10 @@ public struct BatchNorm: Layer {
     self.momentum = momentum
   }
 
-  public static let type = LayerType(name: "batchnorm", keys: ["eps", "momentum"]) { keys in
+  public static let type = LayerType(
+    name: "batchnorm", keys: ["eps", "momentum"],
+    onnx: ONNXReading(["BatchNormalization"], read: readBatchNormalization)
+  ) { keys in
     let epsilon = keys.number("eps", default: 1e-5, requirement: "positive") { $0 > 0 }
     let momentum = keys.number("momentum", default: 0.1, requirement: "in [0, 1]") {
       (0...1).contains($0)
@@ -51,6 +54,28 @@ public struct BatchNorm: Layer {
   }
 
   public func multiplyAdds(for inputs: [Shape], output: Shape) -> Int? { output.elementCount }
+
+  /// The inference form: with the running statistics.
+  public func onnxOperator(inputCount: Int) -> ONNXOperator {
+    ONNXOperator(
+      "BatchNormalization", [("epsilon", .float(epsilon))],
+      tensors: ["weight", "bias", "running_mean", "running_var"])
+  }
+
+  static func readBatchNormalization(_ node: inout ONNXNodeReader) throws(ONNXError) {
+    try node.onlyAttributes(["epsilon", "momentum", "training_mode"])
+    let epsilon = node.float("epsilon", default: 1e-5)
+    if epsilon != 1e-5 { node.keys.append(("eps", "\(epsilon)")) }
+    // ONNX's momentum weighs the old statistics; PyTorch's and cnnc's the new.
+    let momentum = 1 - node.float("momentum", default: 0.9)
+    if abs(momentum - 0.1) > 1e-7 { node.keys.append(("momentum", "\(momentum)")) }
+    for (index, tensor) in ["weight", "bias", "running_mean", "running_var"].enumerated() {
+      guard let values = try node.weight(index + 1) else {
+        throw node.problem("its \(tensor) must be an initializer")
+      }
+      node.tensors["\(node.layerName).\(tensor)"] = values.values
+    }
+  }
 }
 
 // Per channel c over its M = N·H·W values x: μ = Σx/M, σ² = Σ(x − μ)²/M, r = 1/√(σ² + ε),

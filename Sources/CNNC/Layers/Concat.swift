@@ -2,7 +2,16 @@
 public struct Concat: Layer {
   public init() {}
 
-  public static let type = LayerType(name: "concat", keys: [], arity: .twoOrMore) { _ in Concat() }
+  public static let type = LayerType(
+    name: "concat", keys: [], arity: .twoOrMore,
+    onnx: ONNXReading(["Concat"]) { node throws(ONNXError) in
+      try node.onlyAttributes(["axis"])
+      if node.int("axis", default: 1) != 1 {
+        throw node.problem("attribute 'axis' must be 1 (channels)")
+      }
+      node.dataInputs = node.inputCount
+    }
+  ) { _ in Concat() }
 
   public func outputShape(for inputs: [Shape], check: inout ShapeCheck) -> Shape? {
     let first = inputs[0]
@@ -22,6 +31,10 @@ public struct Concat: Layer {
       channels = sum
     }
     return Shape(channels: channels, height: first.height, width: first.width)
+  }
+
+  public func onnxOperator(inputCount: Int) -> ONNXOperator {
+    ONNXOperator("Concat", [("axis", .int(1))], input: .alike)
   }
 }
 

@@ -31,9 +31,9 @@ public struct Convolution: Layer {
   }
 
   public static let type = LayerType(
-    name: "conv", keys: ["filters", "kernel", "stride", "pad", "bias", "groups"]
-  ) {
-    keys in
+    name: "conv", keys: ["filters", "kernel", "stride", "pad", "bias", "groups"],
+    onnx: ONNXReading(["Conv"], read: readConv)
+  ) { keys in
     Convolution(
       filters: keys.positive("filters"),
       kernel: keys.pair("kernel", in: 1...Limits.maximumSize),
@@ -79,6 +79,45 @@ public struct Convolution: Layer {
       kernel.height, kernel.width, inputs[0].channels / groups, filters, output.height,
       output.width,
     ])
+  }
+}
+
+// ONNX's Conv, with the weight and bias as cnnc keeps them.
+extension Convolution {
+  public func onnxOperator(inputCount: Int) -> ONNXOperator {
+    ONNXOperator(
+      "Conv",
+      [
+        ("kernel_shape", .ints([kernel.height, kernel.width])),
+        ("strides", .ints([stride.height, stride.width])),
+        ("pads", .ints([pad.height, pad.width, pad.height, pad.width])),
+        ("group", .int(groups)),
+      ], tensors: ["weight", "bias"], input: .image)
+  }
+
+  static func readConv(_ node: inout ONNXNodeReader) throws(ONNXError) {
+    try node.onlyAttributes(["kernel_shape", "strides", "pads", "group", "dilations", "auto_pad"])
+    try node.noDilation()
+    guard let weight = try node.weight(1), weight.dims.count == 4 else {
+      throw node.problem("its weight must be a 4-D initializer")
+    }
+    node.keys.append(("filters", String(weight.dims[0])))
+    let kernel = node.ints("kernel_shape", default: Array(weight.dims[2...]))
+    node.keys.append(("kernel", try node.pair(kernel, "kernel_shape", default: nil)!))
+    if let stride = try node.pair(node.ints("strides", default: [1, 1]), "strides", default: 1) {
+      node.keys.append(("stride", stride))
+    }
+    if let pad = try node.pair(try node.symmetricPads(), "pads", default: 0) {
+      node.keys.append(("pad", pad))
+    }
+    let groups = node.int("group", default: 1)
+    if groups != 1 { node.keys.append(("groups", String(groups))) }
+    node.tensors["\(node.layerName).weight"] = weight.values
+    if let bias = try node.weight(2) {
+      node.tensors["\(node.layerName).bias"] = bias.values
+    } else {
+      node.keys.append(("bias", "false"))
+    }
   }
 }
 

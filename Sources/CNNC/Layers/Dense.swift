@@ -8,7 +8,9 @@ public struct Dense: Layer {
     self.hasBias = hasBias
   }
 
-  public static let type = LayerType(name: "dense", keys: ["units", "bias"]) { keys in
+  public static let type = LayerType(
+    name: "dense", keys: ["units", "bias"], onnx: ONNXReading(["Gemm"], read: readGemm)
+  ) { keys in
     Dense(units: keys.positive("units"), hasBias: keys.boolean("bias", default: true))
   }
 
@@ -26,6 +28,46 @@ public struct Dense: Layer {
 
   public func multiplyAdds(for inputs: [Shape], output: Shape) -> Int? {
     inputs[0].elementCount.flatMap { checkedProduct([$0, units]) }
+  }
+}
+
+// ONNX's Gemm: Y = X · Bᵀ + C with transB 1 (B is cnnc's weight as it is).
+extension Dense {
+  public func onnxOperator(inputCount: Int) -> ONNXOperator {
+    ONNXOperator(
+      "Gemm", [("transB", .int(1))], tensors: ["weight", "bias"], input: .flat, outputIsFlat: true)
+  }
+
+  static func readGemm(_ node: inout ONNXNodeReader) throws(ONNXError) {
+    try node.onlyAttributes(["alpha", "beta", "transA", "transB"])
+    guard node.float("alpha", default: 1) == 1, node.float("beta", default: 1) == 1,
+      node.int("transA", default: 0) == 0
+    else { throw node.problem("only alpha 1, beta 1 and transA 0 have a cnnc dense layer") }
+    guard var weight = try node.weight(1), weight.dims.count == 2 else {
+      throw node.problem("its B must be a 2-D initializer")
+    }
+    if node.int("transB", default: 0) == 0 {
+      // B is (in, out); cnnc keeps (out, in).
+      let (rows, columns) = (weight.dims[0], weight.dims[1])
+      var transposed = [Float](repeating: 0, count: weight.values.count)
+      for row in 0..<rows {
+        for column in 0..<columns {
+          transposed[column * rows + row] = weight.values[row * columns + column]
+        }
+      }
+      weight = ([columns, rows], transposed)
+    }
+    node.keys.append(("units", String(weight.dims[0])))
+    node.tensors["\(node.layerName).weight"] = weight.values
+    if let bias = try node.weight(2) {
+      guard bias.values.count == weight.dims[0] else {
+        throw node.problem("its C has \(bias.values.count) values for \(weight.dims[0]) units")
+      }
+      node.tensors["\(node.layerName).bias"] = bias.values
+    } else {
+      node.keys.append(("bias", "false"))
+    }
+    node.outputForm = ONNXForm(rank: 2)
   }
 }
 

@@ -4,12 +4,22 @@ public struct Dropout: Layer {
 
   public init(rate: Float) { self.rate = rate }
 
-  public static let type = LayerType(name: "dropout", keys: ["rate"]) { keys in
+  public static let type = LayerType(
+    name: "dropout", keys: ["rate"],
+    onnx: ONNXReading(["Dropout"]) { node throws(ONNXError) in
+      try node.onlyAttributes(["seed"])
+      let rate = try node.weight(1)?.values.first ?? 0.5
+      node.keys.append(("rate", "\(rate)"))
+    }
+  ) { keys in
     let rate = keys.number("rate", requirement: "in [0, 1)") { $0 >= 0 && $0 < 1 }
     return Dropout(rate: Float(rate))
   }
 
   public func outputShape(for inputs: [Shape], check: inout ShapeCheck) -> Shape? { inputs[0] }
+
+  /// The inference form: the identity.
+  public func onnxOperator(inputCount: Int) -> ONNXOperator { ONNXOperator("Identity") }
 }
 
 extension Dropout {

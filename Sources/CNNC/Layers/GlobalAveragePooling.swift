@@ -2,11 +2,20 @@
 public struct GlobalAveragePooling: Layer {
   public init() {}
 
-  public static let type = LayerType(name: "global_avgpool", keys: []) { _ in GlobalAveragePooling()
-  }
+  public static let type = LayerType(
+    name: "global_avgpool", keys: [],
+    onnx: ONNXReading(["GlobalAveragePool"]) { node throws(ONNXError) in
+      try node.onlyAttributes([])
+      node.outputForm.unitPlane = true
+    }
+  ) { _ in GlobalAveragePooling() }
 
   public func outputShape(for inputs: [Shape], check: inout ShapeCheck) -> Shape? {
     Shape(channels: inputs[0].channels, height: 1, width: 1)
+  }
+
+  public func onnxOperator(inputCount: Int) -> ONNXOperator {
+    ONNXOperator("GlobalAveragePool", input: .image)
   }
 }
 

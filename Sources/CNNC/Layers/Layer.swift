@@ -1,4 +1,4 @@
-/// One layer type's behaviour: its shape rule, its learned tensors and its cost.
+/// One layer type's behaviour: its shape rule, its learned tensors, its cost and its ONNX node.
 ///
 /// Each layer type lives in its own file under Layers/ and joins `LayerRegistry.types`.
 public protocol Layer: LayerLowering, Sendable {
@@ -14,6 +14,9 @@ public protocol Layer: LayerLowering, Sendable {
 
   /// Multiply-adds per sample (FLOPs are twice this); nil on 64-bit overflow.
   func multiplyAdds(for inputs: [Shape], output: Shape) -> Int?
+
+  /// The ONNX node it exports as, reading `inputCount` data inputs (inference form).
+  func onnxOperator(inputCount: Int) -> ONNXOperator
 }
 
 extension Layer {
@@ -86,16 +89,19 @@ public struct LayerType: Sendable {
   /// Keys besides `type`, `name` and `input`.
   public let keys: [String]
   public let arity: InputArity
+  /// The ONNX operators it imports from, and how.
+  public let onnx: ONNXReading
   /// Reads the type's keys; errors go to the reader's diagnostics.
   let read: @Sendable (inout KeyReader) -> any Layer
 
   init(
-    name: String, keys: [String], arity: InputArity = .one,
+    name: String, keys: [String], arity: InputArity = .one, onnx: ONNXReading,
     read: @escaping @Sendable (inout KeyReader) -> any Layer
   ) {
     self.name = name
     self.keys = keys
     self.arity = arity
+    self.onnx = onnx
     self.read = read
   }
 }
@@ -122,6 +128,11 @@ public enum LayerRegistry {
 
   public static func type(named name: String) -> LayerType? {
     types.first { $0.name == name }
+  }
+
+  /// The layer type an ONNX operator imports as.
+  public static func type(forONNXOperator operatorType: String) -> LayerType? {
+    types.first { $0.onnx.operators.contains(operatorType) }
   }
 }
 

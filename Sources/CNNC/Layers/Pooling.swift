@@ -24,8 +24,12 @@ public struct Pooling: Layer {
   }
 
   static let keys = ["kernel", "stride", "pad", "round"]
-  public static let maxType = LayerType(name: "maxpool", keys: keys) { read(.max, &$0) }
-  public static let averageType = LayerType(name: "avgpool", keys: keys) { read(.average, &$0) }
+  public static let maxType = LayerType(
+    name: "maxpool", keys: keys, onnx: ONNXReading(["MaxPool"], read: readONNX)
+  ) { read(.max, &$0) }
+  public static let averageType = LayerType(
+    name: "avgpool", keys: keys, onnx: ONNXReading(["AveragePool"], read: readONNX)
+  ) { read(.average, &$0) }
 
   private static func read(_ kind: Kind, _ keys: inout KeyReader) -> Pooling {
     let sizes = 1...Limits.maximumSize
@@ -48,6 +52,50 @@ public struct Pooling: Layer {
         of: input, rule: .pooling(ceil: ceilMode), check: &check)
     else { return nil }
     return Shape(channels: input.channels, height: height, width: width)
+  }
+}
+
+// ONNX's MaxPool and AveragePool.
+extension Pooling {
+  public func onnxOperator(inputCount: Int) -> ONNXOperator {
+    var node = ONNXOperator(
+      kind == .max ? "MaxPool" : "AveragePool",
+      [
+        ("kernel_shape", .ints([kernel.height, kernel.width])),
+        ("strides", .ints([stride.height, stride.width])),
+        ("pads", .ints([pad.height, pad.width, pad.height, pad.width])),
+        ("ceil_mode", .int(ceilMode ? 1 : 0)),
+      ], input: .image)
+    // cnnc divides by the positions a window spans in the padded input, as Caffe does.
+    if kind == .average { node.attributes.append(("count_include_pad", .int(1))) }
+    return node
+  }
+
+  static func readONNX(_ node: inout ONNXNodeReader) throws(ONNXError) {
+    try node.onlyAttributes([
+      "kernel_shape", "strides", "pads", "ceil_mode", "count_include_pad", "auto_pad",
+      "dilations", "storage_order",
+    ])
+    try node.noDilation()
+    guard node.int("storage_order", default: 0) == 0 else {
+      throw node.problem("attribute 'storage_order' other than 0 (row major) is not supported")
+    }
+    let kernel = node.ints("kernel_shape", default: [])
+    node.keys.append(("kernel", try node.pair(kernel, "kernel_shape", default: nil)!))
+    let strides = node.ints("strides", default: [1, 1])
+    // cnnc's pooling stride defaults to the kernel.
+    if strides != kernel, let stride = try node.pair(strides, "strides", default: nil) {
+      node.keys.append(("stride", stride))
+    }
+    let pads = try node.symmetricPads()
+    if let pad = try node.pair(pads, "pads", default: 0) { node.keys.append(("pad", pad)) }
+    if node.operatorType == "AveragePool", pads != [0, 0],
+      node.int("count_include_pad", default: 0) != 1
+    {
+      throw node.problem(
+        "attribute 'count_include_pad' 0 with padding: cnnc's average counts the padding")
+    }
+    if node.int("ceil_mode", default: 0) == 0 { node.keys.append(("round", "floor")) }
   }
 }
 
