@@ -109,31 +109,12 @@ extern const cnnc_gemm_path cnnc_path_portable;
 extern const cnnc_gemm_path cnnc_path_avx2;
 extern const cnnc_gemm_path cnnc_path_avx512;
 
-// Stores a computed MR×NR tile (row stride `tile_columns`) into C's mr×nr corner:
-// c = tile when beta == 0 (C is not read), c + tile when beta == 1, else fma(beta, c, tile).
-static inline void cnnc_store_partial(const float *tile, size_t tile_columns, float *c,
-                                      size_t ldc, const cnnc_epilogue *e, size_t mr, size_t nr) {
-  const float beta = e->beta;
-  for (size_t i = 0; i < mr; i++) {
-    for (size_t j = 0; j < nr; j++) {
-      float value = tile[i * tile_columns + j];
-      if (e->row_bias) value += e->row_bias[i];
-      if (e->column_bias) value += e->column_bias[j];
-      float *target = &c[i * ldc + j];
-      if (beta == 1.0f) {
-        value += *target;
-      } else if (beta != 0.0f) {
-        value = __builtin_fmaf(beta, *target, value);
-      }
-      *target = e->relu ? cnnc_relu(value) : value;
-    }
-  }
-}
-
-// Stores one dot product of row i, column j as cnnc_store_partial does.
-static inline void cnnc_store_one(float *target, float value, const cnnc_epilogue *e, size_t i,
-                                  size_t j) {
-  const float beta = e->beta;
+// Stores one value of C (row i, column j of a tile) with the epilogue, whose beta the caller
+// read: value plus the biases, then c + value when beta == 1, fma(beta, c, value) for another
+// nonzero beta (C is not read when beta == 0), then the ReLU. The vector microkernels' epilogue
+// (gemm_microkernel.h) adds in this order too.
+static inline void cnnc_store_one(float *target, float value, float beta, const cnnc_epilogue *e,
+                                  size_t i, size_t j) {
   if (e->row_bias) value += e->row_bias[i];
   if (e->column_bias) value += e->column_bias[j];
   if (beta == 1.0f) {
@@ -142,6 +123,18 @@ static inline void cnnc_store_one(float *target, float value, const cnnc_epilogu
     value = __builtin_fmaf(beta, *target, value);
   }
   *target = e->relu ? cnnc_relu(value) : value;
+}
+
+// Stores a computed MR×NR tile (row stride `tile_columns`) into C's mr×nr corner.
+static inline void cnnc_store_partial(const float *tile, size_t tile_columns, float *c,
+                                      size_t ldc, const cnnc_epilogue *e, size_t mr, size_t nr) {
+  const float beta = e->beta;
+  for (size_t i = 0; i < mr; i++) {
+    for (size_t j = 0; j < nr; j++) {
+      const float value = tile[i * tile_columns + j];
+      cnnc_store_one(&c[i * ldc + j], value, beta, e, i, j);
+    }
+  }
 }
 
 #endif
