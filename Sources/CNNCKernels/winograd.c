@@ -1,13 +1,15 @@
-// Winograd convolution F(2×2, r×r) (Lavin and Gray, "Fast Algorithms for Convolutional Neural
-// Networks", 2015) for stride-1 layers with a 3×3 window (VGG's, AlexNet's conv3–5) or a 5×5
-// one (LeNet's conv2).
+// Winograd convolution F(m×m, r×r) (Lavin and Gray, "Fast Algorithms for Convolutional Neural
+// Networks", 2015) for stride-1 layers with a 3×3 window (VGG's, ResNet's) as F(4×4, 3×3) or
+// F(2×2, 3×3), or a 5×5 one (LeNet's conv2) as F(2×2, 5×5).
 //
-// Each 2×2 block of outputs (a tile) of filter k is Aᵀ [Σ_c U_kc ⊙ V_c] A, where V_c = Bᵀ d B is
-// the tile's α×α input window d of channel c transformed (α = r + 1) and U_kc = G g Gᵀ the
+// Each m×m block of outputs (a tile) of filter k is Aᵀ [Σ_c U_kc ⊙ V_c] A, where V_c = Bᵀ d B is
+// the tile's α×α input window d of channel c transformed (α = m + r − 1) and U_kc = G g Gᵀ the
 // filter's r×r weights g transformed. The sum over channels, for each of the α² positions ξ, is
 // a matrix product M_ξ (filters × tiles) = U_ξ (filters × channels) · V_ξ (channels × tiles),
-// which the GEMM microkernel runs: α² products per 4 outputs instead of 4r², 2.25× fewer
-// multiplications for 3×3 and 2.78× for 5×5, for some additions per value in the transforms.
+// which the GEMM microkernel runs: α² products per m² outputs instead of m²r², 4× fewer
+// multiplications for F(4×4, 3×3), 2.25× for F(2×2, 3×3) and 2.78× for F(2×2, 5×5), for some
+// additions per value in the transforms (more, and with larger constants, for α = 6: F(4×4,
+// 3×3) rounds a little more, and pays only on wide planes, see tile_of).
 //
 // Tiles are numbered across the images of a batch (image, then row-major over its output
 // plane) and taken a block at a time, so the transformed inputs V and products M of one block
@@ -25,6 +27,8 @@
 typedef float f8 __attribute__((ext_vector_type(8)));
 typedef float f16 __attribute__((ext_vector_type(16)));
 typedef int32_t i16 __attribute__((ext_vector_type(16)));
+typedef float f32 __attribute__((ext_vector_type(32)));
+typedef int32_t i32 __attribute__((ext_vector_type(32)));
 // Unaligned loads and stores (macros, not functions: a vector argument's ABI would depend on
 // the caller's instruction set).
 #define LOAD(type, p)            \
@@ -43,23 +47,31 @@ typedef int32_t i16 __attribute__((ext_vector_type(16)));
 enum { BLOCK_TILES = 64, MAX_ALPHA = 6 };
 _Static_assert(MAX_ALPHA * MAX_ALPHA == CNNC_WINOGRAD_MAX_POSITIONS, "the header's bound");
 
-// The transforms of F(2, 3) (points 0, ±1, ∞) and F(2, 5) (points 0, ±1, ±2, ∞), each an
-// α-point Toom-Cook: Bᵀ (α×α) for the input, G (α×r) for the weights, Aᵀ (2×α) for the output.
-static const float BT3[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
-static const double G3[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-static const float AT3[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
-static const float BT5[6][6] = {{4, 0, -5, 0, 1, 0},   {0, -4, -4, 1, 1, 0},
+// The transforms, each an α-point Toom-Cook: Bᵀ (α×α) for the input, G (α×r) for the weights,
+// Aᵀ (m×α) for the output. F(2, 3) on the points 0, ±1, ∞; F(4, 3) and F(2, 5) on 0, ±1, ±2,
+// ∞, so they share Bᵀ.
+static const float BT4[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+static const double G23[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+static const float AT23[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+static const float BT6[6][6] = {{4, 0, -5, 0, 1, 0},   {0, -4, -4, 1, 1, 0},
                                 {0, 4, -4, -1, 1, 0},  {0, -2, -1, 2, 1, 0},
                                 {0, 2, -1, -2, 1, 0},  {0, 4, 0, -5, 0, 1}};
-static const double G5[6][5] = {
+static const double G43[6][3] = {{1.0 / 4, 0, 0},
+                                 {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                 {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                 {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                 {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                 {0, 0, 1}};
+static const float AT43[4][6] = {
+    {1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+static const double G25[6][5] = {
     {1.0 / 4, 0, 0, 0, 0},
     {-1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6},
     {-1.0 / 6, 1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6},
     {1.0 / 24, 1.0 / 12, 1.0 / 6, 1.0 / 3, 2.0 / 3},
     {1.0 / 24, -1.0 / 12, 1.0 / 6, -1.0 / 3, 2.0 / 3},
     {0, 0, 0, 0, 1}};
-static const float AT5[2][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 1}};
-
+static const float AT25[2][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 1}};
 
 int cnnc_winograd_applies(const cnnc_window *g, size_t filters) {
   const size_t r = g->kernel_h;
@@ -68,10 +80,19 @@ int cnnc_winograd_applies(const cnnc_window *g, size_t filters) {
          filters > 0;
 }
 
-static size_t alpha_of(const cnnc_window *g) { return g->kernel_h + 1; }
+// The tile's side m. A 3×3 window takes F(4×4, 3×3) where a row of the output holds at least
+// eight of its tiles (the transforms' vectors are eight tiles of one row: on narrower planes
+// their lanes go unused and F(2×2, 3×3) measured faster: ResNet-20's 16×16 and 8×8 planes).
+static size_t tile_of(const cnnc_window *g) {
+  return g->kernel_h == 3 && (g->out_w + 3) / 4 >= 8 ? 4 : 2;
+}
+static size_t alpha_of(const cnnc_window *g) { return tile_of(g) + g->kernel_h - 1; }
+
+size_t cnnc_winograd_tile_side(const cnnc_window *g) { return tile_of(g); }
 
 size_t cnnc_winograd_tiles(const cnnc_window *g) {
-  return ((g->out_h + 1) / 2) * ((g->out_w + 1) / 2);
+  const size_t m = tile_of(g);
+  return ((g->out_h + m - 1) / m) * ((g->out_w + m - 1) / m);
 }
 
 size_t cnnc_winograd_block_tiles(void) { return BLOCK_TILES; }
@@ -81,9 +102,10 @@ size_t cnnc_winograd_weights_floats(const cnnc_window *g, size_t filters) {
   return alpha * alpha * cnnc_packed_a_floats(filters, g->channels);
 }
 
-// A segment's vertical combinations: 2·BLOCK_TILES + α − 2 columns at most, and room for the
-// eight-tile steps of the horizontal pass to read past a short segment's end.
-enum { ROW_FLOATS = 2 * BLOCK_TILES + MAX_ALPHA + 16, STAGE_FLOATS = BLOCK_TILES + 8 };
+// A segment's vertical combinations: m·BLOCK_TILES + α − m columns at most (m ≤ 4), and room
+// for the eight-tile steps of the horizontal pass to read past a short segment's end (32 + 4).
+enum { MAX_TILE = 4, ROW_FLOATS = MAX_TILE * BLOCK_TILES + MAX_ALPHA + 40 };
+enum { STAGE_FLOATS = BLOCK_TILES + 8 };
 
 // V and M for one block; a row of zeros and the α vertical combinations; a staging row per
 // position (one channel's transformed tiles, or one filter's outputs, by block column).
@@ -94,11 +116,12 @@ size_t cnnc_winograd_workspace_floats(const cnnc_window *g, size_t filters) {
 }
 
 // U = G g Gᵀ for one filter's r×r weights g of one channel, in double, rounded once. Inlined
-// with a constant r, so the loops unroll.
+// with a constant r and m, so the loops unroll.
 static inline __attribute__((always_inline)) void transform_weights(const size_t r,
+                                                                    const size_t m,
                                                                     const float *w, float *u) {
-  const size_t alpha = r + 1;
-  const double *gm = r == 3 ? &G3[0][0] : &G5[0][0];
+  const size_t alpha = m + r - 1;
+  const double *gm = r == 5 ? &G25[0][0] : m == 4 ? &G43[0][0] : &G23[0][0];
   double gg[MAX_ALPHA][5];  // G · g
   for (size_t i = 0; i < alpha; i++) {
     for (size_t j = 0; j < r; j++) {
@@ -121,7 +144,8 @@ static inline __attribute__((always_inline)) void transform_weights(const size_t
 // zeros.
 void cnnc_winograd_pack_weights(cnnc_isa isa, const cnnc_window *g, size_t filters,
                                 const float *weights, float *packed) {
-  const size_t r = g->kernel_h, channels = g->channels, positions = (r + 1) * (r + 1);
+  const size_t r = g->kernel_h, m = tile_of(g), channels = g->channels;
+  const size_t positions = alpha_of(g) * alpha_of(g);
   const size_t stride = cnnc_packed_a_floats(filters, channels);
   const size_t mr = cnnc_path(isa)->mr;
   for (size_t k0 = 0; k0 < filters; k0 += mr) {
@@ -131,10 +155,12 @@ void cnnc_winograd_pack_weights(cnnc_isa isa, const cnnc_window *g, size_t filte
         float u[MAX_ALPHA * MAX_ALPHA] = {0};
         if (k0 + row < filters) {
           const float *w = weights + ((k0 + row) * channels + c) * r * r;
-          if (r == 3) {
-            transform_weights(3, w, u);
+          if (r == 5) {
+            transform_weights(5, 2, w, u);
+          } else if (m == 4) {
+            transform_weights(3, 4, w, u);
           } else {
-            transform_weights(5, w, u);
+            transform_weights(3, 2, w, u);
           }
         }
         for (size_t q = 0; q < positions; q++) panel[q * stride + row] = u[q];
@@ -151,7 +177,8 @@ typedef struct {
 
 // The segments of tiles first ..< first + count (numbered across images); returns how many.
 static size_t segments_of(const cnnc_window *g, size_t first, size_t count, segment *out) {
-  const size_t tiles_w = (g->out_w + 1) / 2, per_image = cnnc_winograd_tiles(g);
+  const size_t m = tile_of(g);
+  const size_t tiles_w = (g->out_w + m - 1) / m, per_image = cnnc_winograd_tiles(g);
   size_t n = 0;
   for (size_t t = first; t < first + count;) {
     const size_t image = t / per_image, within = t % per_image;
@@ -177,7 +204,7 @@ static size_t segments_of(const cnnc_window *g, size_t first, size_t count, segm
 // ones (· B) eight tiles at a time into the staging rows, by block column (a short segment's
 // extra lanes are overwritten by the next segment's); then the staging rows go to the panels.
 static inline __attribute__((always_inline)) void transform_input(
-    const int alpha, const float *bt, const cnnc_window *g, size_t nr, const float *images,
+    const int m, const int alpha, const float *bt, const cnnc_window *g, size_t nr, const float *images,
     size_t image_stride, const segment *segments, size_t n, size_t count, float *v,
     size_t v_position_stride, float *rows, float *stage) {
   const long height = (long)g->height, width = (long)g->width;
@@ -193,14 +220,14 @@ static inline __attribute__((always_inline)) void transform_input(
   for (size_t c = 0; c < g->channels; c++) {
     for (size_t k = 0; k < n; k++) {
       const segment *s = &segments[k];
-      const long x_start = 2 * (long)s->tx0 - (long)g->pad_w;
-      const size_t length = 2 * s->count + (size_t)alpha - 2;
+      const long x_start = m * (long)s->tx0 - (long)g->pad_w;
+      const size_t length = (size_t)m * s->count + (size_t)alpha - (size_t)m;
       // The run's columns inside the image: [from, to) of the row buffers; the rest zeros.
       const long from = x_start < 0 ? -x_start : 0;
       const long to_x = x_start + (long)length < width ? x_start + (long)length : width;
       const long to = to_x - x_start > from ? to_x - x_start : from;
       // Zeros where the last run wrote outside this one's columns (the horizontal pass reads
-      // up to 2·round_up(count, 8) + α + 14 < ROW_FLOATS, all zeros past `to`).
+      // up to m·round_up(count, 8) + 36 < ROW_FLOATS, all zeros past `to`).
       if (written_from < from || written_to > to) {
         for (int i = 0; i < alpha; i++) {
           memset(w[i], 0, (size_t)from * sizeof(float));
@@ -214,7 +241,7 @@ static inline __attribute__((always_inline)) void transform_input(
       // the image).
       const float *d[MAX_ALPHA];
       for (int j = 0; j < alpha; j++) {
-        const long y = 2 * (long)s->ty - (long)g->pad_h + j;
+        const long y = m * (long)s->ty - (long)g->pad_h + j;
         d[j] = y < 0 || y >= height ? zeros : plane + y * width + x_start + from;
       }
       _Pragma("clang loop unroll(full)")
@@ -231,13 +258,25 @@ static inline __attribute__((always_inline)) void transform_input(
         const float *restrict row = w[i];
         float *restrict out = stage + (size_t)(i * alpha) * STAGE_FLOATS + s->column;
         for (size_t u = 0; u < s->count; u += 8) {
-          // Columns 2u + l of eight tiles, l < α, two at a time split into even and odd.
-          f8 x[MAX_ALPHA];
-          _Pragma("clang loop unroll(full)")
-          for (int l = 0; l < alpha; l += 2) {
-            const f16 pair = LOAD(f16, row + 2 * u + l);
-            x[l] = __builtin_shufflevector(pair, pair, 0, 2, 4, 6, 8, 10, 12, 14);
-            x[l + 1] = __builtin_shufflevector(pair, pair, 1, 3, 5, 7, 9, 11, 13, 15);
+          // Columns m·u + l of eight tiles, l < α: with m = 2, two at a time split into even
+          // and odd; with m = 4, four at a time from 32 columns, every fourth.
+          f8 x[MAX_ALPHA + 2];
+          if (m == 2) {
+            _Pragma("clang loop unroll(full)")
+            for (int l = 0; l < alpha; l += 2) {
+              const f16 pair = LOAD(f16, row + 2 * u + l);
+              x[l] = __builtin_shufflevector(pair, pair, 0, 2, 4, 6, 8, 10, 12, 14);
+              x[l + 1] = __builtin_shufflevector(pair, pair, 1, 3, 5, 7, 9, 11, 13, 15);
+            }
+          } else {
+            _Pragma("clang loop unroll(full)")
+            for (int l = 0; l < alpha; l += 4) {
+              const f16 low = LOAD(f16, row + 4 * u + l), high = LOAD(f16, row + 4 * u + l + 16);
+              x[l] = __builtin_shufflevector(low, high, 0, 4, 8, 12, 16, 20, 24, 28);
+              x[l + 1] = __builtin_shufflevector(low, high, 1, 5, 9, 13, 17, 21, 25, 29);
+              x[l + 2] = __builtin_shufflevector(low, high, 2, 6, 10, 14, 18, 22, 26, 30);
+              x[l + 3] = __builtin_shufflevector(low, high, 3, 7, 11, 15, 19, 23, 27, 31);
+            }
           }
           _Pragma("clang loop unroll(full)")
           for (int j = 0; j < alpha; j++) {
@@ -269,7 +308,7 @@ static inline __attribute__((always_inline)) void transform_input(
 }
 
 // cnnc_relu on every lane: zero where 0 >= value (false for NaN).
-#define RELU16(v) ((f16)((i16)(v) & ~(i16)((v) <= 0.0f)))
+#define RELU(v, ints) ((__typeof__(v))((ints)(v) & ~(ints)((v) <= 0.0f)))
 
 // Stores `value`, or adds it to what is there (an input gradient another layer wrote first);
 // then a fused ReLU.
@@ -279,23 +318,51 @@ static inline __attribute__((always_inline)) void put(float *p, float value, int
   *p = relu ? cnnc_relu(value) : value;
 }
 
-// out[k][2ty + i][2tx + j] = (Aᵀ M A)_ij + bias[k] (added to out's value with `accumulate`,
+// One row of outputs of eight whole tiles: y[j] holds column j of the eight tiles (j < m),
+// stored interleaved, m·8 floats from `out`.
+static inline __attribute__((always_inline)) void put_row(const int m, const f8 *y, float *out,
+                                                          int accumulate, int relu) {
+  if (m == 2) {
+    f16 row = __builtin_shufflevector(y[0], y[1], 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14,
+                                      7, 15);
+    if (accumulate) row += LOAD(f16, out);
+    if (relu) row = RELU(row, i16);
+    STORE(out, row);
+  } else {
+    const f16 low = __builtin_shufflevector(y[0], y[1], 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13,
+                                            6, 14, 7, 15);
+    const f16 high = __builtin_shufflevector(y[2], y[3], 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13,
+                                             6, 14, 7, 15);
+    f32 row = __builtin_shufflevector(low, high, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7,
+                                      22, 23, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14,
+                                      15, 30, 31);
+    if (accumulate) row += LOAD(f32, out);
+    if (relu) row = RELU(row, i32);
+    STORE(out, row);
+  }
+}
+
+// out[k][m·ty + i][m·tx + j] = (Aᵀ M A)_ij + bias[k] (added to out's value with `accumulate`,
 // then max(·, 0) with `relu`) for every filter and tile of the block:
-// computed eight block columns at a time into four staging rows, then stored segment by
-// segment; outputs past the plane's edge (odd sizes) are not stored.
+// computed eight block columns at a time into m² staging rows, then stored segment by
+// segment; outputs past the plane's edge (sizes not a multiple of m) are not stored.
 static inline __attribute__((always_inline)) void transform_output(
-    const int alpha, const float *at, const cnnc_window *g, size_t filters, const float *m,
-    size_t m_position_stride, const float *bias, const segment *segments, size_t n,
-    size_t count, float *out, size_t out_stride, int accumulate, int relu, float *stage) {
+    const int m, const int alpha, const float *at, const cnnc_window *g, size_t filters,
+    const float *mm, size_t m_position_stride, const float *bias, const segment *segments,
+    size_t n, size_t count, float *out, size_t out_stride, int accumulate, int relu,
+    float *stage) {
   const size_t plane = g->out_h * g->out_w;
-  float *restrict y[2][2] = {{stage, stage + STAGE_FLOATS},
-                             {stage + 2 * STAGE_FLOATS, stage + 3 * STAGE_FLOATS}};
+  // y[i][j]: output (i, j) of each tile of the block, by block column.
+  float *restrict y[MAX_TILE][MAX_TILE];
+  for (int i = 0; i < m; i++) {
+    for (int j = 0; j < m; j++) y[i][j] = stage + (size_t)(i * m + j) * STAGE_FLOATS;
+  }
   for (size_t k = 0; k < filters; k++) {
     const float b = bias ? bias[k] : 0.0f;
-    const float *restrict mk = m + k * BLOCK_TILES;
+    const float *restrict mk = mm + k * BLOCK_TILES;
     for (size_t t = 0; t < count; t += 8) {
       // s_i = row i of Aᵀ·M (α columns), then y_ij = s_i · (row j of Aᵀ).
-      f8 sums[2][MAX_ALPHA];
+      f8 sums[MAX_TILE][MAX_ALPHA];
       _Pragma("clang loop unroll(full)")
       for (int j = 0; j < alpha; j++) {
         f8 column[MAX_ALPHA];
@@ -303,15 +370,16 @@ static inline __attribute__((always_inline)) void transform_output(
         for (int l = 0; l < alpha; l++) {
           column[l] = LOAD(f8, mk + (size_t)(l * alpha + j) * m_position_stride + t);
         }
-        sums[0][j] = 0;
-        sums[1][j] = 0;
-        COMBINE(sums[0][j], at, column, alpha);
-        COMBINE(sums[1][j], at + alpha, column, alpha);
+        _Pragma("clang loop unroll(full)")
+        for (int i = 0; i < m; i++) {
+          sums[i][j] = 0;
+          COMBINE(sums[i][j], at + i * alpha, column, alpha);
+        }
       }
       _Pragma("clang loop unroll(full)")
-      for (int i = 0; i < 2; i++) {
+      for (int i = 0; i < m; i++) {
         _Pragma("clang loop unroll(full)")
-        for (int j = 0; j < 2; j++) {
+        for (int j = 0; j < m; j++) {
           f8 value = b;
           COMBINE(value, at + j * alpha, sums[i], alpha);
           STORE(y[i][j] + t, value);
@@ -320,46 +388,28 @@ static inline __attribute__((always_inline)) void transform_output(
     }
     for (size_t q = 0; q < n; q++) {
       const segment *s = &segments[q];
-      const size_t oy = 2 * s->ty, ox = 2 * s->tx0;
-      const int second_row = oy + 1 < g->out_h;
-      // Tiles whose two columns are both inside the plane.
-      const size_t whole = second_row ? min_size(s->count, (g->out_w - ox) / 2) : 0;
-      float *restrict row0 = out + s->image * out_stride + k * plane + oy * g->out_w + ox;
-      float *restrict row1 = row0 + g->out_w;
+      const size_t oy = (size_t)m * s->ty, ox = (size_t)m * s->tx0;
+      const size_t rows = min_size((size_t)m, g->out_h - oy);
+      // Tiles whose m columns and m rows are all inside the plane.
+      const size_t whole = rows == (size_t)m ? min_size(s->count, (g->out_w - ox) / m) : 0;
+      float *restrict first = out + s->image * out_stride + k * plane + oy * g->out_w + ox;
       const size_t col = s->column;
       size_t u = 0;
       for (; u + 8 <= whole; u += 8) {
-        // Each row of outputs is the two columns of eight tiles, interleaved.
-        const f8 y00 = LOAD(f8, y[0][0] + col + u), y01 = LOAD(f8, y[0][1] + col + u);
-        const f8 y10 = LOAD(f8, y[1][0] + col + u), y11 = LOAD(f8, y[1][1] + col + u);
-        f16 top = __builtin_shufflevector(y00, y01, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6,
-                                          14, 7, 15);
-        f16 bottom = __builtin_shufflevector(y10, y11, 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13,
-                                             6, 14, 7, 15);
-        if (accumulate) {
-          top += LOAD(f16, row0 + 2 * u);
-          bottom += LOAD(f16, row1 + 2 * u);
+        _Pragma("clang loop unroll(full)")
+        for (int i = 0; i < m; i++) {
+          f8 columns[MAX_TILE];
+          _Pragma("clang loop unroll(full)")
+          for (int j = 0; j < m; j++) columns[j] = LOAD(f8, y[i][j] + col + u);
+          put_row(m, columns, first + i * g->out_w + m * u, accumulate, relu);
         }
-        if (relu) {
-          top = RELU16(top);
-          bottom = RELU16(bottom);
-        }
-        STORE(row0 + 2 * u, top);
-        STORE(row1 + 2 * u, bottom);
-      }
-      for (; u < whole; u++) {
-        put(row0 + 2 * u, y[0][0][col + u], accumulate, relu);
-        put(row0 + 2 * u + 1, y[0][1][col + u], accumulate, relu);
-        put(row1 + 2 * u, y[1][0][col + u], accumulate, relu);
-        put(row1 + 2 * u + 1, y[1][1][col + u], accumulate, relu);
       }
       for (; u < s->count; u++) {
-        const int second_column = ox + 2 * u + 1 < g->out_w;
-        put(row0 + 2 * u, y[0][0][col + u], accumulate, relu);
-        if (second_column) put(row0 + 2 * u + 1, y[0][1][col + u], accumulate, relu);
-        if (second_row) put(row1 + 2 * u, y[1][0][col + u], accumulate, relu);
-        if (second_row && second_column) {
-          put(row1 + 2 * u + 1, y[1][1][col + u], accumulate, relu);
+        const size_t columns = min_size((size_t)m, g->out_w - ox - m * u);
+        for (size_t i = 0; i < rows; i++) {
+          for (size_t j = 0; j < columns; j++) {
+            put(first + i * g->out_w + m * u + j, y[i][j][col + u], accumulate, relu);
+          }
         }
       }
     }
@@ -374,49 +424,50 @@ typedef void (*input_transform)(const cnnc_window *, size_t, const float *, size
 typedef void (*output_transform)(const cnnc_window *, size_t, const float *, size_t,
                                  const float *, const segment *, size_t, size_t, float *, size_t,
                                  int, int, float *);
-#define TRANSFORMS(R, SUFFIX, ATTRIBUTES)                                                        \
-  ATTRIBUTES static void input_##R##_##SUFFIX(                                                   \
-      const cnnc_window *g, size_t nr, const float *images, size_t image_stride,                 \
-      const segment *segments, size_t n, size_t count, float *v, size_t stride, float *rows,     \
-      float *stage) {                                                                            \
-    transform_input(R + 1, &BT##R[0][0], g, nr, images, image_stride, segments, n, count, v,     \
-                    stride, rows, stage);                                                        \
-  }                                                                                              \
-  ATTRIBUTES static void output_##R##_##SUFFIX(                                                  \
-      const cnnc_window *g, size_t filters, const float *m, size_t stride, const float *bias,    \
-      const segment *segments, size_t n, size_t count, float *out, size_t out_stride,            \
-      int accumulate, int relu, float *stage) {                                                  \
-    transform_output(R + 1, &AT##R[0][0], g, filters, m, stride, bias, segments, n, count, out, \
-                     out_stride, accumulate, relu, stage);                                       \
+#define TRANSFORMS(NAME, R, M, BT, AT, SUFFIX, ATTRIBUTES)                                        \
+  ATTRIBUTES static void input_##NAME##_##SUFFIX(                                                 \
+      const cnnc_window *g, size_t nr, const float *images, size_t image_stride,                  \
+      const segment *segments, size_t n, size_t count, float *v, size_t stride, float *rows,      \
+      float *stage) {                                                                             \
+    transform_input(M, M + R - 1, &BT[0][0], g, nr, images, image_stride, segments, n, count, v, \
+                    stride, rows, stage);                                                         \
+  }                                                                                               \
+  ATTRIBUTES static void output_##NAME##_##SUFFIX(                                                \
+      const cnnc_window *g, size_t filters, const float *m, size_t stride, const float *bias,     \
+      const segment *segments, size_t n, size_t count, float *out, size_t out_stride,             \
+      int accumulate, int relu, float *stage) {                                                   \
+    transform_output(M, M + R - 1, &AT[0][0], g, filters, m, stride, bias, segments, n, count,   \
+                     out, out_stride, accumulate, relu, stage);                                   \
   }
-TRANSFORMS(3, portable, )
-TRANSFORMS(5, portable, )
-#if defined(__x86_64__)
-TRANSFORMS(3, avx2, __attribute__((target("avx2,fma"))))
-TRANSFORMS(5, avx2, __attribute__((target("avx2,fma"))))
-TRANSFORMS(3, avx512, __attribute__((target("avx512f"))))
-TRANSFORMS(5, avx512, __attribute__((target("avx512f"))))
-#endif
+#define ALL_TRANSFORMS(SUFFIX, ATTRIBUTES)                 \
+  TRANSFORMS(23, 3, 2, BT4, AT23, SUFFIX, ATTRIBUTES)      \
+  TRANSFORMS(43, 3, 4, BT6, AT43, SUFFIX, ATTRIBUTES)      \
+  TRANSFORMS(25, 5, 2, BT6, AT25, SUFFIX, ATTRIBUTES)      \
+  static const transforms SUFFIX##_transforms[3] = {       \
+      {input_23_##SUFFIX, output_23_##SUFFIX},             \
+      {input_43_##SUFFIX, output_43_##SUFFIX},             \
+      {input_25_##SUFFIX, output_25_##SUFFIX}};
 
 typedef struct {
   input_transform input;
   output_transform output;
 } transforms;
 
-static transforms transforms_for(cnnc_isa isa, size_t r) {
+ALL_TRANSFORMS(portable, )
 #if defined(__x86_64__)
-  if (isa == CNNC_ISA_AVX512) {
-    return r == 3 ? (transforms){input_3_avx512, output_3_avx512}
-                  : (transforms){input_5_avx512, output_5_avx512};
-  }
-  if (isa == CNNC_ISA_AVX2) {
-    return r == 3 ? (transforms){input_3_avx2, output_3_avx2}
-                  : (transforms){input_5_avx2, output_5_avx2};
-  }
+ALL_TRANSFORMS(avx2, __attribute__((target("avx2,fma"))))
+ALL_TRANSFORMS(avx512, __attribute__((target("avx512f"))))
+#endif
+
+// F(2, 3), F(4, 3) or F(2, 5) for the window, on the instruction set.
+static transforms transforms_for(cnnc_isa isa, const cnnc_window *g) {
+  const size_t which = g->kernel_h == 5 ? 2 : tile_of(g) == 4 ? 1 : 0;
+#if defined(__x86_64__)
+  if (isa == CNNC_ISA_AVX512) return avx512_transforms[which];
+  if (isa == CNNC_ISA_AVX2) return avx2_transforms[which];
 #endif
   (void)isa;
-  return r == 3 ? (transforms){input_3_portable, output_3_portable}
-                : (transforms){input_5_portable, output_5_portable};
+  return portable_transforms[which];
 }
 
 void cnnc_winograd_forward(cnnc_isa isa, const cnnc_window *g, size_t filters,
@@ -433,7 +484,7 @@ void cnnc_winograd_forward(cnnc_isa isa, const cnnc_window *g, size_t filters,
   // Staging lanes past a block's tiles reach the panels' edges: finite, never stored.
   memset(stage, 0, positions * STAGE_FLOATS * sizeof(float));
   segment segments[BLOCK_TILES];
-  const transforms transform = transforms_for(isa, g->kernel_h);
+  const transforms transform = transforms_for(isa, g);
   for (size_t first = first_tile; first < first_tile + tiles; first += BLOCK_TILES) {
     const size_t count = min_size(BLOCK_TILES, first_tile + tiles - first);
     const size_t n = segments_of(g, first, count, segments);

@@ -1,3 +1,4 @@
+import CNNCKernels
 import Testing
 
 @testable import CNNC
@@ -184,18 +185,18 @@ enum Reference {
 }
 
 /// Inference plans run 3×3 and 5×5 stride-1 convolutions with at least 16 channels and 16
-/// filters by Winograd's F(2×2, r×r). Against the definition in Double, on
-/// odd planes (a last tile half outside), every pad the window allows, blocks of tiles that
+/// filters by Winograd's F(4×4, 3×3) or F(2×2, 5×5). Against the definition in Double, on
+/// odd planes (a last tile partly outside), every pad the window allows, blocks of tiles that
 /// span two images, channels past one slice of k (256), filter counts that are not a multiple
 /// of any tile, and groups; and bit for bit between one thread and an image split across two
 /// (whole blocks of tiles each).
 @Suite struct WinogradConvolutionTests {
   static let shapes: [(c: Int, h: Int, w: Int, filters: Int, kernel: Int, pad: Int, groups: Int)] =
     [
-      (64, 13, 17, 64, 3, 1, 1),  // 7 × 9 tiles: a clipped last row and column of tiles
+      (64, 13, 17, 64, 3, 1, 1),  // 4 × 5 tiles: a clipped last row and column of tiles
       (67, 20, 9, 71, 3, 0, 1),  // no pad; 71 filters: partial panels on every path
       (300, 6, 7, 65, 3, 1, 1),  // 300 channels: two slices of k
-      (65, 24, 24, 66, 3, 2, 1),  // pad 2: a whole ring of zero tiles; 169 tiles, three blocks
+      (65, 24, 24, 66, 3, 2, 1),  // pad 2: a ring of zero tiles; 49 tiles, blocks across images
       (128, 9, 10, 128, 3, 1, 2),  // groups of 64 channels and 64 filters
       (20, 12, 12, 50, 5, 0, 1),  // LeNet's conv2: 16 tiles per image
       (17, 9, 11, 19, 5, 2, 1),  // odd plane, pad 2
@@ -204,7 +205,21 @@ enum Reference {
       (16, 32, 32, 16, 3, 1, 1),  // ResNet-20's first stage
       (17, 11, 13, 23, 3, 1, 1),  // odd plane, filters not a multiple of any tile
       (32, 9, 8, 32, 3, 1, 2),  // 3×3 in groups of 16
+      (17, 11, 31, 23, 3, 1, 1),  // F(4×4): 8 tiles a row, the last row and column clipped
+      (20, 9, 31, 18, 3, 0, 1),  // F(4×4), no pad: rows of 29, a last tile one column wide
     ]
+
+  /// F(4×4, 3×3) where an output row holds eight of its tiles (29 columns or more); F(2×2, 3×3)
+  /// on narrower planes and for 5×5 windows.
+  @Test func wideRowsTakeFourByFourTiles() {
+    for (kernel, width, side) in [(3, 28, 2), (3, 29, 4), (3, 32, 4), (5, 32, 2), (5, 28, 2)] {
+      let geometry = Window(kernel: Pair(kernel), stride: Pair(1), pad: Pair(1)).geometry(
+        input: Shape(channels: 16, height: 8, width: width - 3 + kernel),
+        output: Shape(channels: 16, height: 6 + 3 - kernel + 2, width: width))
+      let found = withUnsafePointer(to: geometry.window) { cnnc_winograd_tile_side($0) }
+      #expect(found == side, "\(kernel)×\(kernel) over a plane \(width) wide")
+    }
+  }
 
   /// Where the rule stops: 15 channels or 15 filters keep the GEMM, as does a stride of 2;
   /// training plans take it too (`WinogradTrainingTests`).
@@ -233,7 +248,7 @@ enum Reference {
         layers:
           - {type: conv, name: conv, filters: \(s.filters), kernel: \(s.kernel), pad: \(s.pad), groups: \(s.groups)}
         """
-      // Enough images for the 256 tiles a batch needs before Winograd is taken.
+      // Enough images for the 256 2×2 tiles (1,024 outputs) a batch needs for Winograd.
       let tiles = ((s.h + 2 * s.pad - s.kernel + 2) / 2) * ((s.w + 2 * s.pad - s.kernel + 2) / 2)
       let batch = max(2, (256 + tiles - 1) / tiles)
       let one = try makeExecutor(

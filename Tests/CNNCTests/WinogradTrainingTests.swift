@@ -23,6 +23,7 @@ import Testing
         (16, 5, 30, 16, 3, 1, 1, true),  // rows of 30: dW direct (three vectors and a tail)
         (16, 3, 26, 18, 5, 2, 1, false),  // 5×5 taps in tiles of three and two, dW direct
         (16, 16, 32, 16, 3, 1, 1, true),  // dW in passes of 2 images: 3 whole, 1 partial
+        (17, 7, 33, 17, 3, 1, 1, true),  // F(4×4) both ways: 9 tiles a row, the last clipped
       ]
 
   @Test(arguments: KernelISA.supported)
@@ -36,8 +37,8 @@ import Testing
           - \(convolution)
         """ + (s.residual ? "\n  - {type: add, name: sum, input: [conv, input]}" : "")
       let (oh, ow) = (s.h + 2 * s.pad - s.k + 1, s.w + 2 * s.pad - s.k + 1)
-      // Enough images for the 256 tiles each Winograd convolution needs, forward (tiles of the
-      // output) and input gradient (tiles of the input).
+      // Enough images for the 1,024 outputs (256 2×2 tiles) each Winograd convolution needs,
+      // forward (tiles of the output) and input gradient (tiles of the input).
       let tiles = min(((oh + 1) / 2) * ((ow + 1) / 2), ((s.h + 1) / 2) * ((s.w + 1) / 2))
       // At least 7: more than one pass of images for every direct dW here.
       let batch = max(7, (256 + tiles - 1) / tiles)

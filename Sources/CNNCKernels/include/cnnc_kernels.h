@@ -1,6 +1,6 @@
 // cnnc's own compute kernels, each with a path per instruction set: single-precision GEMM in
 // the BLIS structure (packed panels of A and B, a register-tiled microkernel), the implicit-GEMM
-// and direct convolutions, Winograd F(2×2, 3×3) convolution, the direct weight gradient, 2×2
+// and direct convolutions, Winograd convolution, the direct weight gradient, 2×2
 // max pooling, the thread team that splits one image's layers, and the FMA peak loop that rates
 // the GEMM.
 //
@@ -83,10 +83,11 @@ void cnnc_conv_forward(cnnc_isa isa, const cnnc_window *window, size_t filters,
                        int relu, size_t first_output, size_t outputs, float *out,
                        float *workspace);
 
-// Convolution forward by Winograd's F(2×2, r×r) for stride-1 windows of 3×3 or 5×5
-// (cnnc_winograd_applies): 2.25× (3×3) or 2.78× (5×5) fewer multiplications than the implicit
-// GEMM; the caller decides from the channel and filter counts whether that pays. Outputs come
-// in 2×2 tiles, cnnc_winograd_tiles(window) per image, numbered across the images of a batch;
+// Convolution forward by Winograd's F(4×4, 3×3) or F(2×2, 3×3) (by the output's width) or
+// F(2×2, 5×5) for stride-1 windows of 3×3 or 5×5 (cnnc_winograd_applies): 4×, 2.25× or 2.78×
+// fewer multiplications than the implicit GEMM; the caller decides from the channel and filter counts whether that pays. Outputs come
+// in square tiles of cnnc_winograd_tile_side(window) (4 or 2), cnnc_winograd_tiles(window) per
+// image, numbered across the images of a batch;
 // a call computes tiles first_tile ..< first_tile + tiles (whole multiples of
 // cnnc_winograd_block_tiles() when threads share the work). Image n is at images +
 // n·image_stride, its outputs at out + n·out_stride. The weights (filters × channels × r × r)
@@ -98,6 +99,7 @@ void cnnc_conv_forward(cnnc_isa isa, const cnnc_window *window, size_t filters,
 // product's by rounding (the transforms add and scale before multiplying) and are the same on
 // every call.
 int cnnc_winograd_applies(const cnnc_window *window, size_t filters);
+size_t cnnc_winograd_tile_side(const cnnc_window *window);
 size_t cnnc_winograd_tiles(const cnnc_window *window);
 size_t cnnc_winograd_block_tiles(void);
 size_t cnnc_winograd_weights_floats(const cnnc_window *window, size_t filters);
