@@ -38,6 +38,9 @@ final class SizedFile {
   /// Up to `count` bytes from the current position (fewer at the end of the file).
   func read(_ count: Int) throws(Failure) -> [UInt8] {
     let wanted = max(0, min(count, size))
+    // Array(unsafeUninitializedCapacity: 0) stores its count into the process-wide empty-array
+    // storage, which every thread's empty arrays read: a data race ThreadSanitizer reports.
+    guard wanted > 0 else { return [] }
     var failure: Int32 = 0
     let bytes = [UInt8](unsafeUninitializedCapacity: wanted) { buffer, initialized in
       initialized = 0
