@@ -17,6 +17,8 @@ struct TrainingRun {
     // Handlers first, so that a signal mpirun forwards while the session starts is not lost.
     Interrupt.install()
     let watchdog = command.stepTimeout.map { Watchdog(seconds: $0) }
+    // After MPI_Finalize too: a rank that hangs there still ends the job.
+    defer { watchdog?.stop() }
     let session: TrainingSession
     do {
       session = try TrainingSession(

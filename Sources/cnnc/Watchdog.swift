@@ -4,9 +4,11 @@ import Synchronization
 /// `--step-timeout`: ends the process when no step has finished for `seconds`. mpirun notices a
 /// process that dies and stops the rest; a process that hangs (stopped, stuck on a file system,
 /// cut off by the network) would instead leave every other rank waiting in the gradient
-/// exchange forever. Exiting makes mpirun stop the job; the last save stays as it was.
+/// exchange forever. Exiting makes mpirun stop the job; the last save stays as it was. `stop()`
+/// ends its thread once the run is over (a command run in-process must not be ended later).
 final class Watchdog: Sendable {
   private let lastProgress: Atomic<UInt64>
+  private let stopped = Atomic(false)
 
   init(seconds: Double) {
     lastProgress = Atomic(Self.now())
@@ -14,6 +16,7 @@ final class Watchdog: Sendable {
     let thread = Thread { [self] in
       while true {
         Thread.sleep(forTimeInterval: min(0.5, seconds / 4))
+        if stopped.load(ordering: .relaxed) { return }
         let waited = Self.now() &- lastProgress.load(ordering: .relaxed)
         if waited > limit {
           printError(
@@ -29,6 +32,9 @@ final class Watchdog: Sendable {
 
   /// A step (or an epoch's evaluation and save) finished.
   func touch() { lastProgress.store(Self.now(), ordering: .relaxed) }
+
+  /// The run is over: the thread ends at its next wake-up, without checking the time.
+  func stop() { stopped.store(true, ordering: .relaxed) }
 
   private static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 }

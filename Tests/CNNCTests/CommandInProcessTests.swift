@@ -14,6 +14,15 @@ import Testing
     #expect(failure?.description == "error: /nonexistent.st: the file does not exist")
   }
 
+  /// `--step-timeout`'s watchdog ends the process when no step finishes in time, so once a run
+  /// is over it must stop: if it did not, this test process would exit 1 within the sleep.
+  @Test func aStoppedWatchdogLeavesTheProcessAlone() {
+    let watchdog = Watchdog(seconds: 0.2)
+    watchdog.touch()
+    watchdog.stop()
+    Thread.sleep(forTimeInterval: 0.8)
+  }
+
   /// `--batch` and `--threads` are declared once (SharedOptions) and refused alike by every
   /// command that takes them.
   @Test func sharedOptionsHaveOneRule() {
