@@ -88,6 +88,12 @@ static size_t tile_of(const cnnc_window *g) {
 }
 static size_t alpha_of(const cnnc_window *g) { return tile_of(g) + g->kernel_h - 1; }
 
+// The three transforms, by window size and tile side.
+enum variant { F23, F43, F25 };
+static enum variant variant_of(const cnnc_window *g) {
+  return g->kernel_h == 5 ? F25 : tile_of(g) == 4 ? F43 : F23;
+}
+
 size_t cnnc_winograd_tile_side(const cnnc_window *g) { return tile_of(g); }
 
 size_t cnnc_winograd_tiles(const cnnc_window *g) {
@@ -144,8 +150,9 @@ static inline __attribute__((always_inline)) void transform_weights(const size_t
 // zeros.
 void cnnc_winograd_pack_weights(cnnc_isa isa, const cnnc_window *g, size_t filters,
                                 const float *weights, float *packed) {
-  const size_t r = g->kernel_h, m = tile_of(g), channels = g->channels;
+  const size_t r = g->kernel_h, channels = g->channels;
   const size_t positions = alpha_of(g) * alpha_of(g);
+  const enum variant variant = variant_of(g);
   const size_t stride = cnnc_packed_a_floats(filters, channels);
   const size_t mr = cnnc_path(isa)->mr;
   for (size_t k0 = 0; k0 < filters; k0 += mr) {
@@ -155,12 +162,10 @@ void cnnc_winograd_pack_weights(cnnc_isa isa, const cnnc_window *g, size_t filte
         float u[MAX_ALPHA * MAX_ALPHA] = {0};
         if (k0 + row < filters) {
           const float *w = weights + ((k0 + row) * channels + c) * r * r;
-          if (r == 5) {
-            transform_weights(5, 2, w, u);
-          } else if (m == 4) {
-            transform_weights(3, 4, w, u);
-          } else {
-            transform_weights(3, 2, w, u);
+          switch (variant) {
+            case F23: transform_weights(3, 2, w, u); break;
+            case F43: transform_weights(3, 4, w, u); break;
+            case F25: transform_weights(5, 2, w, u); break;
           }
         }
         for (size_t q = 0; q < positions; q++) panel[q * stride + row] = u[q];
@@ -204,8 +209,8 @@ static size_t segments_of(const cnnc_window *g, size_t first, size_t count, segm
 // ones (· B) eight tiles at a time into the staging rows, by block column (a short segment's
 // extra lanes are overwritten by the next segment's); then the staging rows go to the panels.
 static inline __attribute__((always_inline)) void transform_input(
-    const int m, const int alpha, const float *bt, const cnnc_window *g, size_t nr, const float *images,
-    size_t image_stride, const segment *segments, size_t n, size_t count, float *v,
+    const int m, const int alpha, const float *bt, const cnnc_window *g, size_t nr,
+    const float *images, size_t image_stride, const segment *segments, size_t n, size_t count, float *v,
     size_t v_position_stride, float *rows, float *stage) {
   const long height = (long)g->height, width = (long)g->width;
   // A row of zeros stands in for the window's rows above and below the image.
@@ -260,7 +265,7 @@ static inline __attribute__((always_inline)) void transform_input(
         for (size_t u = 0; u < s->count; u += 8) {
           // Columns m·u + l of eight tiles, l < α: with m = 2, two at a time split into even
           // and odd; with m = 4, four at a time from 32 columns, every fourth.
-          f8 x[MAX_ALPHA + 2];
+          f8 x[MAX_ALPHA + 2];  // with m = 4, α = 6 is filled four at a time, to 8
           if (m == 2) {
             _Pragma("clang loop unroll(full)")
             for (int l = 0; l < alpha; l += 2) {
@@ -444,9 +449,9 @@ typedef void (*output_transform)(const cnnc_window *, size_t, const float *, siz
   TRANSFORMS(43, 3, 4, BT6, AT43, SUFFIX, ATTRIBUTES)      \
   TRANSFORMS(25, 5, 2, BT6, AT25, SUFFIX, ATTRIBUTES)      \
   static const transforms SUFFIX##_transforms[3] = {       \
-      {input_23_##SUFFIX, output_23_##SUFFIX},             \
-      {input_43_##SUFFIX, output_43_##SUFFIX},             \
-      {input_25_##SUFFIX, output_25_##SUFFIX}};
+      [F23] = {input_23_##SUFFIX, output_23_##SUFFIX},     \
+      [F43] = {input_43_##SUFFIX, output_43_##SUFFIX},     \
+      [F25] = {input_25_##SUFFIX, output_25_##SUFFIX}};
 
 typedef struct {
   input_transform input;
@@ -461,7 +466,7 @@ ALL_TRANSFORMS(avx512, __attribute__((target("avx512f"))))
 
 // F(2, 3), F(4, 3) or F(2, 5) for the window, on the instruction set.
 static transforms transforms_for(cnnc_isa isa, const cnnc_window *g) {
-  const size_t which = g->kernel_h == 5 ? 2 : tile_of(g) == 4 ? 1 : 0;
+  const enum variant which = variant_of(g);
 #if defined(__x86_64__)
   if (isa == CNNC_ISA_AVX512) return avx512_transforms[which];
   if (isa == CNNC_ISA_AVX2) return avx2_transforms[which];

@@ -175,7 +175,7 @@ struct GraphReader {
   }
 
   func problem(_ node: Onnx_NodeProto, _ text: String) -> ONNXError {
-    ONNXError(message: "node '\(node.name)' (\(node.opType)): \(text)")
+    ONNXError.node(node.name, node.opType, text)
   }
 
   /// The node's name, else its output's, with characters other than letters, digits, `_`,

@@ -1,11 +1,12 @@
 import CNNCKernels
 
-/// Convolution by Winograd's F(4×4, 3×3), F(2×2, 3×3) or F(2×2, 5×5) (see `winograd.c`): a forward pass, or
-/// in training the input gradient of a stride-1 layer (itself a convolution). Taken for stride-1
-/// 3×3 and 5×5 windows with at least 16 channels and 16 filters, and only when a batch's tiles
-/// cover at least 1,024 outputs: the weights are transformed on every call, which a batch-1
-/// LeNet (16 tiles of 2×2) does not earn back. `Benchmarks/scripts/winograd-thresholds.sh` measures both rules (3×3
-/// with 16–64 channels 1.02–2.05× the direct or GEMM path; ResNet-20: see docs/kernels.md).
+/// Convolution by Winograd's F(4×4, 3×3), F(2×2, 3×3) or F(2×2, 5×5) (see `winograd.c`): a
+/// forward pass, or in training the input gradient of a stride-1 layer (itself a convolution).
+/// Taken for stride-1 3×3 and 5×5 windows with at least 16 channels and 16 filters, and only
+/// when a batch's tiles cover at least 1,024 outputs: the weights are transformed on every call,
+/// which a batch-1 LeNet (16 tiles of 2×2) does not earn back.
+/// `Benchmarks/scripts/winograd-thresholds.sh` measures both rules (3×3 with 16–64 channels
+/// 1.02–2.05× the direct or GEMM path; ResNet-20: see docs/kernels.md).
 /// Its results differ from the GEMM's by rounding, and are the same on every run.
 struct WinogradConvolution {
   let window: cnnc_window

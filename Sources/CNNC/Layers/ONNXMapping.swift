@@ -8,10 +8,15 @@ public struct ONNXError: Error, CustomStringConvertible, Sendable {
   public var description: String { message }
 
   public init(message: String) { self.message = message }
+
+  /// A problem with one node, named with its operator.
+  public static func node(_ name: String, _ operatorType: String, _ text: String) -> ONNXError {
+    ONNXError(message: "node '\(name)' (\(operatorType)): \(text)")
+  }
 }
 
 /// The node a layer exports as.
-public struct ONNXOperator: Sendable, Equatable {
+public struct ONNXOperator: Sendable {
   /// What the node's inputs must be. ONNX tensors are (N, C, H, W), or flat (N, K) after a
   /// dense layer or a flatten.
   public enum Input: Sendable, Equatable {
@@ -49,12 +54,6 @@ public struct ONNXOperator: Sendable, Equatable {
     self.tensors = tensors
     self.input = input
     self.outputIsFlat = outputIsFlat
-  }
-
-  public static func == (a: ONNXOperator, b: ONNXOperator) -> Bool {
-    a.type == b.type && a.attributes.map(\.name) == b.attributes.map(\.name)
-      && a.attributes.map(\.value) == b.attributes.map(\.value) && a.tensors == b.tensors
-      && a.input == b.input && a.outputIsFlat == b.outputIsFlat
   }
 }
 
@@ -153,7 +152,7 @@ public struct ONNXNodeReader {
 
   /// An error naming the node and its operator.
   public func problem(_ text: String) -> ONNXError {
-    ONNXError(message: "node '\(nodeName)' (\(operatorType)): \(text)")
+    ONNXError.node(nodeName, operatorType, text)
   }
 
   public func attribute(_ name: String) -> Attribute? { attributes.first { $0.name == name } }
