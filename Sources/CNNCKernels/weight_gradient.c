@@ -11,17 +11,9 @@
 // costs little (per image, an 8×8 plane's 9 sums cost as much as its 72 multiply-adds).
 #include "cnnc_kernels.h"
 #include "internal.h"
+#include "vectors.h"
 
 #include <string.h>
-
-typedef float f8 __attribute__((ext_vector_type(8)));
-
-#define LOAD8(p)                 \
-  ({                             \
-    f8 v_;                       \
-    memcpy(&v_, (p), sizeof v_); \
-    v_;                          \
-  })
 
 enum { FILTER_TILE = 3, TAP_TILE = 3 };
 
@@ -79,10 +71,10 @@ static inline __attribute__((always_inline)) void tile(
       for (size_t ox = 0; ox < whole; ox += 8) {
         f8 dv[FILTER_TILE];
         _Pragma("clang loop unroll(full)") for (int i = 0; i < ft; i++) {
-          dv[i] = LOAD8(d + i * plane + ox);
+          dv[i] = VLOAD(f8, d + i * plane + ox);
         }
         _Pragma("clang loop unroll(full)") for (int j = 0; j < kt; j++) {
-          const f8 xv = LOAD8(x + ox + j);
+          const f8 xv = VLOAD(f8, x + ox + j);
           _Pragma("clang loop unroll(full)") for (int i = 0; i < ft; i++) {
             acc[i][j] += dv[i] * xv;
           }

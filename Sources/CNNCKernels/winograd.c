@@ -19,29 +19,9 @@
 // by cnnc_winograd_pack_weights in the packed-A layout.
 #include "cnnc_kernels.h"
 #include "internal.h"
+#include "vectors.h"
 
 #include <string.h>
-
-// Eight and sixteen floats as one value (clang's vector extension): the transforms work on
-// eight tiles at a time, at whatever width the function's instruction set has.
-typedef float f8 __attribute__((ext_vector_type(8)));
-typedef float f16 __attribute__((ext_vector_type(16)));
-typedef int32_t i16 __attribute__((ext_vector_type(16)));
-typedef float f32 __attribute__((ext_vector_type(32)));
-typedef int32_t i32 __attribute__((ext_vector_type(32)));
-// Unaligned loads and stores (macros, not functions: a vector argument's ABI would depend on
-// the caller's instruction set).
-#define LOAD(type, p)            \
-  ({                             \
-    type v_;                     \
-    memcpy(&v_, (p), sizeof v_); \
-    v_;                          \
-  })
-#define STORE(p, v)              \
-  do {                           \
-    __typeof__(v) v_ = (v);      \
-    memcpy((p), &v_, sizeof v_); \
-  } while (0)
 
 // Tiles per block: a multiple of every path's NR (16, 32).
 enum { BLOCK_TILES = 64, MAX_ALPHA = 6 };
@@ -269,14 +249,14 @@ static inline __attribute__((always_inline)) void transform_input(
           if (m == 2) {
             _Pragma("clang loop unroll(full)")
             for (int l = 0; l < alpha; l += 2) {
-              const f16 pair = LOAD(f16, row + 2 * u + l);
+              const f16 pair = VLOAD(f16, row + 2 * u + l);
               x[l] = __builtin_shufflevector(pair, pair, 0, 2, 4, 6, 8, 10, 12, 14);
               x[l + 1] = __builtin_shufflevector(pair, pair, 1, 3, 5, 7, 9, 11, 13, 15);
             }
           } else {
             _Pragma("clang loop unroll(full)")
             for (int l = 0; l < alpha; l += 4) {
-              const f16 low = LOAD(f16, row + 4 * u + l), high = LOAD(f16, row + 4 * u + l + 16);
+              const f16 low = VLOAD(f16, row + 4 * u + l), high = VLOAD(f16, row + 4 * u + l + 16);
               x[l] = __builtin_shufflevector(low, high, 0, 4, 8, 12, 16, 20, 24, 28);
               x[l + 1] = __builtin_shufflevector(low, high, 1, 5, 9, 13, 17, 21, 25, 29);
               x[l + 2] = __builtin_shufflevector(low, high, 2, 6, 10, 14, 18, 22, 26, 30);
@@ -287,7 +267,7 @@ static inline __attribute__((always_inline)) void transform_input(
           for (int j = 0; j < alpha; j++) {
             f8 sum = 0;
             COMBINE(sum, bt + j * alpha, x, alpha);
-            STORE(out + (size_t)j * STAGE_FLOATS + u, sum);
+            VSTORE(out + (size_t)j * STAGE_FLOATS + u, sum);
           }
         }
       }
@@ -300,10 +280,10 @@ static inline __attribute__((always_inline)) void transform_input(
         // Every path's NR is 16 or 32: vector moves, where a memcpy call per panel row was
         // a sixth of the transform's instructions.
         if (nr == 16) {
-          STORE(to, LOAD(f16, from));
+          VSTORE(to, VLOAD(f16, from));
         } else if (nr == 32) {
-          STORE(to, LOAD(f16, from));
-          STORE(to + 16, LOAD(f16, from + 16));
+          VSTORE(to, VLOAD(f16, from));
+          VSTORE(to + 16, VLOAD(f16, from + 16));
         } else {
           memcpy(to, from, nr * sizeof(float));
         }
@@ -311,9 +291,6 @@ static inline __attribute__((always_inline)) void transform_input(
     }
   }
 }
-
-// cnnc_relu on every lane: zero where 0 >= value (false for NaN).
-#define RELU(v, ints) ((__typeof__(v))((ints)(v) & ~(ints)((v) <= 0.0f)))
 
 // Stores `value`, or adds it to what is there (an input gradient another layer wrote first);
 // then a fused ReLU.
@@ -330,9 +307,9 @@ static inline __attribute__((always_inline)) void put_row(const int m, const f8 
   if (m == 2) {
     f16 row = __builtin_shufflevector(y[0], y[1], 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14,
                                       7, 15);
-    if (accumulate) row += LOAD(f16, out);
-    if (relu) row = RELU(row, i16);
-    STORE(out, row);
+    if (accumulate) row += VLOAD(f16, out);
+    if (relu) row = VRELU(row, i16);
+    VSTORE(out, row);
   } else {
     const f16 low = __builtin_shufflevector(y[0], y[1], 0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13,
                                             6, 14, 7, 15);
@@ -341,9 +318,9 @@ static inline __attribute__((always_inline)) void put_row(const int m, const f8 
     f32 row = __builtin_shufflevector(low, high, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7,
                                       22, 23, 8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14,
                                       15, 30, 31);
-    if (accumulate) row += LOAD(f32, out);
-    if (relu) row = RELU(row, i32);
-    STORE(out, row);
+    if (accumulate) row += VLOAD(f32, out);
+    if (relu) row = VRELU(row, i32);
+    VSTORE(out, row);
   }
 }
 
@@ -373,7 +350,7 @@ static inline __attribute__((always_inline)) void transform_output(
         f8 column[MAX_ALPHA];
         _Pragma("clang loop unroll(full)")
         for (int l = 0; l < alpha; l++) {
-          column[l] = LOAD(f8, mk + (size_t)(l * alpha + j) * m_position_stride + t);
+          column[l] = VLOAD(f8, mk + (size_t)(l * alpha + j) * m_position_stride + t);
         }
         _Pragma("clang loop unroll(full)")
         for (int i = 0; i < m; i++) {
@@ -387,7 +364,7 @@ static inline __attribute__((always_inline)) void transform_output(
         for (int j = 0; j < m; j++) {
           f8 value = b;
           COMBINE(value, at + j * alpha, sums[i], alpha);
-          STORE(y[i][j] + t, value);
+          VSTORE(y[i][j] + t, value);
         }
       }
     }
@@ -405,7 +382,7 @@ static inline __attribute__((always_inline)) void transform_output(
         for (int i = 0; i < m; i++) {
           f8 columns[MAX_TILE];
           _Pragma("clang loop unroll(full)")
-          for (int j = 0; j < m; j++) columns[j] = LOAD(f8, y[i][j] + col + u);
+          for (int j = 0; j < m; j++) columns[j] = VLOAD(f8, y[i][j] + col + u);
           put_row(m, columns, first + i * g->out_w + m * u, accumulate, relu);
         }
       }

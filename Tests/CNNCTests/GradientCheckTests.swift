@@ -171,6 +171,20 @@ import Testing
           - {type: relu}
           - {type: conv, filters: 2, kernel: 1}
         """),
+    // Planes of 35 floats: the vector passes' 16-lane body and their scalar tail (normalise.c),
+    // and gradients that accumulate (c feeds batchnorm and both adds).
+    Case(
+      name: "batchnorm, ReLU and add on planes wider than a vector", types: ["batchnorm", "add"],
+      yaml: """
+        input: [2, 5, 7]
+        layers:
+          - {type: conv, name: c, filters: 2, kernel: 1}
+          - {type: batchnorm, name: bn}
+          - {type: relu, name: r}
+          - {type: add, name: sum, input: [r, c]}
+          - {type: relu, name: out}
+          - {type: add, input: [out, c, r]}
+        """),
     Case(
       name: "in-place chain", types: ["relu", "sigmoid", "dropout"],
       yaml: """

@@ -1,3 +1,4 @@
+import CNNCKernels
 import Foundation
 
 // All element-wise kernels work on `count` contiguous floats. Backward kernels add to the input
@@ -10,20 +11,18 @@ private func store(
   if accumulate { target[index] += value } else { target[index] = value }
 }
 
-func reluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
-  for i in 0..<count { y[i] = max(x[i], 0) }
+func reluForward(
+  _ isa: KernelISA, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int
+) {
+  cnnc_relu_forward(isa.path, x, y, count)
 }
 
 /// Uses the output: y > 0 exactly where x > 0, so ReLU can run in place.
 func reluBackward(
-  _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-  count: Int, accumulate: Bool
+  _ isa: KernelISA, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+  _ dx: UnsafeMutablePointer<Float>, count: Int, accumulate: Bool
 ) {
-  // dy is read before the choice: a load inside it keeps the loop scalar and branching.
-  for i in 0..<count {
-    let g = dy[i]
-    store(dx, i, y[i] > 0 ? g : 0, accumulate)
-  }
+  cnnc_relu_backward(isa.path, y, dy, dx, count, accumulate ? 1 : 0)
 }
 
 func leakyReLUForward(
@@ -86,10 +85,11 @@ func scaleBackward(
 
 /// dx = dy (or dx += dy): the backward of add, and of a copy.
 func passGradient(
-  _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, count: Int, accumulate: Bool
+  _ isa: KernelISA, _ dy: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, count: Int,
+  accumulate: Bool
 ) {
   if accumulate {
-    for i in 0..<count { dx[i] += dy[i] }
+    cnnc_add(isa.path, dx, dy, dx, count, 0)
   } else {
     dx.update(from: dy, count: count)
   }

@@ -58,9 +58,9 @@ extension Activation {
   public func isView(training: Bool) -> Bool { isFused }
 
   public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
-    let (x, y, count) = (b.inputs[0], b.output, b.batch * b.inputCount)
+    let (x, y, count, isa) = (b.inputs[0], b.output, b.batch * b.inputCount, b.isa)
     switch function {
-    case .relu: return { reluForward(x, y, count: count) }
+    case .relu: return { reluForward(isa, x, y, count: count) }
     case .sigmoid: return { sigmoidForward(x, y, count: count) }
     case .tanh: return { tanhForward(x, y, count: count) }
     case .leakyReLU(let slope): return { leakyReLUForward(x, y, slope: slope, count: count) }
@@ -70,8 +70,9 @@ extension Activation {
   public func backwardKernel(_ b: LayerBinding) -> Kernel {
     guard let dx = b.inputGradients[0], let dy = b.outputGradient else { return {} }
     let (x, y, count, accumulate) = (b.inputs[0], b.output, b.batch * b.inputCount, b.accumulate[0])
+    let isa = b.isa
     switch function {
-    case .relu: return { reluBackward(y, dy, dx, count: count, accumulate: accumulate) }
+    case .relu: return { reluBackward(isa, y, dy, dx, count: count, accumulate: accumulate) }
     case .sigmoid: return { sigmoidBackward(y, dy, dx, count: count, accumulate: accumulate) }
     case .tanh: return { tanhBackward(y, dy, dx, count: count, accumulate: accumulate) }
     case .leakyReLU(let slope):

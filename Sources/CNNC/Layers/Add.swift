@@ -1,3 +1,5 @@
+import CNNCKernels
+
 /// The element-wise sum of its inputs, which must all have one shape.
 public struct Add: Layer {
   /// Applies the ReLU that follows it (`ReLUFusion`): y = max(Σ inputs, 0), and backward masks
@@ -39,22 +41,16 @@ extension Add {
     appliesReLU ? ("+ relu", "+ relu") : nil
   }
 
-  /// One pass for two inputs (a residual block's), the ReLU in it when applied.
+  /// One pass for two inputs (a residual block's), the ReLU in it when applied; a pass per
+  /// further input.
   public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
-    let (inputs, y, count, relu) = (b.inputs, b.output, b.batch * b.outputCount, appliesReLU)
-    if inputs.count == 2 {
-      let (first, second) = (inputs[0], inputs[1])
-      if relu {
-        return { for i in 0..<count { y[i] = max(first[i] + second[i], 0) } }
-      }
-      return { for i in 0..<count { y[i] = first[i] + second[i] } }
-    }
+    let (inputs, y, count, isa) = (b.inputs, b.output, b.batch * b.outputCount, b.isa)
+    let relu = appliesReLU
     return {
-      y.update(from: inputs[0], count: count)
-      for input in inputs.dropFirst() {
-        for i in 0..<count { y[i] += input[i] }
+      cnnc_add(isa.path, inputs[0], inputs[1], y, count, relu && inputs.count == 2 ? 1 : 0)
+      for index in inputs.indices.dropFirst(2) {
+        cnnc_add(isa.path, y, inputs[index], y, count, relu && index == inputs.count - 1 ? 1 : 0)
       }
-      if relu { reluForward(y, y, count: count) }
     }
   }
 
@@ -62,15 +58,15 @@ extension Add {
   /// ReLU applied).
   public func backwardKernel(_ b: LayerBinding) -> Kernel {
     let (gradients, accumulate, count) = (b.inputGradients, b.accumulate, b.batch * b.outputCount)
-    let dy = b.requiredOutputGradient
+    let (dy, isa) = (b.requiredOutputGradient, b.isa)
     let mask = appliesReLU ? UnsafePointer(b.output) : nil
     return {
       for index in gradients.indices {
         guard let dx = gradients[index] else { continue }
         if let mask {
-          reluBackward(mask, dy, dx, count: count, accumulate: accumulate[index])
+          reluBackward(isa, mask, dy, dx, count: count, accumulate: accumulate[index])
         } else {
-          passGradient(dy, dx, count: count, accumulate: accumulate[index])
+          passGradient(isa, dy, dx, count: count, accumulate: accumulate[index])
         }
       }
     }

@@ -1,3 +1,4 @@
+import CNNCKernels
 import Foundation
 
 /// Batch normalisation as PyTorch's `BatchNorm1d`/`BatchNorm2d` define it: each channel (each
@@ -112,7 +113,7 @@ extension BatchNorm {
 
   public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel {
     let shape = b.outputShape
-    let (channels, plane, batch) = (shape.channels, shape.height * shape.width, b.batch)
+    let (channels, plane, batch, isa) = (shape.channels, shape.height * shape.width, b.batch, b.isa)
     let (x, y) = (b.inputs[0], b.output)
     let (gamma, beta, runningMean, runningVariance) = (
       b.parameters[0], b.parameters[1], b.parameters[2], b.parameters[3]
@@ -120,16 +121,15 @@ extension BatchNorm {
     let batchesTracked = UnsafeMutableRawPointer(b.parameters[4])
     let (epsilon, momentum) = (epsilon, momentum)
     let values = batch * plane
-    let relu = appliesReLU
+    let relu: Int32 = appliesReLU ? 1 : 0
+    let stride = channels * plane
     guard training else {
       return {
         for c in 0..<channels {
           let scale = gamma[c] / (runningVariance[c] + epsilon).squareRoot()
           let shift = beta[c] - runningMean[c] * scale
-          forEachPlane(of: c, channels, plane, batch) { offset in
-            for i in 0..<plane { y[offset + i] = x[offset + i] * scale + shift }
-            if relu { reluForward(y + offset, y + offset, count: plane) }
-          }
+          let at = c * plane
+          cnnc_planes_affine(isa.path, x + at, y + at, batch, stride, plane, 0, scale, shift, relu)
         }
       }
     }
@@ -137,25 +137,17 @@ extension BatchNorm {
     let updatesState = b.updatesState
     return {
       for c in 0..<channels {
-        // Each plane is summed in float (16 lanes), the planes in double.
-        var sum = 0.0
-        forEachPlane(of: c, channels, plane, batch) { offset in
-          sum += Double(lanesSum(x + offset, plane) { $0 })
-        }
-        let mean = sum / Double(values)
+        // Channel c's planes, one per image: summed, then their squared deviations (two passes
+        // for the variance's accuracy; the second reads the channel from cache), then normalised
+        // with the ReLU in the same pass.
+        let at = c * plane
+        let mean = cnnc_planes_sum(isa.path, x + at, batch, stride, plane) / Double(values)
         let m = Float(mean)
-        var squares = 0.0
-        forEachPlane(of: c, channels, plane, batch) { offset in
-          squares += Double(lanesSum(x + offset, plane) { ($0 - m) * ($0 - m) })
-        }
+        let squares = cnnc_planes_squared_deviation(isa.path, x + at, batch, stride, plane, m)
         let variance = squares / Double(values)
         let inverse = 1 / (Float(variance) + epsilon).squareRoot()
-        let (scale, shift) = (inverse * gamma[c], beta[c])
-        forEachPlane(of: c, channels, plane, batch) { offset in
-          for i in 0..<plane { y[offset + i] = (x[offset + i] - m) * scale + shift }
-          // While the plane is in L1: the ReLU's pass over memory is gone.
-          if relu { reluForward(y + offset, y + offset, count: plane) }
-        }
+        cnnc_planes_affine(
+          isa.path, x + at, y + at, batch, stride, plane, m, inverse * gamma[c], beta[c], relu)
         statistics[c] = m
         statistics[channels + c] = inverse
         if updatesState {
@@ -172,26 +164,25 @@ extension BatchNorm {
 
   public func backwardKernel(_ b: LayerBinding) -> Kernel {
     let shape = b.outputShape
-    let (channels, plane, batch) = (shape.channels, shape.height * shape.width, b.batch)
-    let (x, dy, dx, accumulate) = (
-      b.inputs[0], b.requiredOutputGradient, b.inputGradients[0], b.accumulate[0]
-    )
+    let (channels, plane, batch, isa) = (shape.channels, shape.height * shape.width, b.batch, b.isa)
+    let (x, dy, dx) = (b.inputs[0], b.requiredOutputGradient, b.inputGradients[0])
+    let accumulate: Int32 = b.accumulate[0] ? 1 : 0
     let (gamma, gammaGradient, betaGradient) = (
       b.parameters[0], b.parameterGradients[0], b.parameterGradients[1]
     )
     let statistics = b.requiredScratch(ScratchKey.statistics, as: Float.self)
     let values = Float(batch * plane)
+    let stride = channels * plane
     // With the ReLU applied, the gradient that reaches the normalisation is dy where y > 0.
     let mask = appliesReLU ? UnsafePointer(b.output) : nil
     return {
       for c in 0..<channels {
         let (mean, inverse) = (statistics[c], statistics[channels + c])
+        let at = c * plane
         var (sumGradient, sumProduct) = (0.0, 0.0)
-        forEachPlane(of: c, channels, plane, batch) { offset in
-          let sums = gradientSums(dy + offset, x + offset, mask.map { $0 + offset }, plane, mean)
-          sumGradient += Double(sums.gradient)
-          sumProduct += Double(sums.product)
-        }
+        cnnc_batchnorm_gradient_sums(
+          isa.path, dy + at, x + at, mask.map { $0 + at }, batch, stride, plane, mean,
+          &sumGradient, &sumProduct)
         sumProduct *= Double(inverse)
         betaGradient[c] = Float(sumGradient)
         gammaGradient[c] = Float(sumProduct)
@@ -202,99 +193,10 @@ extension BatchNorm {
         let a = scale * values
         let slope = -scale * dGamma * inverse
         let constant = -scale * dBeta - slope * mean
-        forEachPlane(of: c, channels, plane, batch) { offset in
-          let (target, g, input) = (dx + offset, dy + offset, x + offset)
-          if let mask, accumulate {
-            let y = mask + offset
-            for i in 0..<plane {
-              let gradient = g[i]
-              target[i] += a * (y[i] > 0 ? gradient : 0) + slope * input[i] + constant
-            }
-          } else if let mask {
-            let y = mask + offset
-            for i in 0..<plane {
-              let gradient = g[i]
-              target[i] = a * (y[i] > 0 ? gradient : 0) + slope * input[i] + constant
-            }
-          } else if accumulate {
-            for i in 0..<plane { target[i] += a * g[i] + slope * input[i] + constant }
-          } else {
-            for i in 0..<plane { target[i] = a * g[i] + slope * input[i] + constant }
-          }
-        }
+        cnnc_batchnorm_input_gradient(
+          isa.path, dy + at, x + at, mask.map { $0 + at }, dx + at, batch, stride, plane, a,
+          slope, constant, accumulate)
       }
     }
   }
-}
-
-/// Calls `body` with the offset of channel `c`'s plane in each sample of a (batch, C, plane)
-/// tensor.
-@inline(__always)
-private func forEachPlane(
-  of c: Int, _ channels: Int, _ plane: Int, _ batch: Int, _ body: (Int) -> Void
-) {
-  for n in 0..<batch { body((n * channels + c) * plane) }
-}
-
-/// Σ f(p[i]) over `count` floats, in 16 lanes (float sums are not reordered otherwise, and a
-/// one-lane loop runs at a quarter of the speed).
-@inline(__always)
-private func lanesSum(
-  _ p: UnsafePointer<Float>, _ count: Int, _ f: (SIMD16<Float>) -> SIMD16<Float>
-) -> Float {
-  lanesSum(p, p, count) { a, _ in f(a) }
-}
-
-/// Σ f(a[i], b[i]) over `count` floats, in 16 lanes.
-@inline(__always)
-private func lanesSum(
-  _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int,
-  _ f: (SIMD16<Float>, SIMD16<Float>) -> SIMD16<Float>
-) -> Float {
-  var lanes = SIMD16<Float>()
-  var i = 0
-  while i + 16 <= count {
-    lanes += f(
-      UnsafeRawPointer(a + i).loadUnaligned(as: SIMD16<Float>.self),
-      UnsafeRawPointer(b + i).loadUnaligned(as: SIMD16<Float>.self))
-    i += 16
-  }
-  var sum = lanes.sum()
-  // The last few, one at a time (lane 0 of a broadcast).
-  while i < count {
-    sum += f(SIMD16(repeating: a[i]), SIMD16(repeating: b[i]))[0]
-    i += 1
-  }
-  return sum
-}
-
-/// Σg and Σ g·(x − mean) over `count` floats in one pass, in 16 lanes each (as `lanesSum`), with
-/// g = dy, or dy where y > 0 when a ReLU is applied (`mask` is then its output).
-@inline(__always)
-private func gradientSums(
-  _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ mask: UnsafePointer<Float>?,
-  _ count: Int, _ mean: Float
-) -> (gradient: Float, product: Float) {
-  var (gradients, products) = (SIMD16<Float>(), SIMD16<Float>())
-  var i = 0
-  while i + 16 <= count {
-    var g = UnsafeRawPointer(dy + i).loadUnaligned(as: SIMD16<Float>.self)
-    if let mask {
-      let y = UnsafeRawPointer(mask + i).loadUnaligned(as: SIMD16<Float>.self)
-      g.replace(with: 0, where: .!(y .> 0))
-    }
-    let input = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
-    gradients += g
-    products += g * (input - mean)
-    i += 16
-  }
-  var (gradient, product) = (gradients.sum(), products.sum())
-  // The last few, one at a time.
-  while i < count {
-    let g = mask.map { $0[i] > 0 ? dy[i] : 0 } ?? dy[i]
-    gradient += g
-    product += g * (x[i] - mean)
-    i += 1
-  }
-  return (gradient, product)
 }

@@ -59,14 +59,15 @@ extension Concat {
     let (gradients, accumulate, batch, outputCount) = (
       b.inputGradients, b.accumulate, b.batch, b.outputCount
     )
-    let dy = b.requiredOutputGradient
+    let (dy, isa) = (b.requiredOutputGradient, b.isa)
     return {
       for n in 0..<batch {
         var offset = n * outputCount
         for index in sizes.indices {
           if let dx = gradients[index] {
             passGradient(
-              dy + offset, dx + n * sizes[index], count: sizes[index], accumulate: accumulate[index]
+              isa, dy + offset, dx + n * sizes[index], count: sizes[index],
+              accumulate: accumulate[index]
             )
           }
           offset += sizes[index]

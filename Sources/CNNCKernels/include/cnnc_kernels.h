@@ -142,6 +142,35 @@ void cnnc_conv_weight_gradient_gemm(cnnc_isa isa, const cnnc_window *window, siz
 void cnnc_max_pool_2x2(const float *input, float *output, size_t planes, size_t height,
                        size_t width, size_t out_h, size_t out_w);
 
+// Batchnorm's, add's and ReLU's passes over memory (normalise.c). A channel of a (batch,
+// channels, plane) tensor is `planes` runs of `count` floats, run n at x + n·stride. With
+// `relu`, outputs are max(·, 0); with a `mask` (a fused ReLU's output), gradients count only
+// where it is positive; with `accumulate`, results are added to dx instead of stored.
+// Σ x, and Σ (x − mean)², over a channel's planes (float lanes per plane, planes in double).
+double cnnc_planes_sum(cnnc_isa isa, const float *x, size_t planes, size_t stride,
+                       size_t count);
+double cnnc_planes_squared_deviation(cnnc_isa isa, const float *x, size_t planes, size_t stride,
+                                     size_t count, float mean);
+// y = (x − mean)·scale + shift over a channel's planes (y may be x).
+void cnnc_planes_affine(cnnc_isa isa, const float *x, float *y, size_t planes, size_t stride,
+                        size_t count, float mean, float scale, float shift, int relu);
+// Batchnorm backward's sums Σ g and Σ g·(x − mean) over a channel's planes (g = dy, masked).
+void cnnc_batchnorm_gradient_sums(cnnc_isa isa, const float *dy, const float *x,
+                                  const float *mask, size_t planes, size_t stride, size_t count,
+                                  float mean, double *gradient, double *product);
+// dx = a·g + slope·x + constant over a channel's planes (g = dy, masked).
+void cnnc_batchnorm_input_gradient(cnnc_isa isa, const float *dy, const float *x,
+                                   const float *mask, float *dx, size_t planes, size_t stride,
+                                   size_t count, float a, float slope, float constant,
+                                   int accumulate);
+// y = a + b over `count` floats (y may be a or b).
+void cnnc_add(cnnc_isa isa, const float *a, const float *b, float *y, size_t count, int relu);
+// y = max(x, 0) over `count` floats (y may be x).
+void cnnc_relu_forward(cnnc_isa isa, const float *x, float *y, size_t count);
+// dx = dy where y > 0, else 0, over `count` floats.
+void cnnc_relu_backward(cnnc_isa isa, const float *y, const float *dy, float *dx, size_t count,
+                        int accumulate);
+
 // A team of threads that splits one call's parts with the caller (batch-1 latency).
 typedef struct cnnc_team cnnc_team;
 typedef void (*cnnc_task)(void *context, size_t part);
