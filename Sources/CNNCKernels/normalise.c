@@ -13,11 +13,6 @@
 
 #include <string.h>
 
-// Lanes' sum, pairwise (macros, not functions: a vector argument's ABI would depend on the
-// caller's instruction set).
-#define LANES_SUM(v)                                                                      \
-  ((((v)[0] + (v)[8]) + ((v)[4] + (v)[12])) + (((v)[2] + (v)[10]) + ((v)[6] + (v)[14]))) + \
-      ((((v)[1] + (v)[9]) + ((v)[5] + (v)[13])) + (((v)[3] + (v)[11]) + ((v)[7] + (v)[15])))
 // g where y > 0, else 0 (a ReLU's mask from its output).
 #define MASKED(g, y) ((f16)((i16)(g) & (i16)((y) > 0.0f)))
 
@@ -32,7 +27,7 @@ static inline __attribute__((always_inline)) double sum_planes(const float *x, s
     f16 lanes = 0;
     size_t i = 0;
     for (; i + 16 <= count; i += 16) lanes += VLOAD(f16, p + i);
-    float sum = LANES_SUM(lanes);
+    float sum = VSUM16(lanes);
     for (; i < count; i++) sum += p[i];
     total += sum;
   }
@@ -52,7 +47,7 @@ static inline __attribute__((always_inline)) double squares_planes(const float *
       const f16 d = VLOAD(f16, p + i) - mean;
       lanes += d * d;
     }
-    float sum = LANES_SUM(lanes);
+    float sum = VSUM16(lanes);
     for (; i < count; i++) sum += (p[i] - mean) * (p[i] - mean);
     total += sum;
   }
@@ -95,7 +90,7 @@ static inline __attribute__((always_inline)) void gradient_sums_planes(
       g_lanes += g;
       p_lanes += g * (VLOAD(f16, x + at + i) - mean);
     }
-    float g_sum = LANES_SUM(g_lanes), p_sum = LANES_SUM(p_lanes);
+    float g_sum = VSUM16(g_lanes), p_sum = VSUM16(p_lanes);
     for (; i < count; i++) {
       const float g = mask ? masked(dy[at + i], mask[at + i]) : dy[at + i];
       g_sum += g;

@@ -27,6 +27,12 @@ typedef int32_t i32 __attribute__((ext_vector_type(32)));
     memcpy((p), &v_, sizeof v_); \
   } while (0)
 
+// A vector's lanes summed in a fixed tree (a fixed order, so results repeat).
+#define VSUM8(v) ((((v)[0] + (v)[4]) + ((v)[1] + (v)[5])) + (((v)[2] + (v)[6]) + ((v)[3] + (v)[7])))
+#define VSUM16(v)                                                                           \
+  (((((v)[0] + (v)[8]) + ((v)[4] + (v)[12])) + (((v)[2] + (v)[10]) + ((v)[6] + (v)[14]))) + \
+   ((((v)[1] + (v)[9]) + ((v)[5] + (v)[13])) + (((v)[3] + (v)[11]) + ((v)[7] + (v)[15]))))
+
 // max(v, 0) on every lane, NaN kept (as cnnc_relu: zero where 0 >= value); `ints` is the
 // integer vector of v's width.
 #define VRELU(v, ints) ((__typeof__(v))((ints)(v) & ~(ints)((v) <= 0.0f)))

@@ -41,65 +41,84 @@ size_t cnnc_weight_gradient_workspace_floats(const cnnc_window *g, size_t batch)
 }
 
 
-// A macro, not a function: a vector argument's ABI would depend on the caller's instruction set.
-#define SUM8(v) (((v)[0] + (v)[4]) + ((v)[1] + (v)[5])) + (((v)[2] + (v)[6]) + ((v)[3] + (v)[7]))
 
-// dW[f0 + i][c][ky][kx0 + j] += the pass's share, for i < ft filters and j < kt taps: whole
-// vectors of eight output columns in registers, then the last out_w mod 8 columns one by one.
+// dW[f0 + i][c][ky][kx0 + j] += the pass's share from output columns [from, to), for i < ft
+// filters and j < kt taps: whole vectors of LANES columns in registers, then any last columns
+// one by one. Written once, as a macro, for eight lanes and for sixteen (the AVX-512 path's
+// width): one vector type per function, so clang keeps every accumulator in a register (a
+// function with both kinds spilled them).
 // With stride 1, out_w + kernel_w − 1 is the padded row's width: every tap's run of out_w
 // columns stays inside its row.
 // Image m of the pass is at padded + m·padded_floats, its output gradient at dy + m·dy_stride.
+#define TILE(NAME, VECTOR, LANES, SUM)                                                          \
+  static inline __attribute__((always_inline)) void NAME(                                       \
+      const int ft, const int kt, const cnnc_window *g, size_t images, const float *dy,         \
+      size_t dy_stride, const float *padded, size_t f0, size_t c, size_t ky, size_t kx0,        \
+      size_t from, size_t to, float *dw) {                                                      \
+    const size_t plane = g->out_h * g->out_w, wp = g->width + 2 * g->pad_w;                     \
+    const size_t hp = g->height + 2 * g->pad_h, whole = from + (to - from) / LANES * LANES;     \
+    VECTOR acc[FILTER_TILE][TAP_TILE];                                                          \
+    float tail[FILTER_TILE][TAP_TILE];                                                          \
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < ft; i++) {                           \
+      _Pragma("clang loop unroll(full)") for (int j = 0; j < kt; j++) {                         \
+        acc[i][j] = 0;                                                                          \
+        tail[i][j] = 0;                                                                         \
+      }                                                                                         \
+    }                                                                                           \
+    const size_t image_floats = cnnc_padded_floats(g);                                          \
+    for (size_t m = 0; m < images; m++) {                                                       \
+      const float *x = padded + m * image_floats + (c * hp + ky) * wp + kx0;                    \
+      const float *d = dy + m * dy_stride + f0 * plane;                                         \
+      for (size_t oy = 0; oy < g->out_h; oy++, x += wp, d += g->out_w) {                        \
+        for (size_t ox = from; ox < whole; ox += LANES) {                                       \
+          VECTOR dv[FILTER_TILE];                                                               \
+          _Pragma("clang loop unroll(full)") for (int i = 0; i < ft; i++) {                     \
+            dv[i] = VLOAD(VECTOR, d + i * plane + ox);                                          \
+          }                                                                                     \
+          _Pragma("clang loop unroll(full)") for (int j = 0; j < kt; j++) {                     \
+            const VECTOR xv = VLOAD(VECTOR, x + ox + j);                                        \
+            _Pragma("clang loop unroll(full)") for (int i = 0; i < ft; i++) {                   \
+              acc[i][j] += dv[i] * xv;                                                          \
+            }                                                                                   \
+          }                                                                                     \
+        }                                                                                       \
+        for (size_t ox = whole; ox < to; ox++) {                                                \
+          _Pragma("clang loop unroll(full)") for (int i = 0; i < ft; i++) {                     \
+            _Pragma("clang loop unroll(full)") for (int j = 0; j < kt; j++) {                   \
+              tail[i][j] += d[i * plane + ox] * x[ox + j];                                      \
+            }                                                                                   \
+          }                                                                                     \
+        }                                                                                       \
+      }                                                                                         \
+    }                                                                                           \
+    const size_t taps = g->kernel_h * g->kernel_w, patch = g->channels * taps;                  \
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < ft; i++) {                           \
+      _Pragma("clang loop unroll(full)") for (int j = 0; j < kt; j++) {                         \
+        dw[(f0 + i) * patch + c * taps + ky * g->kernel_w + kx0 + j] +=                         \
+            SUM(acc[i][j]) + tail[i][j];                                                        \
+      }                                                                                         \
+    }                                                                                           \
+  }
+TILE(tile8, f8, 8, VSUM8)
+TILE(tile16, f16, 16, VSUM16)
+
+// Both widths over one row's columns: sixteen lanes first when `wide`, eight for the rest.
 static inline __attribute__((always_inline)) void tile(
-    const int ft, const int kt, const cnnc_window *g, size_t images, const float *dy,
-    size_t dy_stride, const float *padded, size_t f0, size_t c, size_t ky, size_t kx0,
-    float *dw) {
-  const size_t plane = g->out_h * g->out_w, wp = g->width + 2 * g->pad_w;
-  const size_t hp = g->height + 2 * g->pad_h, whole = g->out_w / 8 * 8;
-  f8 acc[FILTER_TILE][TAP_TILE];
-  float tail[FILTER_TILE][TAP_TILE];
-  _Pragma("clang loop unroll(full)") for (int i = 0; i < ft; i++) {
-    _Pragma("clang loop unroll(full)") for (int j = 0; j < kt; j++) {
-      acc[i][j] = 0;
-      tail[i][j] = 0;
-    }
+    const int wide, const int ft, const int kt, const cnnc_window *g, size_t images,
+    const float *dy, size_t dy_stride, const float *padded, size_t f0, size_t c, size_t ky,
+    size_t kx0, float *dw) {
+  const size_t sixteens = wide ? g->out_w / 16 * 16 : 0;
+  if (sixteens > 0) {
+    tile16(ft, kt, g, images, dy, dy_stride, padded, f0, c, ky, kx0, 0, sixteens, dw);
   }
-  const size_t image_floats = cnnc_padded_floats(g);
-  for (size_t m = 0; m < images; m++) {
-    const float *x = padded + m * image_floats + (c * hp + ky) * wp + kx0;
-    const float *d = dy + m * dy_stride + f0 * plane;
-    for (size_t oy = 0; oy < g->out_h; oy++, x += wp, d += g->out_w) {
-      for (size_t ox = 0; ox < whole; ox += 8) {
-        f8 dv[FILTER_TILE];
-        _Pragma("clang loop unroll(full)") for (int i = 0; i < ft; i++) {
-          dv[i] = VLOAD(f8, d + i * plane + ox);
-        }
-        _Pragma("clang loop unroll(full)") for (int j = 0; j < kt; j++) {
-          const f8 xv = VLOAD(f8, x + ox + j);
-          _Pragma("clang loop unroll(full)") for (int i = 0; i < ft; i++) {
-            acc[i][j] += dv[i] * xv;
-          }
-        }
-      }
-      for (size_t ox = whole; ox < g->out_w; ox++) {
-        _Pragma("clang loop unroll(full)") for (int i = 0; i < ft; i++) {
-          _Pragma("clang loop unroll(full)") for (int j = 0; j < kt; j++) {
-            tail[i][j] += d[i * plane + ox] * x[ox + j];
-          }
-        }
-      }
-    }
-  }
-  const size_t taps = g->kernel_h * g->kernel_w, patch = g->channels * taps;
-  _Pragma("clang loop unroll(full)") for (int i = 0; i < ft; i++) {
-    _Pragma("clang loop unroll(full)") for (int j = 0; j < kt; j++) {
-      dw[(f0 + i) * patch + c * taps + ky * g->kernel_w + kx0 + j] +=
-          SUM8(acc[i][j]) + tail[i][j];
-    }
+  if (sixteens < g->out_w) {
+    tile8(ft, kt, g, images, dy, dy_stride, padded, f0, c, ky, kx0, sixteens, g->out_w, dw);
   }
 }
 
 // One pass's share of every weight's gradient, added to dw.
-static inline __attribute__((always_inline)) void pass_share(const cnnc_window *g,
+static inline __attribute__((always_inline)) void pass_share(const int wide,
+                                                             const cnnc_window *g,
                                                              size_t filters, size_t images,
                                                              const float *dy, size_t dy_stride,
                                                              const float *padded, float *dw) {
@@ -111,15 +130,15 @@ static inline __attribute__((always_inline)) void pass_share(const cnnc_window *
           const size_t kt = min_size(TAP_TILE, g->kernel_w - kx0);
           // Constant tile sizes, so each case keeps its accumulators in registers.
           switch (ft * 4 + kt) {
-            case 15: tile(3, 3, g, images, dy, dy_stride, padded, f0, c, ky, kx0, dw); break;
-            case 14: tile(3, 2, g, images, dy, dy_stride, padded, f0, c, ky, kx0, dw); break;
-            case 13: tile(3, 1, g, images, dy, dy_stride, padded, f0, c, ky, kx0, dw); break;
-            case 11: tile(2, 3, g, images, dy, dy_stride, padded, f0, c, ky, kx0, dw); break;
-            case 10: tile(2, 2, g, images, dy, dy_stride, padded, f0, c, ky, kx0, dw); break;
-            case 9: tile(2, 1, g, images, dy, dy_stride, padded, f0, c, ky, kx0, dw); break;
-            case 7: tile(1, 3, g, images, dy, dy_stride, padded, f0, c, ky, kx0, dw); break;
-            case 6: tile(1, 2, g, images, dy, dy_stride, padded, f0, c, ky, kx0, dw); break;
-            default: tile(1, 1, g, images, dy, dy_stride, padded, f0, c, ky, kx0, dw); break;
+            case 15: tile(wide, 3, 3, g, images, dy, dy_stride, padded, f0, c, ky, kx0, dw); break;
+            case 14: tile(wide, 3, 2, g, images, dy, dy_stride, padded, f0, c, ky, kx0, dw); break;
+            case 13: tile(wide, 3, 1, g, images, dy, dy_stride, padded, f0, c, ky, kx0, dw); break;
+            case 11: tile(wide, 2, 3, g, images, dy, dy_stride, padded, f0, c, ky, kx0, dw); break;
+            case 10: tile(wide, 2, 2, g, images, dy, dy_stride, padded, f0, c, ky, kx0, dw); break;
+            case 9: tile(wide, 2, 1, g, images, dy, dy_stride, padded, f0, c, ky, kx0, dw); break;
+            case 7: tile(wide, 1, 3, g, images, dy, dy_stride, padded, f0, c, ky, kx0, dw); break;
+            case 6: tile(wide, 1, 2, g, images, dy, dy_stride, padded, f0, c, ky, kx0, dw); break;
+            default: tile(wide, 1, 1, g, images, dy, dy_stride, padded, f0, c, ky, kx0, dw); break;
           }
         }
       }
@@ -129,17 +148,17 @@ static inline __attribute__((always_inline)) void pass_share(const cnnc_window *
 
 typedef void (*pass_function)(const cnnc_window *, size_t, size_t, const float *, size_t,
                               const float *, float *);
-#define PASS_SHARE(SUFFIX, ATTRIBUTES)                                                       \
+#define PASS_SHARE(SUFFIX, WIDE, ATTRIBUTES)                                                       \
   ATTRIBUTES static void pass_share_##SUFFIX(const cnnc_window *g, size_t filters,          \
                                              size_t images, const float *dy,               \
                                              size_t dy_stride, const float *padded,        \
                                              float *dw) {                                  \
-    pass_share(g, filters, images, dy, dy_stride, padded, dw);                             \
+    pass_share(WIDE, g, filters, images, dy, dy_stride, padded, dw);                       \
   }
-PASS_SHARE(portable, )
+PASS_SHARE(portable, 0, )
 #if defined(__x86_64__)
-PASS_SHARE(avx2, __attribute__((target("avx2,fma"))))
-PASS_SHARE(avx512, __attribute__((target("avx512f"))))
+PASS_SHARE(avx2, 0, __attribute__((target("avx2,fma"))))
+PASS_SHARE(avx512, 1, __attribute__((target("avx512f"))))
 #endif
 
 void cnnc_conv_weight_gradient(cnnc_isa isa, const cnnc_window *g, size_t filters,
