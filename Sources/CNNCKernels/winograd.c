@@ -93,12 +93,12 @@ size_t cnnc_winograd_weights_floats(const cnnc_window *g, size_t filters) {
 enum { MAX_TILE = 4, ROW_FLOATS = MAX_TILE * BLOCK_TILES + MAX_ALPHA + 40 };
 enum { STAGE_FLOATS = BLOCK_TILES + 8 };
 
-// V and M for one block; a row of zeros and the α vertical combinations; a staging row per
+// V and M for one block; a row of zeros and two sets of the α vertical combinations; a staging row per
 // position (one channel's transformed tiles, or one filter's outputs, by block column).
 size_t cnnc_winograd_workspace_floats(const cnnc_window *g, size_t filters) {
   const size_t alpha = alpha_of(g);
   return alpha * alpha * (BLOCK_TILES * (g->channels + filters) + STAGE_FLOATS) +
-         (1 + alpha) * ROW_FLOATS;
+         (1 + 2 * alpha) * ROW_FLOATS;
 }
 
 // U = G g Gᵀ for one filter's r×r weights g of one channel, in double, rounded once. Inlined
@@ -184,93 +184,118 @@ static size_t segments_of(const cnnc_window *g, size_t first, size_t count, segm
     }                                                           \
   } while (0)
 
-// V_ξ[c][tile] = (Bᵀ d B)_ξ for every channel and tile of the block. Per channel and segment:
-// the α rows' vertical combinations along the whole run (Bᵀ d), then each tile's horizontal
-// ones (· B) eight tiles at a time into the staging rows, by block column (a short segment's
-// extra lanes are overwritten by the next segment's); then the staging rows go to the panels.
+// The vertical combinations (Bᵀ d) of one segment of channel c into the α row buffers `w`,
+// which hold values in [*written_from, *written_to) and zeros elsewhere: a run with the same
+// columns inside the image as the last (every whole row of tiles) zeros nothing (two memset
+// calls per row buffer, channel and segment were 12% of the transform).
+static inline __attribute__((always_inline)) void vertical_pass(
+    const int m, const int alpha, const float *bt, const cnnc_window *g, const float *images,
+    size_t image_stride, const segment *s, size_t c, const float *zeros, float *const *w,
+    long *written_from, long *written_to) {
+  const long height = (long)g->height, width = (long)g->width;
+  const long x_start = m * (long)s->tx0 - (long)g->pad_w;
+  const size_t length = (size_t)m * s->count + (size_t)alpha - (size_t)m;
+  // The run's columns inside the image: [from, to) of the row buffers; the rest zeros.
+  const long from = x_start < 0 ? -x_start : 0;
+  const long to_x = x_start + (long)length < width ? x_start + (long)length : width;
+  const long to = to_x - x_start > from ? to_x - x_start : from;
+  // Zeros where the last run wrote outside this one's columns (the horizontal pass reads
+  // up to m·round_up(count, 8) + 36 < ROW_FLOATS, all zeros past `to`).
+  if (*written_from < from || *written_to > to) {
+    for (int i = 0; i < alpha; i++) {
+      memset(w[i], 0, (size_t)from * sizeof(float));
+      memset(w[i] + to, 0, (size_t)(*written_to > to ? *written_to - to : 0) * sizeof(float));
+    }
+  }
+  *written_from = from;
+  *written_to = to;
+  const float *plane = images + s->image * image_stride + c * g->height * g->width;
+  // Row j of the window from the run's column `from` on (a row of zeros above and below the
+  // image).
+  const float *d[MAX_ALPHA];
+  for (int j = 0; j < alpha; j++) {
+    const long y = m * (long)s->ty - (long)g->pad_h + j;
+    d[j] = y < 0 || y >= height ? zeros : plane + y * width + x_start + from;
+  }
+  _Pragma("clang loop unroll(full)")
+  for (int i = 0; i < alpha; i++) {
+    float *restrict out = w[i];
+    for (long x = 0; x < to - from; x++) {
+      float column[MAX_ALPHA], sum = 0;
+      for (int j = 0; j < alpha; j++) column[j] = d[j][x];
+      COMBINE(sum, bt + i * alpha, column, alpha);
+      out[from + x] = sum;
+    }
+  }
+}
+
+// Each tile's horizontal combinations (· B) of one segment, from the row buffers `w`, eight
+// tiles at a time into the staging rows by block column (a short segment's extra lanes are
+// overwritten by the next segment's).
+static inline __attribute__((always_inline)) void horizontal_pass(const int m, const int alpha,
+                                                                  const float *bt,
+                                                                  const segment *s,
+                                                                  float *const *w,
+                                                                  float *stage) {
+  for (int i = 0; i < alpha; i++) {
+    const float *restrict row = w[i];
+    float *restrict out = stage + (size_t)(i * alpha) * STAGE_FLOATS + s->column;
+    for (size_t u = 0; u < s->count; u += 8) {
+      // Columns m·u + l of eight tiles, l < α: with m = 2, two at a time split into even
+      // and odd; with m = 4, four at a time from 32 columns, every fourth.
+      f8 x[MAX_ALPHA + 2];  // with m = 4, α = 6 is filled four at a time, to 8
+      if (m == 2) {
+        _Pragma("clang loop unroll(full)")
+        for (int l = 0; l < alpha; l += 2) {
+          const f16 pair = VLOAD(f16, row + 2 * u + l);
+          x[l] = __builtin_shufflevector(pair, pair, 0, 2, 4, 6, 8, 10, 12, 14);
+          x[l + 1] = __builtin_shufflevector(pair, pair, 1, 3, 5, 7, 9, 11, 13, 15);
+        }
+      } else {
+        _Pragma("clang loop unroll(full)")
+        for (int l = 0; l < alpha; l += 4) {
+          const f16 low = VLOAD(f16, row + 4 * u + l), high = VLOAD(f16, row + 4 * u + l + 16);
+          x[l] = __builtin_shufflevector(low, high, 0, 4, 8, 12, 16, 20, 24, 28);
+          x[l + 1] = __builtin_shufflevector(low, high, 1, 5, 9, 13, 17, 21, 25, 29);
+          x[l + 2] = __builtin_shufflevector(low, high, 2, 6, 10, 14, 18, 22, 26, 30);
+          x[l + 3] = __builtin_shufflevector(low, high, 3, 7, 11, 15, 19, 23, 27, 31);
+        }
+      }
+      _Pragma("clang loop unroll(full)")
+      for (int j = 0; j < alpha; j++) {
+        f8 sum = 0;
+        COMBINE(sum, bt + j * alpha, x, alpha);
+        VSTORE(out + (size_t)j * STAGE_FLOATS + u, sum);
+      }
+    }
+  }
+}
+
+// V_ξ[c][tile] = (Bᵀ d B)_ξ for every channel and tile of the block: per channel, each
+// segment's vertical pass, then its horizontal pass, then the staging rows go to the panels.
+// The passes are staggered by one segment over two sets of row buffers: the horizontal pass's
+// wide loads, straight after the vertical pass's stores to the same rows, waited for the stores
+// to reach the cache (store forwarding fails on loads that span several stores) and took a fifth
+// of the transform on one instruction (perf, AMD EPYC Zen 5).
 static inline __attribute__((always_inline)) void transform_input(
     const int m, const int alpha, const float *bt, const cnnc_window *g, size_t nr,
     const float *images, size_t image_stride, const segment *segments, size_t n, size_t count, float *v,
     size_t v_position_stride, float *rows, float *stage) {
-  const long height = (long)g->height, width = (long)g->width;
   // A row of zeros stands in for the window's rows above and below the image.
   const float *zeros = rows;
-  memset(rows, 0, (size_t)(1 + alpha) * ROW_FLOATS * sizeof(float));
-  float *w[MAX_ALPHA];
-  for (int i = 0; i < alpha; i++) w[i] = rows + (1 + i) * ROW_FLOATS;
-  // The row buffers hold values in [written_from, written_to) and zeros elsewhere, so a run
-  // with the same columns inside the image as the last (every whole row of tiles) zeros
-  // nothing: two memset calls per row buffer, channel and segment were 12% of the transform.
-  long written_from = 0, written_to = 0;
+  memset(rows, 0, (size_t)(1 + 2 * alpha) * ROW_FLOATS * sizeof(float));
+  float *w[2][MAX_ALPHA];
+  for (int set = 0; set < 2; set++) {
+    for (int i = 0; i < alpha; i++) w[set][i] = rows + (size_t)(1 + set * alpha + i) * ROW_FLOATS;
+  }
+  long written_from[2] = {0, 0}, written_to[2] = {0, 0};
   for (size_t c = 0; c < g->channels; c++) {
-    for (size_t k = 0; k < n; k++) {
-      const segment *s = &segments[k];
-      const long x_start = m * (long)s->tx0 - (long)g->pad_w;
-      const size_t length = (size_t)m * s->count + (size_t)alpha - (size_t)m;
-      // The run's columns inside the image: [from, to) of the row buffers; the rest zeros.
-      const long from = x_start < 0 ? -x_start : 0;
-      const long to_x = x_start + (long)length < width ? x_start + (long)length : width;
-      const long to = to_x - x_start > from ? to_x - x_start : from;
-      // Zeros where the last run wrote outside this one's columns (the horizontal pass reads
-      // up to m·round_up(count, 8) + 36 < ROW_FLOATS, all zeros past `to`).
-      if (written_from < from || written_to > to) {
-        for (int i = 0; i < alpha; i++) {
-          memset(w[i], 0, (size_t)from * sizeof(float));
-          memset(w[i] + to, 0, (size_t)(written_to > to ? written_to - to : 0) * sizeof(float));
-        }
+    for (size_t k = 0; k <= n; k++) {
+      if (k < n) {
+        vertical_pass(m, alpha, bt, g, images, image_stride, &segments[k], c, zeros, w[k & 1],
+                      &written_from[k & 1], &written_to[k & 1]);
       }
-      written_from = from;
-      written_to = to;
-      const float *plane = images + s->image * image_stride + c * g->height * g->width;
-      // Row j of the window from the run's column `from` on (a row of zeros above and below
-      // the image).
-      const float *d[MAX_ALPHA];
-      for (int j = 0; j < alpha; j++) {
-        const long y = m * (long)s->ty - (long)g->pad_h + j;
-        d[j] = y < 0 || y >= height ? zeros : plane + y * width + x_start + from;
-      }
-      _Pragma("clang loop unroll(full)")
-      for (int i = 0; i < alpha; i++) {
-        float *restrict out = w[i];
-        for (long x = 0; x < to - from; x++) {
-          float column[MAX_ALPHA], sum = 0;
-          for (int j = 0; j < alpha; j++) column[j] = d[j][x];
-          COMBINE(sum, bt + i * alpha, column, alpha);
-          out[from + x] = sum;
-        }
-      }
-      for (int i = 0; i < alpha; i++) {
-        const float *restrict row = w[i];
-        float *restrict out = stage + (size_t)(i * alpha) * STAGE_FLOATS + s->column;
-        for (size_t u = 0; u < s->count; u += 8) {
-          // Columns m·u + l of eight tiles, l < α: with m = 2, two at a time split into even
-          // and odd; with m = 4, four at a time from 32 columns, every fourth.
-          f8 x[MAX_ALPHA + 2];  // with m = 4, α = 6 is filled four at a time, to 8
-          if (m == 2) {
-            _Pragma("clang loop unroll(full)")
-            for (int l = 0; l < alpha; l += 2) {
-              const f16 pair = VLOAD(f16, row + 2 * u + l);
-              x[l] = __builtin_shufflevector(pair, pair, 0, 2, 4, 6, 8, 10, 12, 14);
-              x[l + 1] = __builtin_shufflevector(pair, pair, 1, 3, 5, 7, 9, 11, 13, 15);
-            }
-          } else {
-            _Pragma("clang loop unroll(full)")
-            for (int l = 0; l < alpha; l += 4) {
-              const f16 low = VLOAD(f16, row + 4 * u + l), high = VLOAD(f16, row + 4 * u + l + 16);
-              x[l] = __builtin_shufflevector(low, high, 0, 4, 8, 12, 16, 20, 24, 28);
-              x[l + 1] = __builtin_shufflevector(low, high, 1, 5, 9, 13, 17, 21, 25, 29);
-              x[l + 2] = __builtin_shufflevector(low, high, 2, 6, 10, 14, 18, 22, 26, 30);
-              x[l + 3] = __builtin_shufflevector(low, high, 3, 7, 11, 15, 19, 23, 27, 31);
-            }
-          }
-          _Pragma("clang loop unroll(full)")
-          for (int j = 0; j < alpha; j++) {
-            f8 sum = 0;
-            COMBINE(sum, bt + j * alpha, x, alpha);
-            VSTORE(out + (size_t)j * STAGE_FLOATS + u, sum);
-          }
-        }
-      }
+      if (k > 0) horizontal_pass(m, alpha, bt, &segments[k - 1], w[(k - 1) & 1], stage);
     }
     // Whole panels: lanes past the block's tiles are finite leftovers the GEMM never stores.
     for (size_t q = 0; q < (size_t)(alpha * alpha); q++) {
@@ -324,12 +349,38 @@ static inline __attribute__((always_inline)) void put_row(const int m, const f8 
   }
 }
 
+// y_ij = (Aᵀ M A)_ij + b for LANES block columns at a time of filter k's products `mk`: s_i =
+// row i of Aᵀ·M (α columns), then y_ij = s_i · (row j of Aᵀ). A macro for both widths: one
+// vector type per loop keeps clang's registers unspilled. M's rows (BLOCK_TILES, a multiple of
+// 16, per filter) and the staging rows hold every lane read or written.
+#define OUTPUT_SUMS(VECTOR, LANES)                                                         \
+  for (size_t t = 0; t < count; t += LANES) {                                              \
+    VECTOR sums[MAX_TILE][MAX_ALPHA];                                                      \
+    _Pragma("clang loop unroll(full)") for (int j = 0; j < alpha; j++) {                   \
+      VECTOR column[MAX_ALPHA];                                                            \
+      _Pragma("clang loop unroll(full)") for (int l = 0; l < alpha; l++) {                 \
+        column[l] = VLOAD(VECTOR, mk + (size_t)(l * alpha + j) * m_position_stride + t);   \
+      }                                                                                    \
+      _Pragma("clang loop unroll(full)") for (int i = 0; i < m; i++) {                     \
+        sums[i][j] = 0;                                                                    \
+        COMBINE(sums[i][j], at + i * alpha, column, alpha);                                \
+      }                                                                                    \
+    }                                                                                      \
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < m; i++) {                       \
+      _Pragma("clang loop unroll(full)") for (int j = 0; j < m; j++) {                     \
+        VECTOR value = b;                                                                  \
+        COMBINE(value, at + j * alpha, sums[i], alpha);                                    \
+        VSTORE(y[i][j] + t, value);                                                        \
+      }                                                                                    \
+    }                                                                                      \
+  }
+
 // out[k][m·ty + i][m·tx + j] = (Aᵀ M A)_ij + bias[k] (added to out's value with `accumulate`,
 // then max(·, 0) with `relu`) for every filter and tile of the block:
-// computed eight block columns at a time into m² staging rows, then stored segment by
+// computed a vector of block columns at a time (sixteen when `wide`, else eight) into m² staging rows, then stored segment by
 // segment; outputs past the plane's edge (sizes not a multiple of m) are not stored.
 static inline __attribute__((always_inline)) void transform_output(
-    const int m, const int alpha, const float *at, const cnnc_window *g, size_t filters,
+    const int wide, const int m, const int alpha, const float *at, const cnnc_window *g, size_t filters,
     const float *mm, size_t m_position_stride, const float *bias, const segment *segments,
     size_t n, size_t count, float *out, size_t out_stride, int accumulate, int relu,
     float *stage) {
@@ -342,31 +393,10 @@ static inline __attribute__((always_inline)) void transform_output(
   for (size_t k = 0; k < filters; k++) {
     const float b = bias ? bias[k] : 0.0f;
     const float *restrict mk = mm + k * BLOCK_TILES;
-    for (size_t t = 0; t < count; t += 8) {
-      // s_i = row i of Aᵀ·M (α columns), then y_ij = s_i · (row j of Aᵀ).
-      f8 sums[MAX_TILE][MAX_ALPHA];
-      _Pragma("clang loop unroll(full)")
-      for (int j = 0; j < alpha; j++) {
-        f8 column[MAX_ALPHA];
-        _Pragma("clang loop unroll(full)")
-        for (int l = 0; l < alpha; l++) {
-          column[l] = VLOAD(f8, mk + (size_t)(l * alpha + j) * m_position_stride + t);
-        }
-        _Pragma("clang loop unroll(full)")
-        for (int i = 0; i < m; i++) {
-          sums[i][j] = 0;
-          COMBINE(sums[i][j], at + i * alpha, column, alpha);
-        }
-      }
-      _Pragma("clang loop unroll(full)")
-      for (int i = 0; i < m; i++) {
-        _Pragma("clang loop unroll(full)")
-        for (int j = 0; j < m; j++) {
-          f8 value = b;
-          COMBINE(value, at + j * alpha, sums[i], alpha);
-          VSTORE(y[i][j] + t, value);
-        }
-      }
+    if (wide) {
+      OUTPUT_SUMS(f16, 16);
+    } else {
+      OUTPUT_SUMS(f8, 8);
     }
     for (size_t q = 0; q < n; q++) {
       const segment *s = &segments[q];
@@ -406,7 +436,7 @@ typedef void (*input_transform)(const cnnc_window *, size_t, const float *, size
 typedef void (*output_transform)(const cnnc_window *, size_t, const float *, size_t,
                                  const float *, const segment *, size_t, size_t, float *, size_t,
                                  int, int, float *);
-#define TRANSFORMS(NAME, R, M, BT, AT, SUFFIX, ATTRIBUTES)                                        \
+#define TRANSFORMS(NAME, R, M, BT, AT, SUFFIX, WIDE, ATTRIBUTES)                                        \
   ATTRIBUTES static void input_##NAME##_##SUFFIX(                                                 \
       const cnnc_window *g, size_t nr, const float *images, size_t image_stride,                  \
       const segment *segments, size_t n, size_t count, float *v, size_t stride, float *rows,      \
@@ -418,13 +448,13 @@ typedef void (*output_transform)(const cnnc_window *, size_t, const float *, siz
       const cnnc_window *g, size_t filters, const float *m, size_t stride, const float *bias,     \
       const segment *segments, size_t n, size_t count, float *out, size_t out_stride,             \
       int accumulate, int relu, float *stage) {                                                   \
-    transform_output(M, M + R - 1, &AT[0][0], g, filters, m, stride, bias, segments, n, count,   \
+    transform_output(WIDE, M, M + R - 1, &AT[0][0], g, filters, m, stride, bias, segments, n, count,   \
                      out, out_stride, accumulate, relu, stage);                                   \
   }
-#define ALL_TRANSFORMS(SUFFIX, ATTRIBUTES)                 \
-  TRANSFORMS(23, 3, 2, BT4, AT23, SUFFIX, ATTRIBUTES)      \
-  TRANSFORMS(43, 3, 4, BT6, AT43, SUFFIX, ATTRIBUTES)      \
-  TRANSFORMS(25, 5, 2, BT6, AT25, SUFFIX, ATTRIBUTES)      \
+#define ALL_TRANSFORMS(SUFFIX, WIDE, ATTRIBUTES)                 \
+  TRANSFORMS(23, 3, 2, BT4, AT23, SUFFIX, WIDE, ATTRIBUTES)      \
+  TRANSFORMS(43, 3, 4, BT6, AT43, SUFFIX, WIDE, ATTRIBUTES)      \
+  TRANSFORMS(25, 5, 2, BT6, AT25, SUFFIX, WIDE, ATTRIBUTES)      \
   static const transforms SUFFIX##_transforms[3] = {       \
       [F23] = {input_23_##SUFFIX, output_23_##SUFFIX},     \
       [F43] = {input_43_##SUFFIX, output_43_##SUFFIX},     \
@@ -435,10 +465,10 @@ typedef struct {
   output_transform output;
 } transforms;
 
-ALL_TRANSFORMS(portable, )
+ALL_TRANSFORMS(portable, 0, )
 #if defined(__x86_64__)
-ALL_TRANSFORMS(avx2, __attribute__((target("avx2,fma"))))
-ALL_TRANSFORMS(avx512, __attribute__((target("avx512f"))))
+ALL_TRANSFORMS(avx2, 0, __attribute__((target("avx2,fma"))))
+ALL_TRANSFORMS(avx512, 1, __attribute__((target("avx512f"))))
 #endif
 
 // F(2, 3), F(4, 3) or F(2, 5) for the window, on the instruction set.
@@ -462,7 +492,7 @@ void cnnc_winograd_forward(cnnc_isa isa, const cnnc_window *g, size_t filters,
   const size_t u_stride = cnnc_packed_a_floats(filters, channels);
   const size_t v_stride = channels * BLOCK_TILES, m_stride = filters * BLOCK_TILES;
   float *v = workspace, *m = v + positions * v_stride, *rows = m + positions * m_stride;
-  float *stage = rows + (1 + alpha) * ROW_FLOATS;
+  float *stage = rows + (1 + 2 * alpha) * ROW_FLOATS;
   // Staging lanes past a block's tiles reach the panels' edges: finite, never stored.
   memset(stage, 0, positions * STAGE_FLOATS * sizeof(float));
   segment segments[BLOCK_TILES];
