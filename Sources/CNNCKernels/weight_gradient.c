@@ -6,9 +6,13 @@
 // row oy + ky starting at column kx, so each term is a dot product of two rows: no column matrix
 // is written (the im2col route writes channels·kh·kw times the image per image, 590 KB for a
 // 16-channel 32×32 3×3 layer, more than a Zen 3 core's L2) and nothing is packed. Registers hold
-// a tile of 3 filters × 3 horizontal taps, eight output columns at a time, over a pass of a few
-// images: enough rows (128 vectors of each) that summing the registers at the end of the pass
-// costs little (per image, an 8×8 plane's 9 sums cost as much as its 72 multiply-adds).
+// a tile of 3 filters × 3 horizontal taps, eight output columns at a time (sixteen on AVX-512),
+// over a pass of a few images: enough rows (128 vectors of eight) that summing the registers at
+// the end of the pass costs little (per image, an 8×8 plane's 9 sums cost as much as its 72
+// multiply-adds). Tiles go filters first, then channels and taps: the three filters' dY rows
+// stay in L1 while every channel's image rows stream past (channels first re-read all of dY
+// from L2 for each channel: 2.85 against 2.42 ms for a 16-channel 32×32 layer over 64 images,
+// AMD EPYC Zen 5).
 #include "cnnc_kernels.h"
 #include "internal.h"
 #include "vectors.h"
@@ -122,10 +126,10 @@ static inline __attribute__((always_inline)) void pass_share(const int wide,
                                                              size_t filters, size_t images,
                                                              const float *dy, size_t dy_stride,
                                                              const float *padded, float *dw) {
-  for (size_t c = 0; c < g->channels; c++) {
-    for (size_t ky = 0; ky < g->kernel_h; ky++) {
-      for (size_t f0 = 0; f0 < filters; f0 += FILTER_TILE) {
-        const size_t ft = min_size(FILTER_TILE, filters - f0);
+  for (size_t f0 = 0; f0 < filters; f0 += FILTER_TILE) {
+    const size_t ft = min_size(FILTER_TILE, filters - f0);
+    for (size_t c = 0; c < g->channels; c++) {
+      for (size_t ky = 0; ky < g->kernel_h; ky++) {
         for (size_t kx0 = 0; kx0 < g->kernel_w; kx0 += TAP_TILE) {
           const size_t kt = min_size(TAP_TILE, g->kernel_w - kx0);
           // Constant tile sizes, so each case keeps its accumulators in registers.
