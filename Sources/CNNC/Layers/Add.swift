@@ -5,6 +5,10 @@ public struct Add: Layer {
   /// Applies the ReLU that follows it (`ReLUFusion`): y = max(Σ inputs, 0), and backward masks
   /// the gradient where y is 0, so the ReLU has no pass of its own.
   public var appliesReLU = false
+  /// An inference plan's `ResidualFusion`: the convolution computing input `viewedInput` adds
+  /// the other input into its output, and this add is a view of that output.
+  public internal(set) var isFusedIntoConvolution = false
+  public internal(set) var viewedInput = 0
 
   public init() {}
 
@@ -34,6 +38,7 @@ public struct Add: Layer {
 
 extension Add {
   public var backwardReads: BackwardReads { appliesReLU ? .output : [] }
+  public func isView(training: Bool) -> Bool { isFusedIntoConvolution && !training }
 
   public func loweringNames(
     batch: Int, inputs: [Shape], output: Shape, training: Bool, inputGradient: Bool

@@ -17,6 +17,9 @@ public struct Convolution: Layer {
   /// Whether the forward pass applies the ReLU after it as it stores its outputs (an inference
   /// plan's `ReLUFusion`).
   public internal(set) var appliesReLU = false
+  /// Whether the forward pass adds its results to what its output buffer holds: the residual of
+  /// an add an inference plan fused into it (`ResidualFusion`), whose ReLU it then applies.
+  public internal(set) var addsIntoOutput = false
 
   public init(
     filters: Int, kernel: Pair, stride: Pair = Pair(1), pad: Pair = Pair(0), hasBias: Bool = true,
@@ -325,6 +328,7 @@ extension Convolution {
     let bias = hasBias ? b.parameters[1] : nil
     let packedWeights = b.requiredScratch(ScratchKey.winogradWeights, as: Float.self)
     let (isa, inputCount, outputCount, relu) = (b.isa, b.inputCount, b.outputCount, appliesReLU)
+    let accumulate = addsIntoOutput
     let packedStride = winograd.weightFloats ?? 0
     let tiles = b.batch * winograd.tiles
     return ForwardPass(
@@ -342,8 +346,8 @@ extension Convolution {
           winograd.forward(
             isa, packedWeights: packedWeights + group * packedStride, images: image + at.input,
             imageStride: inputCount, bias: bias.map { $0 + at.filters }, tiles: tiles,
-            output: output + at.output, outputStride: outputCount, relu: relu,
-            workspace: workspace)
+            output: output + at.output, outputStride: outputCount, accumulate: accumulate,
+            relu: relu, workspace: workspace)
         }
       })
   }

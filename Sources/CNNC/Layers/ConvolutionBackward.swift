@@ -52,7 +52,7 @@ extension Convolution {
     let g = geometry(inputs[0], output)
     let forward =
       (forwardWinograd(g, batch: batch) == nil ? "by GEMM" : "by Winograd")
-      + (appliesReLU ? " + relu" : "")
+      + (addsIntoOutput ? " + add" : "") + (appliesReLU ? " + relu" : "")
     let weightLowering = weightGradientLowering(g)
     let winograd = inputGradientWinograd(g, batch: batch) != nil
     let weights = "dW \(weightLowering.rawValue)"

@@ -132,6 +132,8 @@ public protocol LayerLowering {
   var mayRunInPlace: Bool { get }
   /// A view reuses its input's buffer and needs no step (flatten; dropout at inference).
   func isView(training: Bool) -> Bool
+  /// Which input a view's output is (an add fused into the convolution of its second input).
+  var viewedInput: Int { get }
   /// The scratch buffers its kernels need; `training` says whether the plan trains (a layer may
   /// compute its forward pass another way for inference).
   func scratch(batch: Int, inputs: [Shape], output: Shape, training: Bool) -> [ScratchRequest]
@@ -152,6 +154,7 @@ extension LayerLowering {
   public var backwardReads: BackwardReads { [] }
   public var mayRunInPlace: Bool { false }
   public func isView(training: Bool) -> Bool { false }
+  public var viewedInput: Int { 0 }
   public func scratch(batch: Int, inputs: [Shape], output: Shape, training: Bool)
     -> [ScratchRequest]
   { [] }

@@ -128,6 +128,9 @@ public struct ExecutionPlan: Sendable {
   public var foldedBatchNorms: [Int: Int]
   /// Each ReLU fused into the layer before it: its index → that layer's (`ReLUFusion`).
   public var fusedReLUs: [Int: Int]
+  /// Each add fused into a convolution of its inputs: its index → the convolution's
+  /// (`ResidualFusion`).
+  public var fusedAdds: [Int: Int]
   /// Each layer as the plan lowers it (a folded batchnorm, a convolution with its lowering).
   var layerKinds: [any Layer]
   var operands: [LayerOperands?]

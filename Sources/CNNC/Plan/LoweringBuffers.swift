@@ -113,9 +113,11 @@ extension Lowering {
       guard let step = schedule.forward[index], let ops = binding.operands[index] else { continue }
       let forwardScratch = zip(binding.requests[index], ops.scratch)
         .filter { $0.0.lifetime != .backward }.compactMap { $0.1 }
+      // A convolution with an add fused into it reads the residual it adds to (its output).
+      let residual = fusedAdds.values.contains { $0.convolution == index } ? [ops.output] : []
       steps[step] = PlanStep(
         phase: .forward, layer: index, kernel: kernelName(index, .forward, values),
-        reads: ops.inputs, writes: [ops.output] + forwardScratch)
+        reads: ops.inputs + residual, writes: [ops.output] + forwardScratch)
     }
     if let loss = schedule.loss, let labels = buffers.labels {
       steps[loss] = PlanStep(

@@ -22,7 +22,7 @@ extension Lowering {
           case .layer(let source): return values.owner[source + 1]
           }
         })
-      if view { values.owner[index + 1] = values.inputs[index][0] }
+      if view { values.owner[index + 1] = values.inputs[index][kind(index).viewedInput] }
     }
     return values
   }
@@ -92,7 +92,8 @@ extension Lowering {
 
   /// Phase 4: `result[v]` is the value whose buffer holds v's data (it only ever points back).
   /// Views share their input's; a layer that may run in place writes over an input that
-  /// nothing reads after it (never over the network's input, which the caller owns).
+  /// nothing reads after it (never over the network's input, which the caller owns); a
+  /// convolution with an add fused into it writes into the residual's buffer.
   func shareBuffers(_ values: Values, _ schedule: Schedule) -> [Int] {
     let lastRead = lastReads(values, schedule)
     var bufferOwner = values.owner
@@ -102,6 +103,9 @@ extension Lowering {
         lastRead[input] == step
       else { continue }
       bufferOwner[index + 1] = bufferOwner[input]
+    }
+    for fusion in fusedAdds.values {
+      bufferOwner[fusion.convolution + 1] = bufferOwner[values.owner[fusion.residual + 1]]
     }
     for value in bufferOwner.indices { bufferOwner[value] = bufferOwner[values.owner[value]] }
     return bufferOwner
@@ -121,6 +125,10 @@ extension Lowering {
       if kind(index).backwardReads.contains(.output) {
         read(values.owner[index + 1], at: schedule.backward[index])
       }
+    }
+    // A convolution with an add fused into it reads the residual as it adds to it.
+    for fusion in fusedAdds.values {
+      read(values.owner[fusion.residual + 1], at: schedule.forward[fusion.convolution])
     }
     read(schedule.logits, at: schedule.loss)
     read(values.owner[finalValue], at: schedule.count - 1)

@@ -38,6 +38,8 @@ struct Lowering {
   let folds: [Int: Int]
   /// ReLUs fused into the batchnorm or add before them (`ReLUFusion`).
   let fusedReLUs: [Int: Int]
+  /// Adds fused into the convolution of one of their inputs (`ResidualFusion`).
+  let fusedAdds: [Int: ResidualFusion.Fusion]
   let outputs: [Shape]
   /// The softmax that the cross-entropy loss absorbs, when the net ends in one.
   let foldedSoftmax: Int?
@@ -82,6 +84,8 @@ struct Lowering {
     }
     fusedReLUs = ReLUFusion.fusions(network, kinds: kinds, options)
     ReLUFusion.apply(fusedReLUs, to: &kinds)
+    fusedAdds = ResidualFusion.fusions(network, kinds: kinds, options)
+    ResidualFusion.apply(fusedAdds, to: &kinds)
     self.kinds = kinds
     self.network = network
     self.options = options
@@ -117,7 +121,8 @@ struct Lowering {
       lowerBoundBytes: placement.lowerBoundBytes, parameterFloats: parameterFloats,
       inputBuffer: buffers.activation[0], outputBuffer: buffers.probabilities,
       labelsBuffer: buffers.labels, lossGradientBuffer: buffers.lossGradient,
-      foldedBatchNorms: folds, fusedReLUs: fusedReLUs, layerKinds: kinds,
+      foldedBatchNorms: folds, fusedReLUs: fusedReLUs,
+      fusedAdds: fusedAdds.mapValues(\.convolution), layerKinds: kinds,
       operands: binding.operands)
   }
 }
