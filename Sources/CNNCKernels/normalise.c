@@ -160,6 +160,25 @@ static inline __attribute__((always_inline)) void relu_backward(const float *y, 
   }
 }
 
+// relu_backward into two targets in one pass (an add's two inputs): dy and y read once.
+// The targets may be one buffer (an add of a value to itself): each vector is stored to the
+// first before the second is read.
+static inline __attribute__((always_inline)) void relu_backward_two(
+    const float *y, const float *dy, float *dx0, int accumulate0, float *dx1, int accumulate1,
+    size_t count) {
+  size_t i = 0;
+  for (; i + 16 <= count; i += 16) {
+    const f16 v = MASKED(VLOAD(f16, dy + i), VLOAD(f16, y + i));
+    VSTORE(dx0 + i, accumulate0 ? VLOAD(f16, dx0 + i) + v : v);
+    VSTORE(dx1 + i, accumulate1 ? VLOAD(f16, dx1 + i) + v : v);
+  }
+  for (; i < count; i++) {
+    const float v = masked(dy[i], y[i]);
+    dx0[i] = accumulate0 ? dx0[i] + v : v;
+    dx1[i] = accumulate1 ? dx1[i] + v : v;
+  }
+}
+
 typedef struct {
   double (*sum)(const float *, size_t, size_t, size_t);
   double (*squares)(const float *, size_t, size_t, size_t, float);
@@ -171,6 +190,7 @@ typedef struct {
   void (*add)(const float *, const float *, float *, size_t, int);
   void (*relu_forward)(const float *, float *, size_t);
   void (*relu_backward)(const float *, const float *, float *, size_t, int);
+  void (*relu_backward_two)(const float *, const float *, float *, int, float *, int, size_t);
 } passes;
 
 // Every pass compiled for one instruction set (the same C, vectorised for its width).
@@ -211,10 +231,16 @@ typedef struct {
                                                 size_t count, int accumulate) {                   \
     relu_backward(y, dy, dx, count, accumulate);                                                  \
   }                                                                                               \
+  ATTRIBUTES static void relu_backward_two_##SUFFIX(const float *y, const float *dy, float *dx0, \
+                                                    int accumulate0, float *dx1,                \
+                                                    int accumulate1, size_t count) {            \
+    relu_backward_two(y, dy, dx0, accumulate0, dx1, accumulate1, count);                          \
+  }                                                                                               \
   static const passes SUFFIX##_passes = {sum_##SUFFIX,           squares_##SUFFIX,                \
                                          affine_##SUFFIX,        gradient_sums_##SUFFIX,          \
                                          input_gradient_##SUFFIX, add_##SUFFIX,                   \
-                                         relu_forward_##SUFFIX,  relu_backward_##SUFFIX};
+                                         relu_forward_##SUFFIX,  relu_backward_##SUFFIX,          \
+                                         relu_backward_two_##SUFFIX};
 
 PASSES(portable, )
 #if defined(__x86_64__)
@@ -271,4 +297,9 @@ void cnnc_relu_forward(cnnc_isa isa, const float *x, float *y, size_t count) {
 void cnnc_relu_backward(cnnc_isa isa, const float *y, const float *dy, float *dx, size_t count,
                         int accumulate) {
   passes_for(isa)->relu_backward(y, dy, dx, count, accumulate);
+}
+
+void cnnc_relu_backward_two(cnnc_isa isa, const float *y, const float *dy, float *dx0,
+                            int accumulate0, float *dx1, int accumulate1, size_t count) {
+  passes_for(isa)->relu_backward_two(y, dy, dx0, accumulate0, dx1, accumulate1, count);
 }

@@ -185,6 +185,17 @@ import Testing
           - {type: relu, name: out}
           - {type: add, input: [out, c, r]}
         """),
+    // Both of an add's gradients in one pass, into one buffer when it adds a value to itself.
+    Case(
+      name: "add of a value to itself, ReLU fused", types: ["add", "relu"],
+      yaml: """
+        input: [2, 5, 7]
+        layers:
+          - {type: conv, name: a, filters: 2, kernel: 1}
+          - {type: add, input: [a, a]}
+          - {type: relu}
+          - {type: conv, filters: 2, kernel: 1}
+        """),
     Case(
       name: "in-place chain", types: ["relu", "sigmoid", "dropout"],
       yaml: """

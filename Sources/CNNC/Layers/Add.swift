@@ -65,6 +65,16 @@ extension Add {
     let (gradients, accumulate, count) = (b.inputGradients, b.accumulate, b.batch * b.outputCount)
     let (dy, isa) = (b.requiredOutputGradient, b.isa)
     let mask = appliesReLU ? UnsafePointer(b.output) : nil
+    if let mask, gradients.count == 2, let first = gradients[0], let second = gradients[1] {
+      // A residual block's add: both gradients in one pass over dy and the mask.
+      let (accumulateFirst, accumulateSecond): (Int32, Int32) = (
+        accumulate[0] ? 1 : 0, accumulate[1] ? 1 : 0
+      )
+      return {
+        cnnc_relu_backward_two(
+          isa.path, mask, dy, first, accumulateFirst, second, accumulateSecond, count)
+      }
+    }
     return {
       for index in gradients.indices {
         guard let dx = gradients[index] else { continue }

@@ -170,6 +170,9 @@ void cnnc_relu_forward(cnnc_isa isa, const float *x, float *y, size_t count);
 // dx = dy where y > 0, else 0, over `count` floats.
 void cnnc_relu_backward(cnnc_isa isa, const float *y, const float *dy, float *dx, size_t count,
                         int accumulate);
+// The same into two targets in one pass (an add's two inputs; they may be one buffer).
+void cnnc_relu_backward_two(cnnc_isa isa, const float *y, const float *dy, float *dx0,
+                            int accumulate0, float *dx1, int accumulate1, size_t count);
 
 // A team of threads that splits one call's parts with the caller (batch-1 latency).
 typedef struct cnnc_team cnnc_team;
