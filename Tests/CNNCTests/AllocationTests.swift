@@ -41,7 +41,9 @@ import Testing
     .enabled(
       if: heapIsCounted, "heap counts are only meaningful in release builds without sanitizers"),
     .enabled(if: malloc_counter_available() != 0, "sanitizer builds keep their allocators"),
-    arguments: ["lenet.yaml", "inception.yaml", "residual.yaml", winogradNet], KernelISA.supported)
+    arguments: [
+      "lenet.yaml", "inception.yaml", "residual.yaml", "mobilenet-mnist.yaml", winogradNet,
+    ], KernelISA.supported)
   func trainingAndInferenceStepsAllocateNothing(_ model: String, _ isa: KernelISA) throws {
     let network = try InferredNetwork(yaml: try Self.specText(model))
     for mode in PlanMode.allCases {

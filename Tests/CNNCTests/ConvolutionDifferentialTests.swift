@@ -92,6 +92,29 @@ extension Reference {
       groups: 1, batch: 3, seed: 99, weightGradient: "dW batch GEMM")
   }
 
+  /// Depthwise layers (groups = channels = filters) of every kernel, stride and pad, on odd
+  /// planes and batches of 1 to 4: the direct depthwise kernels (`depthwise.c`), forward and
+  /// every gradient, rows shorter and longer than a vector.
+  @Test(arguments: KernelISA.supported)
+  func depthwiseLayersMatchTheReference(isa: KernelISA) throws {
+    var generator = SplitMix64(seed: 2029)
+    func pick(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
+    var tried = 0
+    while tried < 30 {
+      let channels = pick(2...9)
+      let (h, w) = (pick(1...14), pick(1...37))
+      let kernel = (pick(1...5), pick(1...5))
+      let stride = (pick(1...3), pick(1...3))
+      let pad = (pick(0...2), pick(0...2))
+      guard h + 2 * pad.0 >= kernel.0, w + 2 * pad.1 >= kernel.1 else { continue }
+      tried += 1
+      try Self.check(
+        isa, c: channels, h: h, w: w, filters: channels, kernel: kernel, stride: stride, pad: pad,
+        groups: channels, batch: pick(1...4), seed: UInt64(tried) + 200,
+        weightGradient: "dW direct depthwise")
+    }
+  }
+
   /// One layer's training and inference plans against the definition; `weightGradient`, when
   /// given, is the dW lowering the training plan must name.
   static func check(

@@ -154,7 +154,9 @@ extension Convolution {
     let g = geometry(inputs[0], output)
     let (f, k) = (filters / groups, g.patchSize)
     let forward: [ScratchRequest]
-    if let winograd = forwardWinograd(g, batch: batch) {
+    if isDepthwise(g) {
+      forward = [depthwiseScratch(g).forward]
+    } else if let winograd = forwardWinograd(g, batch: batch) {
       forward = [
         ScratchRequest(
           name: ScratchKey.winogradWorkspace, elements: winograd.workspaceFloats,
@@ -177,7 +179,9 @@ extension Convolution {
           lifetime: .forward),
       ]
     }
-    let packing = forward + (training ? backwardScratch(g, batch: batch) : [])
+    let backward =
+      isDepthwise(g) ? [depthwiseScratch(g).backward] : backwardScratch(g, batch: batch)
+    let packing = forward + (training ? backward : [])
     let folded =
       foldedBatchNormEpsilon == nil || training
       ? []
@@ -209,6 +213,7 @@ extension Convolution {
     let g = geometry(b.inputShapes[0], b.outputShape)
     let filters = self.filters / groups
     let offsets = (0..<groups).map { GroupOffsets($0, g, filtersPerGroup: filters) }
+    if isDepthwise(g) { return depthwiseForward(g, b) }
     if let winograd = forwardWinograd(g, batch: b.batch) {
       return winogradForward(winograd, b, offsets: offsets).kernel(b)
     }

@@ -50,6 +50,11 @@ extension Convolution {
     batch: Int, inputs: [Shape], output: Shape, training: Bool, inputGradient: Bool
   ) -> (forward: String, backward: String)? {
     let g = geometry(inputs[0], output)
+    if isDepthwise(g) {
+      let backward =
+        inputGradient ? "dW direct depthwise, dX direct depthwise" : "dW direct depthwise"
+      return ("direct depthwise" + (appliesReLU ? " + relu" : ""), backward)
+    }
     let forward =
       (forwardWinograd(g, batch: batch) == nil ? "by GEMM" : "by Winograd")
       + (addsIntoOutput ? " + add" : "") + (appliesReLU ? " + relu" : "")
@@ -138,6 +143,18 @@ extension Convolution {
 
   public func backwardKernel(_ b: LayerBinding) -> Kernel {
     let g = geometry(b.inputShapes[0], b.outputShape)
+    if isDepthwise(g) {
+      let direct = depthwiseBackward(g, b)
+      guard hasBias else { return direct }
+      let (dy, biasGradient, batch, plane) = (
+        b.requiredOutputGradient, b.parameterGradients[1], b.batch, g.outputPlane
+      )
+      let filters = self.filters
+      return {
+        direct()
+        biasBackward(dy, biasGradient, samples: batch, channels: filters, plane: plane)
+      }
+    }
     let (x, weight, weightGradient) = (b.inputs[0], b.parameters[0], b.parameterGradients[0])
     let biasGradient = hasBias ? b.parameterGradients[1] : nil
     let packedWeights = b.optionalScratch(ScratchKey.backwardWeights)

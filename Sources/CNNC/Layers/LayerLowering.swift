@@ -54,6 +54,8 @@ public struct ScratchKey: Hashable, Sendable, CustomStringConvertible {
   static let inputGradientWorkspace = ScratchKey("winograd input-gradient workspace")
   static let paddedImage = ScratchKey("padded image")
   static let weightGradientPacking = ScratchKey("weight-gradient packing")
+  static let depthwisePadded = ScratchKey("depthwise padded plane")
+  static let depthwiseBackward = ScratchKey("depthwise backward workspace")
   // Max pooling's winners, dropout's mask, batchnorm's batch statistics: forward to backward.
   static let argmax = ScratchKey("argmax")
   static let dropoutMask = ScratchKey("mask")

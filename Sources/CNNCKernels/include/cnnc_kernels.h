@@ -136,6 +136,22 @@ void cnnc_conv_weight_gradient_gemm(cnnc_isa isa, const cnnc_window *window, siz
                                     const float *gradients, size_t gradient_stride,
                                     size_t batch, float *dw, float *workspace);
 
+// Depthwise convolution (depthwise.c): `channels` planes per image, each convolved with its own
+// kh × kw weights (weights: channels × kh·kw), the window's `channels` ignored; image n at
+// images + n·image_stride, its output at out + n·out_stride. Forward: out = bias (NULL: 0) + Σ
+// taps, then max(·, 0) with `relu`. Backward: dw (channels × kh·kw, overwritten) over the
+// batch, and dx when not NULL (added to with `accumulate`; dx shares the images' strides).
+size_t cnnc_depthwise_forward_workspace_floats(const cnnc_window *window);
+size_t cnnc_depthwise_backward_workspace_floats(const cnnc_window *window, size_t channels);
+void cnnc_depthwise_forward(cnnc_isa isa, const cnnc_window *window, size_t channels,
+                            const float *weights, const float *bias, int relu,
+                            const float *images, size_t image_stride, size_t batch, float *out,
+                            size_t out_stride, float *workspace);
+void cnnc_depthwise_backward(cnnc_isa isa, const cnnc_window *window, size_t channels,
+                             const float *weights, const float *images, size_t image_stride,
+                             const float *gradients, size_t gradient_stride, size_t batch,
+                             float *dw, float *dx, int accumulate, float *workspace);
+
 // Max pooling of (planes, height, width) over unpadded 2×2 windows with stride 2, values only,
 // into (planes, out_h, out_w): the windows wholly inside the input; a clipped last row or column
 // (ceil rounding of an odd size) is left to the caller.
