@@ -77,6 +77,36 @@ import Testing
     #expect(Array(fused.output).map(\.bitPattern) == Array(unfused.output).map(\.bitPattern))
   }
 
+  /// A residual that is a view (inference dropout) of the network's input, which the caller
+  /// owns, or of a value the convolution itself reads, must not fuse; the plans still give the
+  /// unfused results, and the input is left as written.
+  @Test(arguments: [
+    "layers:\n  - {type: dropout, name: d, rate: 0.5}\n"
+      + "  - {type: conv, name: c, filters: 16, kernel: 3, pad: 1, input: input}\n",
+    "layers:\n  - {type: conv, name: x, filters: 16, kernel: 3, pad: 1}\n"
+      + "  - {type: dropout, name: d, rate: 0.5}\n"
+      + "  - {type: conv, name: c, filters: 16, kernel: 3, pad: 1, input: x}\n",
+  ])
+  func residualsThatAreViewsOfWhatMustSurviveDoNotFuse(_ layers: String) throws {
+    let yaml =
+      "input: [16, 8, 8]\n" + layers
+      + "  - {type: add, name: s, input: [c, d]}\n  - {type: global_avgpool}\n"
+      + "  - {type: dense, units: 5}\n"
+    func run(fused: Bool) throws -> (plan: ExecutionPlan, output: [UInt32], input: [Float]) {
+      let executor = try makeExecutor(
+        yaml, PlanOptions(mode: .inference, batch: 16, fusesReLU: fused), seed: 4)
+      let x = randomValues(executor.input.count, seed: 9)
+      _ = executor.input.update(fromContentsOf: x)
+      executor.forward()
+      #expect(Array(executor.input) == x)
+      return (executor.plan, Array(executor.output).map(\.bitPattern), x)
+    }
+    let (fused, unfused) = (try run(fused: true), try run(fused: false))
+    #expect(fused.plan.steps.contains { $0.kernel.contains("by Winograd") })
+    #expect(fused.plan.fusedAdds.isEmpty)
+    #expect(fused.output == unfused.output)
+  }
+
   /// ResNet-20's seven adds whose residual is computed before the convolution fuse (the two
   /// downsampling blocks' projections run after it), and the arena shrinks.
   @Test func resNetFusesSevenAddsInLessMemory() throws {

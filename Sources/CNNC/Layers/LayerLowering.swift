@@ -134,7 +134,8 @@ public protocol LayerLowering {
   var mayRunInPlace: Bool { get }
   /// A view reuses its input's buffer and needs no step (flatten; dropout at inference).
   func isView(training: Bool) -> Bool
-  /// Which input a view's output is (an add fused into the convolution of its second input).
+  /// Which input a view's output is (0, or the input an add fused into a convolution reads
+  /// from that convolution).
   var viewedInput: Int { get }
   /// The scratch buffers its kernels need; `training` says whether the plan trains (a layer may
   /// compute its forward pass another way for inference).

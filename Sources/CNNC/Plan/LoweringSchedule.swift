@@ -104,7 +104,8 @@ extension Lowering {
       else { continue }
       bufferOwner[index + 1] = bufferOwner[input]
     }
-    for fusion in fusedAdds.values {
+    // In layer order, so a residual that an earlier fusion wrote into already has its owner.
+    for fusion in fusedAdds.values.sorted(by: { $0.convolution < $1.convolution }) {
       bufferOwner[fusion.convolution + 1] = bufferOwner[values.owner[fusion.residual + 1]]
     }
     for value in bufferOwner.indices { bufferOwner[value] = bufferOwner[values.owner[value]] }

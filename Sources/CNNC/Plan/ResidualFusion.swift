@@ -6,9 +6,10 @@
 ///
 /// The add fuses when it has two inputs: one a convolution's output (directly or through the
 /// batchnorm folded into it) that nothing else reads, computed by Winograd at this batch, after
-/// the other; the other a layer's output (not the network's input, which the caller owns) that
-/// nothing but the add reads from the convolution's step on, since the convolution writes over
-/// it (and no view reads). Winograd's output transform adds
+/// the other; the other a layer's output that nothing but the add reads from the convolution's
+/// step on, since the convolution writes over it (and no view reads), and likewise every value
+/// it is a view of, down to the one that owns the buffer, which must not be the network's
+/// input (the caller's). Winograd's output transform adds
 /// the finished value to what the output holds, (conv + bias) + residual, the add's own
 /// operation on the same values; a GEMM over more than one slice of the patch would add the
 /// residual between slices, so GEMM lowerings are left alone. The results are bit for bit the
@@ -30,6 +31,8 @@ enum ResidualFusion {
     guard options.mode == .inference, options.fusesReLU else { return [:] }
     let readers = network.readerCounts
     var fusions: [Int: Fusion] = [:]
+    // Applied as found, so a later residual's chain of views runs through earlier fused adds.
+    var kinds = kinds
     for (index, layer) in network.layers.enumerated() {
       guard kinds[index] is Add, layer.inputs.count == 2 else { continue }
       for slot in 0..<2 {
@@ -37,14 +40,33 @@ enum ResidualFusion {
           case .layer(let residual) = layer.inputs[1 - slot],
           let convolution = winogradConvolution(source, network, kinds, batch: options.batch),
           convolution > residual,
-          !isReadLater(residual, than: convolution, except: index, network, kinds)
+          let chain = viewChain(residual, network, kinds),
+          zip(chain, [index] + chain.dropLast()).allSatisfy({ value, link in
+            !isReadLater(value, than: convolution, except: link, network, kinds)
+          })
         else { continue }
-        fusions[index] = Fusion(
-          convolution: convolution, convolutionInput: slot, residual: residual)
+        let fusion = Fusion(convolution: convolution, convolutionInput: slot, residual: residual)
+        fusions[index] = fusion
+        apply([index: fusion], to: &kinds)
         break
       }
     }
     return fusions
+  }
+
+  /// The residual and each layer whose output it is a view of (dropout at inference, a fused
+  /// ReLU, a folded batchnorm, a fused add), down to the one whose buffer holds the data; nil
+  /// when that is the network's input, which the caller owns.
+  private static func viewChain(_ residual: Int, _ network: InferredNetwork, _ kinds: [any Layer])
+    -> [Int]?
+  {
+    var chain = [residual]
+    while let layer = chain.last, kinds[layer].isView(training: false) {
+      guard case .layer(let source) = network.layers[layer].inputs[kinds[layer].viewedInput]
+      else { return nil }
+      chain.append(source)
+    }
+    return chain
   }
 
   /// The convolution computed by Winograd whose output layer `index` is (itself, or the
@@ -67,15 +89,16 @@ enum ResidualFusion {
     return source
   }
 
-  /// Whether a layer other than the add reads layer `value`'s output at or after
-  /// `convolution` (which writes over it; the convolution itself reading it would be a
-  /// convolution in place), or a view reads it (whose readers could come at any time).
+  /// Whether a layer other than `link` (the add, or the view one step up the residual's chain)
+  /// reads layer `value`'s output at or after `convolution` (which writes over it; the
+  /// convolution itself reading it would be a convolution in place), or a view reads it (whose
+  /// readers could come at any time).
   private static func isReadLater(
-    _ value: Int, than convolution: Int, except add: Int, _ network: InferredNetwork,
+    _ value: Int, than convolution: Int, except link: Int, _ network: InferredNetwork,
     _ kinds: [any Layer]
   ) -> Bool {
     network.layers.indices.contains { reader in
-      reader != add && network.layers[reader].inputs.contains(.layer(value))
+      reader != link && network.layers[reader].inputs.contains(.layer(value))
         && (reader >= convolution || kinds[reader].isView(training: false))
     }
   }
