@@ -153,9 +153,10 @@ extension Convolution {
   {
     let g = geometry(inputs[0], output)
     let (f, k) = (filters / groups, g.patchSize)
+    let depthwise = isDepthwise(g) ? depthwiseScratch(g) : nil
     let forward: [ScratchRequest]
-    if isDepthwise(g) {
-      forward = [depthwiseScratch(g).forward]
+    if let depthwise {
+      forward = [depthwise.forward]
     } else if let winograd = forwardWinograd(g, batch: batch) {
       forward = [
         ScratchRequest(
@@ -179,8 +180,7 @@ extension Convolution {
           lifetime: .forward),
       ]
     }
-    let backward =
-      isDepthwise(g) ? [depthwiseScratch(g).backward] : backwardScratch(g, batch: batch)
+    let backward = depthwise.map { [$0.backward] } ?? backwardScratch(g, batch: batch)
     let packing = forward + (training ? backward : [])
     let folded =
       foldedBatchNormEpsilon == nil || training

@@ -84,8 +84,7 @@ struct Lowering {
     }
     fusedReLUs = ReLUFusion.fusions(network, kinds: kinds, options)
     ReLUFusion.apply(fusedReLUs, to: &kinds)
-    fusedAdds = ResidualFusion.fusions(network, kinds: kinds, options)
-    ResidualFusion.apply(fusedAdds, to: &kinds)
+    fusedAdds = ResidualFusion.fuse(network, kinds: &kinds, options)
     self.kinds = kinds
     self.network = network
     self.options = options

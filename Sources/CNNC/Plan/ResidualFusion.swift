@@ -9,11 +9,11 @@
 /// the other; the other a layer's output that nothing but the add reads from the convolution's
 /// step on, since the convolution writes over it (and no view reads), and likewise every value
 /// it is a view of, down to the one that owns the buffer, which must not be the network's
-/// input (the caller's). Winograd's output transform adds
-/// the finished value to what the output holds, (conv + bias) + residual, the add's own
-/// operation on the same values; a GEMM over more than one slice of the patch would add the
-/// residual between slices, so GEMM lowerings are left alone. The results are bit for bit the
-/// unfused plan's (`ResidualFusionTests`).
+/// input (the caller's). Winograd's output transform adds the finished value to what the
+/// output holds, (conv + bias) + residual, the add's own operation on the same values; a GEMM
+/// over more than one slice of the patch would add the residual between slices, so GEMM
+/// lowerings are left alone. The results are bit for bit the unfused plan's
+/// (`ResidualFusionTests`).
 enum ResidualFusion {
   struct Fusion: Equatable {
     /// The convolution that adds into its output.
@@ -24,15 +24,14 @@ enum ResidualFusion {
     var residual: Int
   }
 
-  /// For each fused add's index, the fusion.
-  static func fusions(_ network: InferredNetwork, kinds: [any Layer], _ options: PlanOptions)
+  /// Fuses every add that may in `kinds` (in layer order, so a later residual's chain of views
+  /// runs through earlier fused adds); returns each fused add's index and its fusion.
+  static func fuse(_ network: InferredNetwork, kinds: inout [any Layer], _ options: PlanOptions)
     -> [Int: Fusion]
   {
     guard options.mode == .inference, options.fusesReLU else { return [:] }
     let readers = network.readerCounts
     var fusions: [Int: Fusion] = [:]
-    // Applied as found, so a later residual's chain of views runs through earlier fused adds.
-    var kinds = kinds
     for (index, layer) in network.layers.enumerated() {
       guard kinds[index] is Add, layer.inputs.count == 2 else { continue }
       for slot in 0..<2 {
@@ -47,7 +46,7 @@ enum ResidualFusion {
         else { continue }
         let fusion = Fusion(convolution: convolution, convolutionInput: slot, residual: residual)
         fusions[index] = fusion
-        apply([index: fusion], to: &kinds)
+        apply(fusion, add: index, to: &kinds)
         break
       }
     }
@@ -103,19 +102,17 @@ enum ResidualFusion {
     }
   }
 
-  /// `kinds` with each fusion applied: the add a view of the convolution's output, the
+  /// `kinds` with the fusion applied: the add a view of the convolution's output, the
   /// convolution adding into it and applying the add's ReLU.
-  static func apply(_ fusions: [Int: Fusion], to kinds: inout [any Layer]) {
-    for (index, fusion) in fusions {
-      guard var add = kinds[index] as? Add,
-        var convolution = kinds[fusion.convolution] as? Convolution
-      else { continue }
-      convolution.addsIntoOutput = true
-      convolution.appliesReLU = add.appliesReLU
-      add.viewedInput = fusion.convolutionInput
-      add.isFusedIntoConvolution = true
-      kinds[index] = add
-      kinds[fusion.convolution] = convolution
-    }
+  private static func apply(_ fusion: Fusion, add index: Int, to kinds: inout [any Layer]) {
+    guard var add = kinds[index] as? Add,
+      var convolution = kinds[fusion.convolution] as? Convolution
+    else { return }
+    convolution.addsIntoOutput = true
+    convolution.appliesReLU = add.appliesReLU
+    add.viewedInput = fusion.convolutionInput
+    add.isFusedIntoConvolution = true
+    kinds[index] = add
+    kinds[fusion.convolution] = convolution
   }
 }
