@@ -10,6 +10,7 @@ struct CNNCCommand: ParsableCommand {
     version: cnncVersion,
     subcommands: [
       CheckCommand.self, RunCommand.self, BenchCommand.self, ExportCommand.self, ImportCommand.self,
+      CompileCommand.self,
     ])
 
   /// Parses and runs a command; a `CommandFailure` it throws is printed as `error: …` with exit

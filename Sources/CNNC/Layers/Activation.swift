@@ -80,3 +80,11 @@ extension Activation {
     }
   }
 }
+
+// MARK: Code generation (`cnnc compile`)
+
+extension Activation {
+  public func deviceOperation(inputs: [Shape], output: Shape) -> DeviceOperation? {
+    .activation(function)
+  }
+}

@@ -87,3 +87,9 @@ extension Add {
     }
   }
 }
+
+// MARK: Code generation (`cnnc compile`)
+
+extension Add {
+  public func deviceOperation(inputs: [Shape], output: Shape) -> DeviceOperation? { .add }
+}

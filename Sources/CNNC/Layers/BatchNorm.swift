@@ -200,3 +200,11 @@ extension BatchNorm {
     }
   }
 }
+
+// MARK: Code generation (`cnnc compile`)
+
+extension BatchNorm {
+  public func deviceOperation(inputs: [Shape], output: Shape) -> DeviceOperation? {
+    .batchNorm(epsilon: epsilon)
+  }
+}

@@ -76,3 +76,9 @@ extension Concat {
     }
   }
 }
+
+// MARK: Code generation (`cnnc compile`)
+
+extension Concat {
+  public func deviceOperation(inputs: [Shape], output: Shape) -> DeviceOperation? { .concat }
+}

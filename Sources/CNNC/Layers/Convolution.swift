@@ -357,3 +357,13 @@ extension Convolution {
       })
   }
 }
+
+// MARK: Code generation (`cnnc compile`)
+
+extension Convolution {
+  public func deviceOperation(inputs: [Shape], output: Shape) -> DeviceOperation? {
+    let window = Window(kernel: kernel, stride: stride, pad: pad).geometry(
+      input: inputs[0], output: output)
+    return .convolution(window, filters: filters, groups: groups, hasBias: hasBias)
+  }
+}

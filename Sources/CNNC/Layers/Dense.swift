@@ -142,3 +142,11 @@ extension Dense {
     }
   }
 }
+
+// MARK: Code generation (`cnnc compile`)
+
+extension Dense {
+  public func deviceOperation(inputs: [Shape], output: Shape) -> DeviceOperation? {
+    .dense(units: units, hasBias: hasBias)
+  }
+}

@@ -51,3 +51,10 @@ extension Dropout {
     return { scaleBackward(mask, dy, dx, count: count, accumulate: accumulate) }
   }
 }
+
+// MARK: Code generation (`cnnc compile`)
+
+extension Dropout {
+  /// Dropout does nothing at inference.
+  public func deviceOperation(inputs: [Shape], output: Shape) -> DeviceOperation? { .view }
+}

@@ -29,3 +29,9 @@ extension Flatten {
   public func forwardKernel(_ b: LayerBinding, training: Bool) -> Kernel { {} }
   public func backwardKernel(_ b: LayerBinding) -> Kernel { {} }
 }
+
+// MARK: Code generation (`cnnc compile`)
+
+extension Flatten {
+  public func deviceOperation(inputs: [Shape], output: Shape) -> DeviceOperation? { .view }
+}

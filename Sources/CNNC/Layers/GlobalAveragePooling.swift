@@ -50,3 +50,11 @@ extension GlobalAveragePooling {
     }
   }
 }
+
+// MARK: Code generation (`cnnc compile`)
+
+extension GlobalAveragePooling {
+  public func deviceOperation(inputs: [Shape], output: Shape) -> DeviceOperation? {
+    .globalAveragePooling
+  }
+}

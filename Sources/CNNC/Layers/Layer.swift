@@ -17,12 +17,17 @@ public protocol Layer: LayerLowering, Sendable {
 
   /// The ONNX node it exports as, reading `inputCount` data inputs (inference form).
   func onnxOperator(inputCount: Int) -> ONNXOperator
+
+  /// Its code-generation rule: what it computes for one image in `cnnc compile`'s C; nil for a
+  /// type the code generator does not have yet.
+  func deviceOperation(inputs: [Shape], output: Shape) -> DeviceOperation?
 }
 
 extension Layer {
   public func parameters(for inputs: [Shape]) -> [ParameterTensor] { [] }
   public func multiplyAdds(for inputs: [Shape], output: Shape) -> Int? { 0 }
   public var isClassSoftmax: Bool { false }
+  public func deviceOperation(inputs: [Shape], output: Shape) -> DeviceOperation? { nil }
 }
 
 /// A tensor a layer keeps between steps, e.g. conv weight `[out, in, kh, kw]`: how it starts,

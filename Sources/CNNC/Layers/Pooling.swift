@@ -143,3 +143,11 @@ extension Pooling {
     }
   }
 }
+
+// MARK: Code generation (`cnnc compile`)
+
+extension Pooling {
+  public func deviceOperation(inputs: [Shape], output: Shape) -> DeviceOperation? {
+    .pooling(kind, geometry(inputs[0], output))
+  }
+}

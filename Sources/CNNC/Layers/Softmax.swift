@@ -60,3 +60,9 @@ extension Softmax {
     }
   }
 }
+
+// MARK: Code generation (`cnnc compile`)
+
+extension Softmax {
+  public func deviceOperation(inputs: [Shape], output: Shape) -> DeviceOperation? { .softmax }
+}

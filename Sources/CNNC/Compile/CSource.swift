@@ -1,0 +1,221 @@
+/// The C files `cnnc compile` writes for a `DevicePlan`: `NAME.h`, whose contract is the
+/// function `NAME_run` and three sizes, and `NAME.c`, plain C99 with the weights as constants.
+public struct CSource: Sendable {
+  public let plan: DevicePlan
+  /// The C identifier the function, the macros and the files are named by.
+  public let name: String
+  /// Where the spec came from, for the files' first comment.
+  public let specPath: String
+  /// Each layer's C name: its spec name made an identifier, unique without regard to case.
+  private let layerNames: [String]
+
+  func layerName(_ layer: Int) -> String { layerNames[layer] }
+
+  public init(_ plan: DevicePlan, name: String, specPath: String) throws(CompileError) {
+    guard Self.isIdentifier(name) else {
+      throw CompileError(
+        "'\(name)' is not a C identifier (letters, digits and _, not starting with a digit); "
+          + "name the files and the function with --name, e.g. --name \(Self.identifier(name))")
+    }
+    self.plan = plan
+    self.name = name
+    self.specPath = specPath
+    var taken: Set<String> = []
+    layerNames = plan.network.layers.map { layer in
+      let base = Self.identifier(layer.name)
+      var candidate = base
+      var suffix = 2
+      while !taken.insert(candidate.uppercased()).inserted {
+        candidate = "\(base)_\(suffix)"
+        suffix += 1
+      }
+      return candidate
+    }
+  }
+
+  /// Whether `name` is a C identifier (and not one C reserves: a leading underscore).
+  public static func isIdentifier(_ name: String) -> Bool {
+    guard let first = name.unicodeScalars.first, first.properties.isAlphabetic, first.isASCII
+    else { return false }
+    return name.unicodeScalars.allSatisfy { scalar in
+      scalar.isASCII
+        && (scalar == "_" || scalar.properties.isAlphabetic || ("0"..."9").contains(scalar))
+    }
+  }
+
+  /// `name` with every character C does not allow in an identifier made `_`, and a leading
+  /// `layer_` where it would not start with a letter.
+  static func identifier(_ name: String) -> String {
+    let allowed = String(
+      name.unicodeScalars.map { scalar -> Character in
+        scalar.isASCII
+          && (scalar == "_" || scalar.properties.isAlphabetic || ("0"..."9").contains(scalar))
+          ? Character(scalar) : "_"
+      })
+    return isIdentifier(allowed) ? allowed : "layer_" + allowed
+  }
+
+  private var macro: String { name.uppercased() }
+
+  // MARK: The header
+
+  public var header: String {
+    let network = plan.network
+    let last = network.layers[network.layers.count - 1]
+    let usesExp = plan.steps.contains { step in
+      switch step.operation {
+      case .softmax: true
+      case .convolution(_, _, _, let f?, _), .dense(_, _, let f?), .activation(let f, _):
+        f == .sigmoid || f == .tanh
+      default: false
+      }
+    }
+    return """
+      /* \(name).h: the network "\(network.name)" from \(specPath), compiled by cnnc \(cncVersionLabel).
+       * Generated; regenerate it with cnnc compile rather than editing it.
+       *
+       * \(name)_run(input, output, arena) runs one image through the trained network:
+       *   input   \(macro)_INPUT_FLOATS floats, \(network.input) (channels x height x width),
+       *           what the network's first layer receives: \(preparation)
+       *   output  \(macro)_OUTPUT_FLOATS floats, the output of \(last.spec.subject)\(last.spec.layer?.isClassSoftmax == true ? " (class probabilities)" : "")
+       *   arena   \(macro)_ARENA_BYTES bytes of working memory, aligned to 16 bytes
+       * None of the three may overlap. The call keeps no state between calls (several threads may
+       * run it at once, each with its own arena), never allocates, and uses from the C library
+       * \(usesExp ? "memcpy, memset and expf (link with -lm)" : "at most memcpy and memset").
+       */
+      #ifndef \(macro)_H
+      #define \(macro)_H
+
+      #ifdef __cplusplus
+      extern "C" {
+      #endif
+
+      #define \(macro)_INPUT_FLOATS  \(plan.inputFloats)   /* C*H*W of one image, NCHW */
+      #define \(macro)_OUTPUT_FLOATS \(plan.outputFloats)   /* the last layer's output for one image */
+      #define \(macro)_ARENA_BYTES   \(plan.arenaBytes)   /* the working memory the call needs */
+
+      void \(name)_run(const float *input, float *output, void *arena);
+
+      #ifdef __cplusplus
+      }
+      #endif
+
+      #endif
+
+      """
+  }
+
+  private var cncVersionLabel: String { cnncVersion }
+
+  /// What the spec does to pixels before the network sees them.
+  private var preparation: String {
+    guard let data = plan.network.train?.data else {
+      return "the spec names no data, so no preparation is known"
+    }
+    var parts = ["each pixel times \(data.preprocessing.scale)"]
+    if !data.preprocessing.mean.isEmpty {
+      parts.append("minus the mean \(data.preprocessing.mean)")
+    }
+    if !data.preprocessing.std.isEmpty {
+      parts.append("divided by the std \(data.preprocessing.std)")
+    }
+    return "the spec prepares pixels as " + parts.joined(separator: ", ")
+      + "; that is the caller's to apply"
+  }
+
+  // MARK: The source
+
+  public var source: String {
+    var text = """
+      /* \(name).c: the network "\(plan.network.name)" from \(specPath), compiled by cnnc \(cnncVersion).
+       * Generated; regenerate it with cnnc compile rather than editing it.
+       * Arena: \(plan.arenaBytes) bytes (the plan's lower bound: \(plan.lowerBound)); constants: \(plan.constantBytes) bytes.
+       */
+      #include "\(name).h"
+
+      #include <math.h>
+      #include <string.h>
+
+
+      """
+    text += arenaOffsets + "\n"
+    text += CLibrary.types + "\n\n"
+    let (functions, activations) = usedFunctions
+    for function in CLibrary.closure(of: functions) {
+      text += CLibrary.text(of: function, activations: activations) + "\n\n"
+    }
+    for (index, step) in plan.steps.enumerated() {
+      text += constants(of: step, index)
+    }
+    text += run
+    return text
+  }
+
+  /// The arena's buffers' offsets as named constants, in address order.
+  private var arenaOffsets: String {
+    var lines = [
+      "/* Where each buffer lives in the arena, in bytes, and the steps it lives through. */"
+    ]
+    let placed = plan.buffers.indices.compactMap { index -> (Int, Int)? in
+      if case .arena(let offset) = plan.buffers[index].place { return (index, offset) }
+      return nil
+    }
+    for (index, offset) in placed.sorted(by: { ($0.1, $0.0) < ($1.1, $1.0) }) {
+      let buffer = plan.buffers[index]
+      lines.append(
+        "#define \(offsetName(index)) \(offset) /* \(buffer.floats * 4) bytes, steps "
+          + "\(buffer.firstStep + 1)-\(buffer.lastStep + 1) */")
+    }
+    return lines.joined(separator: "\n") + "\n"
+  }
+
+  func bufferName(_ index: Int) -> String {
+    let buffer = plan.buffers[index]
+    switch buffer.place {
+    case .input: return "input"
+    case .output: return "output"
+    case .arena:
+      let layer = buffer.layer.map { layerNames[$0] } ?? "buffer"
+      return "\(layer)_\(buffer.isRing ? "ring" : "out")"
+    }
+  }
+
+  func offsetName(_ index: Int) -> String { "OFFSET_" + bufferName(index).uppercased() }
+
+  /// The functions the steps call, and the activations they apply.
+  private var usedFunctions: (Set<CLibrary.Function>, Set<String>) {
+    var functions: Set<CLibrary.Function> = []
+    var activations: Set<String> = []
+    func uses(_ function: Activation.Function?) {
+      switch function {
+      case .relu: activations.insert("RELU")
+      case .leakyReLU: activations.insert("LEAKY_RELU")
+      case .sigmoid: activations.insert("SIGMOID")
+      case .tanh:
+        activations.insert("TANH")
+        functions.insert(.tanhOf)
+      case nil: break
+      }
+    }
+    for step in plan.steps {
+      switch step.operation {
+      case .convolution(_, _, _, let activation, let pooling):
+        functions.insert(pooling == nil ? .convolution : .convolutionPooled)
+        uses(activation)
+      case .pooling: functions.insert(.pooling)
+      case .globalAveragePooling: functions.insert(.globalAverage)
+      case .dense(_, _, let activation):
+        functions.insert(.dense)
+        uses(activation)
+      case .affine: functions.insert(.affine)
+      case .activation(let function, _):
+        functions.insert(.activateAll)
+        uses(function)
+      case .softmax: functions.insert(.softmax)
+      case .add: functions.insert(.add)
+      case .concat, .copy: break
+      }
+    }
+    return (functions, activations)
+  }
+}
