@@ -96,17 +96,19 @@ struct DeviceGraph {
       case .convolution, .dense:
         activation[source] = function
         absorb(index, into: source)
+        counts[source] = counts[index]
       default: continue
       }
     }
     counts = readers()
     for (index, layer) in layers.enumerated() where !isView[index] {
       guard case .pooling = operations[index], let source = root(of: layer.inputs[0]),
-        counts[source] == 1, case .convolution = operations[source],
+        counts[source] == 1, case .convolution = operations[source], pooling[source] == nil,
         layer.inputShapes[0] == outputShape[source]
       else { continue }
       pooling[source] = index
       absorb(index, into: source)
+      counts[source] = counts[index]
       outputShape[source] = outputShape[index]
       namingLayer[source] = index
     }
