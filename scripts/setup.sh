@@ -13,9 +13,11 @@ fi
 
 # libyaml (specs), zlib (gzip, .npz), libpng and libjpeg-turbo (image folders), Open MPI
 # (multi-process training), iproute2 (the two-host MPI check's network namespaces), Graphviz
-# (check --svg).
+# (check --svg); for `cnnc compile`'s checks, GCC, the Cortex-M and 32-bit ARM Linux cross
+# compilers and qemu-user (the ARM self-tests).
 packages=(libyaml-dev zlib1g-dev libpng-dev libturbojpeg0-dev pkg-config libopenmpi-dev
-  openmpi-bin iproute2 graphviz)
+  openmpi-bin iproute2 graphviz gcc gcc-arm-none-eabi gcc-arm-linux-gnueabihf
+  libc6-dev-armhf-cross qemu-user)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

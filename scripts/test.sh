@@ -4,6 +4,8 @@
 #   - the Swift tests, in release (one counts heap allocations, meaningful only optimised);
 #   - multi-process training under mpirun, over shared memory and TCP, and as two hosts in two
 #     network namespaces (that one needs root; skipped, saying so, otherwise);
+#   - `cnnc compile` on every shipped MNIST model: GCC and Clang without a warning, the
+#     self-tests natively and under qemu-arm, Cortex-M4 sizes, LeNet over the MNIST test set;
 #   - the spec's JSON Schema against the shipped specs and the docs' examples; ONNX export and
 #     import against ONNX Runtime, random pooling layers and convolutions, the
 #     .npy/.npz files NumPy writes, and pooling gradients against PyTorch (pip installs onnx,
@@ -41,6 +43,10 @@ else
   echo "skipped scripts/mpi-two-hosts.sh: network namespaces need root"
   skipped+=(mpi-two-hosts.sh)
 fi
+
+# Every shipped MNIST model compiled to C, built and checked natively, for 32-bit ARM and for
+# a Cortex-M4.
+scripts/compile-check.sh
 
 # The spec language's JSON Schema against every shipped spec and the documentation's examples.
 if python3 -m pip install -q jsonschema pyyaml; then

@@ -54,10 +54,17 @@ struct CompileCommand: ParsableCommand {
     try refuseOverlaps(
       inputs: [("the spec", spec), ("--weights", weights)],
       outputs: files.map { ("-o", $0.path) })
-    do {
-      try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-    } catch {
-      throw CommandFailure("cannot make the folder \(output): \(error.localizedDescription)")
+    var isFolder: ObjCBool = false
+    if FileManager.default.fileExists(atPath: output, isDirectory: &isFolder) {
+      guard isFolder.boolValue else {
+        throw CommandFailure("-o \(output): is a file, not a folder")
+      }
+    } else {
+      do {
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+      } catch {
+        throw CommandFailure("-o \(output): cannot make the folder (\(error.localizedDescription))")
+      }
     }
     do {
       try OutputFile.writeAll(files)
