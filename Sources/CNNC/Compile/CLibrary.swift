@@ -136,8 +136,12 @@ enum CLibrary {
             int end = w->width - shift <= 0 ? 0 : (w->width - shift - 1) / w->stride_w + 1;
             if (end > w->out_w)
               end = w->out_w;
-            for (ox = begin; ox < end; ox++)
-              out[ox] += tap * row[ox * w->stride_w + shift];
+            if (w->stride_w == 1) /* a loop compilers vectorise */
+              for (ox = begin; ox < end; ox++)
+                out[ox] += tap * row[ox + shift];
+            else
+              for (ox = begin; ox < end; ox++)
+                out[ox] += tap * row[ox * w->stride_w + shift];
           }
         }
       }
@@ -242,17 +246,25 @@ enum CLibrary {
     """
 
   private static let dense = """
-    /* y[o] = activation(bias[o] + sum over i of weight[o][i] * x[i]); weight: (units, inputs) */
+    /* y[o] = activation(bias[o] + sum over i of weight[o][i] * x[i]); weight: (units, inputs).
+     * Four partial sums, so that the additions do not wait on one another. */
     static void dense(const float *x, const float *weight, const float *bias, int inputs,
                       int units, enum activation activation, float slope, float *y)
     {
       int o, i;
       for (o = 0; o < units; o++) {
         const float *row = weight + o * inputs;
-        float sum = bias ? bias[o] : 0.0f;
-        for (i = 0; i < inputs; i++)
-          sum += row[i] * x[i];
-        y[o] = activate(sum, activation, slope);
+        float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (i = 0; i + 4 <= inputs; i += 4) {
+          sum[0] += row[i] * x[i];
+          sum[1] += row[i + 1] * x[i + 1];
+          sum[2] += row[i + 2] * x[i + 2];
+          sum[3] += row[i + 3] * x[i + 3];
+        }
+        for (; i < inputs; i++)
+          sum[0] += row[i] * x[i];
+        y[o] = activate((bias ? bias[o] : 0.0f) + ((sum[0] + sum[1]) + (sum[2] + sum[3])),
+                        activation, slope);
       }
     }
     """
