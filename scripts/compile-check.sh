@@ -4,8 +4,9 @@
 #     with Clang under -std=c99 -O2 -Wall -Wextra -Werror -pedantic; the self-test (the C's
 #     outputs against cnnc's own executor's) run natively and, built with
 #     arm-linux-gnueabihf-gcc, as a 32-bit ARM program under qemu-arm;
-#   - the object built for a Cortex-M4 (arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -O2), its
-#     text, data and bss printed beside the arena and the plan's lower bound;
+#   - the object built for a Cortex-M4 (arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -O2, and
+#     Clang for the same target, both with the strict flags), its text, data and bss printed
+#     beside the arena and the plan's lower bound;
 #   - LeNet trained for an epoch, compiled, and run over MNIST's 10,000 test images one at a
 #     time: the same largest output as `cnnc run --weights` on every image, and LENET_ARENA_BYTES
 #     at most 28,800.
@@ -58,7 +59,11 @@ for model in lenet lenet-adam allconv allconv-bn inception residual mobilenet-mn
     read -r text data bss _ < <(arm-none-eabi-size "$dir/m4.o" | tail -1)
     printf '%-16s %10s %12s %10s %6s %5s\n' "$model" "$arena" "$bound" "$text" "$data" "$bss"
   else
-    fail "$model: Cortex-M4 build"
+    fail "$model: Cortex-M4 build by arm-none-eabi-gcc"
+  fi
+  if ! clang --target=arm-none-eabi -mcpu=cortex-m4 -mthumb "${strict[@]}" \
+    -isystem /usr/lib/arm-none-eabi/include -c "$dir/$name.c" -o "$dir/m4-clang.o"; then
+    fail "$model: Cortex-M4 build by clang"
   fi
 done
 

@@ -251,17 +251,17 @@ enum CLibrary {
     static void dense(const float *x, const float *weight, const float *bias, int inputs,
                       int units, enum activation activation, float slope, float *y)
     {
-      int o, i;
+      int o, i, whole = inputs / 4 * 4;
       for (o = 0; o < units; o++) {
         const float *row = weight + o * inputs;
         float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        for (i = 0; i + 4 <= inputs; i += 4) {
+        for (i = 0; i < whole; i += 4) {
           sum[0] += row[i] * x[i];
           sum[1] += row[i + 1] * x[i + 1];
           sum[2] += row[i + 2] * x[i + 2];
           sum[3] += row[i + 3] * x[i + 3];
         }
-        for (; i < inputs; i++)
+        for (i = whole; i < inputs; i++)
           sum[0] += row[i] * x[i];
         y[o] = activate((bias ? bias[o] : 0.0f) + ((sum[0] + sum[1]) + (sum[2] + sum[3])),
                         activation, slope);

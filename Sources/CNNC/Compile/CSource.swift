@@ -62,6 +62,12 @@ public struct CSource: Sendable {
   public var header: String {
     let network = plan.network
     let last = network.layers[network.layers.count - 1]
+    let copies = plan.steps.contains { step in
+      switch step.operation {
+      case .concat, .copy: true
+      default: false
+      }
+    }
     let usesExp = plan.steps.contains { step in
       switch step.operation {
       case .softmax: true
@@ -75,13 +81,13 @@ public struct CSource: Sendable {
        * Generated; regenerate it with cnnc compile rather than editing it.
        *
        * \(name)_run(input, output, arena) runs one image through the trained network:
-       *   input   \(macro)_INPUT_FLOATS floats, \(network.input) (channels x height x width),
-       *           what the network's first layer receives: \(preparation)
+       *   input   \(macro)_INPUT_FLOATS floats, \(Self.shapeText(network.input)) (channels x height x width),
+       *           what the network's first layer receives; \(preparation)
        *   output  \(macro)_OUTPUT_FLOATS floats, the output of \(last.spec.subject)\(last.spec.layer?.isClassSoftmax == true ? " (class probabilities)" : "")
        *   arena   \(macro)_ARENA_BYTES bytes of working memory, aligned to 16 bytes
        * None of the three may overlap. The call keeps no state between calls (several threads may
        * run it at once, each with its own arena), never allocates, and uses from the C library
-       * \(usesExp ? "memcpy, memset and expf (link with -lm)" : "at most memcpy and memset").
+       * \(libraryUse(copies: copies, exp: usesExp)).
        */
       #ifndef \(macro)_H
       #define \(macro)_H
@@ -107,20 +113,29 @@ public struct CSource: Sendable {
 
   private var cncVersionLabel: String { cnncVersion }
 
-  /// What the spec does to pixels before the network sees them.
+  private func libraryUse(copies: Bool, exp: Bool) -> String {
+    switch (copies, exp) {
+    case (true, true): "memcpy and expf (link with -lm)"
+    case (false, true): "only expf (link with -lm)"
+    case (true, false): "only memcpy"
+    case (false, false): "nothing"
+    }
+  }
+
+  /// What the spec does to pixels before the network sees them, as lines of the header.
   private var preparation: String {
     guard let data = plan.network.train?.data else {
-      return "the spec names no data, so no preparation is known"
+      return "the spec names no data, so how its\n *           pixels are prepared is not known"
     }
-    var parts = ["each pixel times \(data.preprocessing.scale)"]
+    var parts = ["multiplies each pixel by \(data.preprocessing.scale)"]
     if !data.preprocessing.mean.isEmpty {
-      parts.append("minus the mean \(data.preprocessing.mean)")
+      parts.append("subtracts the mean \(data.preprocessing.mean)")
     }
     if !data.preprocessing.std.isEmpty {
-      parts.append("divided by the std \(data.preprocessing.std)")
+      parts.append("divides by the std \(data.preprocessing.std)")
     }
-    return "the spec prepares pixels as " + parts.joined(separator: ", ")
-      + "; that is the caller's to apply"
+    return "the spec\n *           " + parts.joined(separator: ", ")
+      + ",\n *           which is the caller's to apply"
   }
 
   // MARK: The source
