@@ -1,0 +1,102 @@
+import Foundation
+import Testing
+
+@testable import CNNC
+
+/// Post-training int8 quantization over the device plan: calibration, the integer steps, and the
+/// report's measures.
+@Suite struct QuantizationTests {
+  /// MNIST image `index` of `split`, scaled as the shipped specs scale it.
+  static func image(_ split: LabelledImages, _ index: Int) -> [Float] {
+    split.images[(index * 784)..<((index + 1) * 784)].map { Float($0) * 0.00390625 }
+  }
+
+  @Test func lenetInInt8AgreesWithFloat() throws {
+    let folder = TestFiles.newURL().path
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let weights = folder + "/lenet.safetensors"
+    let training = try CommandLineTests.run([
+      "run", "Models/lenet.yaml", "--train", "--steps", "300", "--out", weights,
+    ])
+    #expect(training.status == 0, "\(training.stderr)")
+    let network = try InferredNetwork(
+      yaml: try String(contentsOfFile: modelPath("lenet.yaml"), encoding: .utf8))
+    let layout = try network.parameterLayout()
+    let values = try Checkpoints.values(at: weights, layout.slots, floats: layout.floats)
+    let plan = try DevicePlan(network, parameters: values)
+    let mnist = try MNIST(folder: modelPath("data/mnist"))
+    let quantized = try QuantizedNetwork(
+      plan, calibration: (0..<200).map { Self.image(mnist.train, $0) })
+    // Only the softmax runs in float; every other step in int8.
+    #expect(quantized.floatSteps == [plan.steps.count - 1])
+    let report = QuantizationReport.measure(
+      quantized, images: (0..<500).map { Self.image(mnist.test, $0) },
+      labels: (0..<500).map { Int(mnist.test.labels[$0]) })
+    #expect(report.agreement >= 0.99, "\(report)")
+    #expect(abs(report.floatAccuracy - report.int8Accuracy) <= 0.01, "\(report)")
+    #expect(report.floatAccuracy > 0.9)
+    for step in report.steps {
+      #expect(step.sqnr > 25, "\(step)")
+    }
+  }
+
+  /// A dense layer worked by hand: inputs on the int8 grid, weights exactly ±127 steps, so the
+  /// integer result is the float one to the output's rounding.
+  @Test func aDenseLayerByHand() throws {
+    let network = try InferredNetwork(
+      yaml: "input: [2, 1, 1]\nlayers:\n  - {type: dense, name: fc, units: 1}\n")
+    // weight [1, 2] = (0.5, -0.25), bias 0.1
+    let plan = try DevicePlan(
+      network,
+      parameters: [0.5, -0.25] + [Float](repeating: 0, count: 14) + [0.1]
+        + [Float](repeating: 0, count: 15))
+    // Calibration spans inputs in [-1, 1] and outputs in [-1, 1].
+    let quantized = try QuantizedNetwork(plan, calibration: [[1, -1], [-1, 1]])
+    let input = quantized.input
+    #expect(input.zeroPoint == 0 || input.zeroPoint == -1 || input.zeroPoint == 1)
+    for x in [[Float(0.5), 0.25], [-0.75, 1], [0, 0]] {
+      let exact = 0.5 * x[0] - 0.25 * x[1] + 0.1
+      let result = quantized.run(x).output[0]
+      // Input rounding (half a step each, times |w|) plus the output's half step.
+      let bound = input.scale / 2 * 0.75 + quantized.outputs[0].scale / 2 + 1e-6
+      #expect(abs(result - exact) <= bound, "\(x): \(result) against \(exact)")
+    }
+  }
+
+  @Test func layersKeptInFloatByName() throws {
+    let network = try InferredNetwork(
+      yaml: try String(contentsOfFile: modelPath("lenet.yaml"), encoding: .utf8))
+    let plan = try DevicePlan(network, parameters: try DevicePlanTests.parameters(network))
+    let images = (0..<4).map { seed in
+      var generator = SplitMix64(seed: UInt64(seed))
+      return (0..<784).map { _ in Float(generator.next() >> 40) / Float(1 << 24) }
+    }
+    let kept = try QuantizedNetwork(plan, calibration: images, keepFloat: ["conv2"])
+    #expect(kept.floatSteps == [1, plan.steps.count - 1])
+    #expect(throws: QuantizationError.self) {
+      try QuantizedNetwork(plan, calibration: images, keepFloat: ["conv9"])
+    }
+  }
+
+  /// Random networks (every layer type, odd shapes): the int8 network follows the float one.
+  @Test func randomNetworksFollowTheFloatNetwork() throws {
+    var generator = SplitMix64(seed: 77)
+    var tested = 0
+    while tested < 24 {
+      guard let yaml = CompiledCDifferentialTests.randomSpec(&generator),
+        let network = try? InferredNetwork(yaml: yaml)
+      else { continue }
+      tested += 1
+      let plan = try DevicePlan(network, parameters: try DevicePlanTests.parameters(network))
+      let count = plan.inputFloats
+      let images = (0..<24).map { _ in
+        (0..<count).map { _ in Float(generator.next() >> 40) / Float(1 << 24) }
+      }
+      let quantized = try QuantizedNetwork(plan, calibration: Array(images.prefix(16)))
+      let report = QuantizationReport.measure(
+        quantized, images: Array(images.suffix(8)), labels: [Int](repeating: 0, count: 8))
+      let last = try #require(report.steps.last)
+      #expect(last.sqnr > 15, "\(yaml)\n\(report.steps)")
+    }
+  }
+}
