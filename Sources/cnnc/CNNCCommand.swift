@@ -10,7 +10,7 @@ struct CNNCCommand: ParsableCommand {
     version: cnncVersion,
     subcommands: [
       CheckCommand.self, RunCommand.self, BenchCommand.self, ExportCommand.self, ImportCommand.self,
-      CompileCommand.self,
+      CompileCommand.self, QuantizeCommand.self,
     ])
 
   /// Parses and runs a command; a `CommandFailure` it throws is printed as `error: …` with exit

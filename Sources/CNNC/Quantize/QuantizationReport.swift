@@ -10,9 +10,10 @@ public struct QuantizationReport: Sendable {
     /// 10·log10(Σ float² / Σ (float − int8)²) over the images' outputs of the step, in dB;
     /// infinite where the int8 values are exact.
     public var sqnr: Double
-    /// How many dB the step lost from its inputs' (the lowest of them; the network input's
-    /// own quantization for the first step).
-    public var loss: Double
+    /// The noise the step itself added, as an SQNR in dB: its output's noise-to-signal ratio
+    /// less its noisiest input's, inverted (infinite where it added none: a ReLU or a pooling
+    /// may even lower the ratio). The lowest is the step that lost the most.
+    public var added: Double
     public var runsInFloat: Bool
   }
 
@@ -26,8 +27,8 @@ public struct QuantizationReport: Sendable {
   /// The share of images whose largest output is the same in both.
   public var agreement: Double
 
-  /// The step that lost the most dB.
-  public var worstStep: Int? { steps.indices.max { steps[$0].loss < steps[$1].loss } }
+  /// The step that added the most noise.
+  public var worstStep: Int? { steps.indices.min { steps[$0].added < steps[$1].added } }
 
   /// Runs both networks over `images` (prepared as the network's input) with their `labels`.
   public static func measure(_ network: QuantizedNetwork, images: [[Float]], labels: [Int])
@@ -65,10 +66,11 @@ public struct QuantizationReport: Sendable {
     for (index, step) in plan.steps.enumerated() {
       let sqnr = decibels(signal[index], noise[index])
       let before = step.inputs.map { bufferSQNR[$0] }.min() ?? inputSQNR
+      let added = noiseRatio(sqnr) - noiseRatio(before)
       steps.append(
         Step(
           layers: step.layers.map { plan.network.layers[$0].name }, sqnr: sqnr,
-          loss: before.isFinite && sqnr.isFinite ? before - sqnr : 0,
+          added: added > 0 ? -10 * log10(added) : .infinity,
           runsInFloat: network.floatSteps.contains(index)))
       bufferSQNR[step.output] = sqnr
     }
@@ -79,11 +81,34 @@ public struct QuantizationReport: Sendable {
       agreement: Double(agree) / count)
   }
 
+  /// Noise power over signal power, from an SQNR in dB.
+  private static func noiseRatio(_ sqnr: Double) -> Double { pow(10, -sqnr / 10) }
+
   private static func decibels(_ signal: Double, _ noise: Double) -> Double {
     noise == 0 ? .infinity : 10 * log10(signal / noise)
   }
 
   private static func largest(_ values: [Float]) -> Int {
     values.indices.max { values[$0] < values[$1] || (values[$0] == values[$1] && $0 > $1) } ?? -1
+  }
+}
+
+extension QuantizationReport {
+  /// Images `indices` of `data`, prepared by `preprocessing` (without its augmentation) as a
+  /// network with input `shape` receives them.
+  public static func images(
+    of data: any ImageDataset, _ indices: [Int], preprocessing: Preprocessing, shape: Shape
+  ) throws(DataError) -> [[Float]] {
+    let reader = SampleReader(preprocessing.withoutAugmentation, shape: shape)
+    var images: [[Float]] = []
+    for index in indices {
+      var image = [Float](repeating: 0, count: data.valuesPerImage)
+      try image.withUnsafeMutableBufferPointer { (pointer) throws(DataError) in
+        guard let base = pointer.baseAddress else { return }
+        try reader.read(data, index, draw: nil, into: base)
+      }
+      images.append(image)
+    }
+    return images
   }
 }
