@@ -50,7 +50,7 @@ import Testing
       message: "not a JSON object"),
     Corruption(
       name: "F16", bytes: file(#"{"w":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#, data: 4),
-      tensor: "w", message: "dtype F16 is neither F32 nor I64"),
+      tensor: "w", message: "dtype F16 is none of F32, I64, I32 and I8"),
     Corruption(
       name: "shape and bytes disagree",
       bytes: file(#"{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, data: 8), tensor: "w",

@@ -144,6 +144,23 @@ import Testing
     #expect(tested == 24)
   }
 
+  /// An add of three inputs, one of them twice: the buffer it may overwrite must not be one it
+  /// reads again after the first two (found by review: `[a, b, a]` summed 2a + 2b).
+  @Test func anAddReadingAnInputAgainIsNotInPlaceOverIt() throws {
+    for inputs in ["[a, b, a]", "[b, a, a]", "[a, a, b]", "[a, b, b]"] {
+      let network = try InferredNetwork(
+        yaml: """
+          input: [1, 4, 4]
+          layers:
+            - {type: conv, name: a, filters: 2, kernel: 1}
+            - {type: conv, name: b, filters: 2, kernel: 1, input: a}
+            - {type: add, name: s, input: \(inputs)}
+          """)
+      let failure = try Self.compileAndRun(network, name: "sum")
+      #expect(failure == nil, "\(inputs): \(failure ?? "")")
+    }
+  }
+
   @Test func everyShippedMNISTModelMatchesTheExecutor() throws {
     for model in ["lenet", "allconv", "allconv-bn", "inception", "residual", "mobilenet-mnist"] {
       let yaml = try String(contentsOfFile: modelPath("\(model).yaml"), encoding: .utf8)

@@ -76,6 +76,23 @@ import Testing
     #expect(QuantizationParameters.activation(low: 0, high: 0) == .init(scale: 1, zeroPoint: 0))
   }
 
+  @Test func int8AndInt32TensorsRoundTripThroughSafetensors() throws {
+    let bytes: [Int8] = [-128, -1, 0, 1, 127, 5, -7]  // 7: the last word is padded
+    let file = SafeTensors(tensors: [
+      .init(name: "w", shape: [7], int8s: bytes),
+      .init(name: "b", shape: [2], int32s: [.min, .max]),
+      .init(name: "s", shape: [1], values: [0.5]),
+    ])
+    let encoded = file.encoded()
+    let read = try SafeTensors.decode(encoded, file: "x")
+    #expect(read["w"]?.int8s == bytes)
+    #expect(read["b"]?.int32s == [.min, .max])
+    #expect(read["s"]?.values == [0.5])
+    // 7 + 8 + 4 bytes of data after the header, nothing more.
+    let headerLength = Int(encoded[0]) | Int(encoded[1]) << 8
+    #expect(encoded.count == 8 + headerLength + 19)
+  }
+
   @Test func weightsAreSymmetricOverPlusMinus127() {
     let p = QuantizationParameters.weights(largestMagnitude: 2.54)
     #expect(p.zeroPoint == 0)

@@ -189,8 +189,9 @@ public struct DevicePlan: Sendable {
   private static func inPlaceInputs(_ operation: Operation, inputs: [Int]) -> [Int] {
     switch operation {
     case .activation, .affine, .softmax, .globalAveragePooling: [inputs[0]]
-    // add(x0, x1, y) reads both before writing y[i]; further inputs are added into y after.
-    case .add: Array(inputs.prefix(2))
+    // add(x0, x1, y) reads both before writing y[i]; further inputs are added into y after,
+    // so a buffer read again among them must not be y.
+    case .add: inputs.prefix(2).filter { !inputs.dropFirst(2).contains($0) }
     case .pooling(_, let window): poolsInPlace(window) ? [inputs[0]] : []
     case .convolution, .dense, .concat, .copy: []
     }

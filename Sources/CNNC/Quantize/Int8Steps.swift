@@ -145,9 +145,11 @@ extension QuantizedNetwork {
     return y
   }
 
-  /// n / d (d > 0) rounded to the nearest integer, halves away from zero.
+  /// n / d (d > 0) rounded to the nearest integer, halves away from zero (in 64 bits, where
+  /// 2n cannot overflow).
   static func roundedDivision(_ n: Int32, _ d: Int32) -> Int32 {
-    n >= 0 ? (2 * n + d) / (2 * d) : -((2 * -n + d) / (2 * d))
+    let (n, d) = (Int64(n), Int64(d))
+    return Int32(n >= 0 ? (2 * n + d) / (2 * d) : -((2 * -n + d) / (2 * d)))
   }
 
   static func clamped(_ value: Int32) -> Int8 { Int8(min(max(value, -128), 127)) }
@@ -163,6 +165,7 @@ struct Rescale {
   var shift: Int
 
   init(_ scales: [Float], to output: Float) {
+    // Scales are normal floats (`QuantizationParameters`), so every ratio is finite and > 0.
     let ratios = scales.map { Double($0) / Double(output) }
     let largest = ratios.max() ?? 1
     // largest × 2^shift < 2^31 with 1 ≤ shift ≤ 40; a multiplier is capped at 2^40, where one

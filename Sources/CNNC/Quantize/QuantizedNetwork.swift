@@ -140,7 +140,16 @@ public struct QuantizedNetwork: Sendable {
       result.weightScales.append(mapping.scale)
       let accumulatorScale = Double(input.scale) * Double(mapping.scale)
       let b = (Double(bias?[c] ?? 0) / accumulatorScale).rounded(.toNearestOrAwayFromZero)
-      result.bias.append(Int32(min(max(b, Double(Int32.min)), Double(Int32.max))))
+      // The bias and every product together must fit the int32 accumulator.
+      let room = Double(Int32.max) - Double(perChannel) * 255 * 127
+      guard abs(b) <= room else {
+        let name = plan.network.layers[step.layers[0]].spec.subject
+        throw QuantizationError(
+          "\(name): output channel \(c)'s bias (\(bias?[c] ?? 0)) is \(b) steps of its "
+            + "accumulator, more than an int32 holds beside its products; its inputs' range "
+            + "or its weights are too small against it")
+      }
+      result.bias.append(Int32(b))
       guard let requantization = Requantization(scale: accumulatorScale / Double(output.scale))
       else {
         let name = plan.network.layers[step.layers[0]].spec.subject

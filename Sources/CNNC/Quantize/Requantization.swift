@@ -54,7 +54,7 @@ public struct Requantization: Hashable, Sendable {
   }
 
   /// `accumulator × multiplier / 2^shift`, rounded to the nearest integer, halves away from
-  /// zero; at most 2^31 in magnitude (the product of two values below 2^31, shifted by 1 or more).
+  /// zero (below 2^62 in magnitude: the product of two values below 2^31, shifted by 1 or more).
   @inline(__always)
   public func apply(_ accumulator: Int32) -> Int64 {
     let product = Int64(accumulator) * Int64(multiplier)
@@ -88,8 +88,9 @@ public struct QuantizationParameters: Hashable, Sendable {
   /// range's low end as TFLite's quantizer does. An empty range (all zeros) gets scale 1.
   public static func activation(low: Float, high: Float) -> QuantizationParameters {
     let (low, high) = (min(low, 0), max(high, 0))
-    guard high > low, (high - low).isFinite else { return .init(scale: 1, zeroPoint: 0) }
     let scale = (high - low) / 255
+    // An empty range, or one too narrow for a normal float step, maps as all zeros would.
+    guard scale.isNormal else { return .init(scale: 1, zeroPoint: 0) }
     let zeroPoint = (-128 - low / scale).rounded(.toNearestOrAwayFromZero)
     return .init(scale: scale, zeroPoint: Int32(min(max(zeroPoint, -128), 127)))
   }
@@ -97,10 +98,9 @@ public struct QuantizationParameters: Hashable, Sendable {
   /// Weights of one output channel: symmetric (zero point 0) over ±127, so that −128 is never
   /// used and a product's sign flip cannot overflow. All-zero weights get scale 1.
   public static func weights(largestMagnitude: Float) -> QuantizationParameters {
-    guard largestMagnitude > 0, largestMagnitude.isFinite else {
-      return .init(scale: 1, zeroPoint: 0)
-    }
-    return .init(scale: largestMagnitude / 127, zeroPoint: 0)
+    let scale = largestMagnitude / 127
+    guard scale.isNormal else { return .init(scale: 1, zeroPoint: 0) }
+    return .init(scale: scale, zeroPoint: 0)
   }
 
   /// `value` quantized: rounded to the nearest step (halves away from zero), clamped to

@@ -15,13 +15,23 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable {
 /// header][data]`, the header mapping each name to its dtype, shape and byte range in the data.
 public struct SafeTensors: Sendable {
   /// The element types cnnc reads and writes.
-  public enum DType: String, Sendable {
+  public enum DType: String, Sendable, CaseIterable {
     case f32 = "F32"
     /// Only batchnorm's `num_batches_tracked` is one, as PyTorch saves it.
     case i64 = "I64"
+    /// Int8 checkpoints' biases, zero points and counts (`cnnc quantize`).
+    case i32 = "I32"
+    /// Int8 checkpoints' weights.
+    case i8 = "I8"
 
-    /// 4-byte words per element.
-    var words: Int { self == .f32 ? 1 : 2 }
+    /// Bytes per element.
+    var bytes: Int {
+      switch self {
+      case .f32, .i32: 4
+      case .i64: 8
+      case .i8: 1
+      }
+    }
   }
 
   /// One named tensor with its shape and data.
@@ -29,8 +39,9 @@ public struct SafeTensors: Sendable {
     public var name: String
     public var shape: [Int]
     public var dtype: DType
-    /// The data as 4-byte words, bits as stored: an F32 tensor's values, or each I64 element as
-    /// two words, low first (see `integers`).
+    /// The data as 4-byte words, bits as stored: an F32 tensor's values, each I64 element as
+    /// two words, low first (see `integers`), each I32 element as one, and I8 elements four to
+    /// a word, the first in the low byte, the last word padded with zeros (see `int8s`).
     public var values: [Float]
 
     public init(name: String, shape: [Int], dtype: DType = .f32, values: [Float]) {
@@ -51,7 +62,44 @@ public struct SafeTensors: Sendable {
       self.init(name: name, shape: shape, dtype: .i64, values: words)
     }
 
-    /// An I64 tensor's elements; nil for F32.
+    public init(name: String, shape: [Int], int32s: [Int32]) {
+      self.init(
+        name: name, shape: shape, dtype: .i32,
+        values: int32s.map { Float(bitPattern: UInt32(bitPattern: $0)) })
+    }
+
+    public init(name: String, shape: [Int], int8s: [Int8]) {
+      let words = stride(from: 0, to: int8s.count, by: 4).map { start in
+        var bits: UInt32 = 0
+        for (n, value) in int8s[start..<min(start + 4, int8s.count)].enumerated() {
+          bits |= UInt32(UInt8(bitPattern: value)) << (8 * n)
+        }
+        return Float(bitPattern: bits)
+      }
+      self.init(name: name, shape: shape, dtype: .i8, values: words)
+    }
+
+    /// Elements, from the shape.
+    public var count: Int { checkedProduct(shape) ?? 0 }
+
+    /// Bytes of the file it takes.
+    var byteCount: Int { count * dtype.bytes }
+
+    /// An I32 tensor's elements; nil for other types.
+    public var int32s: [Int32]? {
+      guard dtype == .i32 else { return nil }
+      return values.map { Int32(bitPattern: $0.bitPattern) }
+    }
+
+    /// An I8 tensor's elements; nil for other types.
+    public var int8s: [Int8]? {
+      guard dtype == .i8 else { return nil }
+      return (0..<count).map { index in
+        Int8(truncatingIfNeeded: values[index / 4].bitPattern >> (8 * (index % 4)))
+      }
+    }
+
+    /// An I64 tensor's elements; nil for other types.
     public var integers: [Int64]? {
       guard dtype == .i64 else { return nil }
       return stride(from: 0, to: values.count - 1, by: 2).map { index in
@@ -88,7 +136,7 @@ public struct SafeTensors: Sendable {
     }
     var offset = 0
     for tensor in tensors {
-      let end = offset + tensor.values.count * 4
+      let end = offset + tensor.byteCount
       let shape = tensor.shape.map(String.init).joined(separator: ",")
       entries.append(
         "\(jsonQuoted(tensor.name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}"
@@ -102,9 +150,12 @@ public struct SafeTensors: Sendable {
     withUnsafeBytes(of: UInt64(header.count).littleEndian) { bytes.append(contentsOf: $0) }
     bytes.append(contentsOf: header)
     for tensor in tensors {
+      let start = bytes.count
       for value in tensor.values {
         withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
       }
+      // An I8 tensor's last word may hold padding past its elements.
+      bytes.removeLast(bytes.count - start - tensor.byteCount)
     }
     return bytes
   }
@@ -204,7 +255,7 @@ public struct SafeTensors: Sendable {
       }
       guard let dtype = info["dtype"] as? String else { throw fail("has no dtype", name) }
       guard let type = DType(rawValue: dtype) else {
-        throw fail("dtype \(dtype) is neither F32 nor I64", name)
+        throw fail("dtype \(dtype) is none of F32, I64, I32 and I8", name)
       }
       guard let shape = integers(info["shape"]), shape.allSatisfy({ $0 >= 0 }) else {
         throw fail("its shape is not a list of non-negative integers", name)
@@ -216,7 +267,7 @@ public struct SafeTensors: Sendable {
         throw fail(
           "its bytes \(offsets[0])..<\(offsets[1]) run past the data (\(dataBytes) bytes)", name)
       }
-      guard let count = checkedProduct(shape), let size = checkedProduct([count, 4 * type.words]),
+      guard let count = checkedProduct(shape), let size = checkedProduct([count, type.bytes]),
         size == offsets[1] - offsets[0]
       else {
         throw fail("shape \(shape) does not match its \(offsets[1] - offsets[0]) bytes", name)
@@ -246,11 +297,12 @@ public struct SafeTensors: Sendable {
   private static func tensors(_ layout: Layout, data: ArraySlice<UInt8>) -> SafeTensors {
     let base = data.startIndex
     let tensors = layout.entries.map { entry in
-      let values = (0..<(entry.range.count / 4)).map { index -> Float in
+      // Whole words, the last one (an I8 tensor's) padded with zeros.
+      let values = (0..<((entry.range.count + 3) / 4)).map { index -> Float in
         let at = base + entry.range.lowerBound + 4 * index
-        let bits =
-          UInt32(data[at]) | UInt32(data[at + 1]) << 8 | UInt32(data[at + 2]) << 16
-          | UInt32(data[at + 3]) << 24
+        let end = base + entry.range.upperBound
+        var bits: UInt32 = 0
+        for n in 0..<4 where at + n < end { bits |= UInt32(data[at + n]) << (8 * n) }
         return Float(bitPattern: bits)
       }
       return Tensor(name: entry.name, shape: entry.shape, dtype: entry.dtype, values: values)
