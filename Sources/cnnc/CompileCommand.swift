@@ -28,6 +28,7 @@ struct CompileCommand: ParsableCommand {
   var test = false
 
   func run() throws {
+    try refuseInt8(weights, "cnnc compile writes float C so far")
     let file = try SpecFile(path: spec)
     let result = SpecChecker.check(file.bytes, name: file.defaultName)
     file.printDiagnostics(result.diagnostics.sorted)

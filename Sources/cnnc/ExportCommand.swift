@@ -20,6 +20,7 @@ struct ExportCommand: ParsableCommand {
   func run() throws {
     try refuseOverlaps(
       inputs: [("the spec", spec), ("--weights", weights)], outputs: [("-o", output)])
+    try refuseInt8(weights, "cnnc export writes float ONNX so far")
     let file = try SpecFile(path: spec)
     let result = SpecChecker.check(file.bytes, name: file.defaultName)
     file.printDiagnostics(result.diagnostics.sorted)

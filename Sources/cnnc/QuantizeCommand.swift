@@ -29,6 +29,11 @@ struct QuantizeCommand: ParsableCommand {
   @Option(help: "Layers whose steps stay in float, comma-separated.")
   var keepFloat: String?
 
+  @Option(
+    name: [.customShort("o"), .long],
+    help: "Write the int8 network here (safetensors; see docs/quantize.md for its tensors).")
+  var output: String?
+
   @OptionGroup var jsonOption: JSONOption
 
   func validate() throws {
@@ -43,6 +48,10 @@ struct QuantizeCommand: ParsableCommand {
     let result = SpecChecker.check(file.bytes, name: file.defaultName)
     file.printDiagnostics(result.diagnostics.sorted)
     guard result.isValid, let network = result.network else { throw ExitCode(1) }
+    if let output {
+      try refuseOverlaps(
+        inputs: [("the spec", spec), ("--weights", weights)], outputs: [("-o", output)])
+    }
     let report: QuantizationReport
     let keep = Set((keepFloat ?? "").split(separator: ",").map(String.init))
     do {
@@ -65,6 +74,7 @@ struct QuantizeCommand: ParsableCommand {
         images: try QuantizationReport.images(
           of: test, measured, preprocessing: data.preprocessing, shape: network.input),
         labels: measured.map { test.label(of: $0) })
+      if let output { try quantized.checkpoint.write(to: output) }
     } catch let error as PlanError {
       throw CommandFailure("\(spec): \(error.message)")
     } catch let error as CompileError {
@@ -78,6 +88,7 @@ struct QuantizeCommand: ParsableCommand {
       print(json(report).text)
     } else {
       printReport(report)
+      if let output { print("wrote \(output)") }
     }
   }
 
@@ -138,4 +149,14 @@ struct QuantizeCommand: ParsableCommand {
       ("agreement", JSON.number(report.agreement)),
     ])
   }
+}
+
+/// Throws, saying so, when `weights` is an int8 checkpoint and the command reads float ones
+/// only (`what` says which).
+func refuseInt8(_ weights: String, _ what: String) throws {
+  guard let file = try? SafeTensors.read(weights), QuantizedNetwork.isCheckpoint(file) else {
+    return
+  }
+  throw CommandFailure(
+    "\(weights): an int8 checkpoint (cnnc quantize); \(what): give the float checkpoint")
 }

@@ -100,3 +100,117 @@ import Testing
     }
   }
 }
+
+/// Int8 checkpoints: what `cnnc quantize -o` writes reads back as the same network, and a file
+/// that does not fit is refused by name.
+@Suite struct Int8CheckpointTests {
+  static func randomImages(_ count: Int, floats: Int, seed: UInt64) -> [[Float]] {
+    var generator = SplitMix64(seed: seed)
+    return (0..<count).map { _ in
+      (0..<floats).map { _ in Float(generator.next() >> 40) / Float(1 << 24) }
+    }
+  }
+
+  static func quantized(_ model: String) throws -> (InferredNetwork, QuantizedNetwork) {
+    let network = try InferredNetwork(
+      yaml: try String(contentsOfFile: modelPath(model), encoding: .utf8))
+    let plan = try DevicePlan(network, parameters: try DevicePlanTests.parameters(network))
+    let images = randomImages(8, floats: plan.inputFloats, seed: 3)
+    return (network, try QuantizedNetwork(plan, calibration: images, keepFloat: []))
+  }
+
+  @Test(arguments: ["lenet.yaml", "inception.yaml", "mobilenet-mnist.yaml", "allconv-bn.yaml"])
+  func readsBackBitForBit(_ model: String) throws {
+    let (network, quantized) = try Self.quantized(model)
+    let file = try SafeTensors.decode(quantized.checkpoint.encoded(), file: "int8")
+    let read = try QuantizedNetwork(network, checkpoint: file, path: "int8")
+    #expect(read.floatSteps == quantized.floatSteps)
+    for image in Self.randomImages(2, floats: quantized.plan.inputFloats, seed: 11) {
+      #expect(read.run(image).output == quantized.run(image).output)
+    }
+  }
+
+  @Test func aKeptFloatStepCarriesItsFloatConstants() throws {
+    let network = try InferredNetwork(
+      yaml: try String(contentsOfFile: modelPath("lenet.yaml"), encoding: .utf8))
+    let plan = try DevicePlan(network, parameters: try DevicePlanTests.parameters(network))
+    let quantized = try QuantizedNetwork(
+      plan, calibration: Self.randomImages(4, floats: 784, seed: 5), keepFloat: ["fc1"])
+    let checkpoint = quantized.checkpoint
+    #expect(checkpoint["fc1.weight"]?.dtype == .f32)
+    #expect(checkpoint["conv1.weight"]?.dtype == .i8)
+    #expect(checkpoint.metadata["float_steps"] == "fc1,prob")
+    let read = try QuantizedNetwork(
+      network, checkpoint: try SafeTensors.decode(checkpoint.encoded(), file: "x"), path: "x")
+    let image = Self.randomImages(1, floats: 784, seed: 8)[0]
+    #expect(read.run(image).output == quantized.run(image).output)
+  }
+
+  @Test func filesThatDoNotFitAreRefusedByName() throws {
+    let (network, quantized) = try Self.quantized("lenet.yaml")
+    func refusal(_ change: (inout SafeTensors) -> Void) -> String {
+      var file = quantized.checkpoint
+      change(&file)
+      do {
+        _ = try QuantizedNetwork(
+          network, checkpoint: try SafeTensors.decode(file.encoded(), file: "q"), path: "q")
+        return "accepted"
+      } catch {
+        return "\(error)"
+      }
+    }
+    #expect(
+      refusal { $0.tensors.removeAll { $0.name == "conv2.bias" } }.contains(
+        "'conv2.bias' is missing"))
+    #expect(refusal { $0.metadata["format"] = nil }.contains("is not an int8 checkpoint"))
+    #expect(refusal { $0.metadata["float_steps"] = "" }.contains("step 'prob' has no int8 form"))
+    #expect(
+      refusal { file in
+        let index = file.tensors.firstIndex { $0.name == "fc1.multiplier" } ?? 0
+        file.tensors[index] = .init(
+          name: "fc1.multiplier", shape: [500], int32s: [Int32](repeating: 5, count: 500))
+      }.contains("is not a requantization"))
+    #expect(
+      refusal { file in
+        let index = file.tensors.firstIndex { $0.name == "conv1.weight" } ?? 0
+        file.tensors[index] = .init(name: "conv1.weight", shape: [3], int8s: [1, 2, 3])
+      }.contains("'conv1.weight' is I8 [3]"))
+  }
+
+  @Test func runEvaluatesAnInt8Checkpoint() throws {
+    // A dense network over MNIST, so that evaluating the whole test set in the reference is quick.
+    let spec = try CommandLineTests.temporaryFile(
+      """
+      name: tiny
+      input: [1, 28, 28]
+      layers:
+        - {type: dense, name: fc, units: 10}
+        - {type: softmax, name: prob}
+      train:
+        data: {format: mnist, path: \(modelPath("data/mnist")), scale: 0.00390625}
+        batch: 64
+        seed: 1
+      """)
+    let folder = TestFiles.newURL().path
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let (float, int8) = (folder + "/tiny.safetensors", folder + "/tiny-int8.safetensors")
+    let training = try CommandLineTests.run([
+      "run", spec, "--train", "--steps", "50", "--out", float,
+    ])
+    #expect(training.status == 0, "\(training.stderr)")
+    let quantize = try CommandLineTests.run([
+      "quantize", spec, "--weights", float, "--calibration", "100", "-o", int8,
+    ])
+    #expect(quantize.status == 0, "\(quantize.stderr)")
+    let run = try CommandLineTests.run(["run", spec, "--weights", int8])
+    #expect(run.status == 0, "\(run.stderr)")
+    // The report's int8 accuracy over the whole test set is what run measures.
+    func figure(after marker: String, in text: String) -> String? {
+      guard let range = text.range(of: marker) else { return nil }
+      return String(text[range.upperBound...].prefix { $0 != "%" })
+    }
+    let reported = figure(after: "int8 ", in: quantize.stdout)
+    let measured = figure(after: "test accuracy ", in: run.stdout)
+    #expect(reported != nil && reported == measured, "\(quantize.stdout)\n\(run.stdout)")
+  }
+}

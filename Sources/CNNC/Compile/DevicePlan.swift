@@ -230,4 +230,9 @@ public struct DevicePlan: Sendable {
     arenaBytes = ArenaPlanner.roundUp(ArenaPlanner.arenaBytes(records, offsets: offsets), to: 16)
     lowerBound = ArenaPlanner.lowerBound(records)
   }
+
+  /// Sets step `index`'s constants (an int8 checkpoint's float steps).
+  mutating func replaceConstants(ofStep index: Int, with constants: [Constant]) {
+    steps[index].constants = constants
+  }
 }

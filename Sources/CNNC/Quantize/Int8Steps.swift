@@ -57,10 +57,12 @@ extension QuantizedNetwork {
     case .pooling(let kind, let window):
       return Self.pooling(x, zeroPoint: zx, kind, window)
     case .globalAveragePooling(let channels, let plane):
+      // Σ (q − z) × s_in / (plane × s_out), one rounding.
+      let rescale = Rescale([mappings[0].scale / Float(plane)], to: outputs[index].scale)
       return (0..<channels).map { c in
         var sum: Int32 = 0
         for i in (c * plane)..<((c + 1) * plane) { sum += Int32(x[i]) - zx }
-        return Self.clamped(Self.roundedDivision(sum, Int32(plane)) + zx)
+        return Self.clamped(rescale.apply([sum]) + Int64(zy))
       }
     case .activation:  // ReLU: its zero is the zero point.
       return x.map { max($0, Int8(zx)) }
@@ -175,8 +177,9 @@ struct Rescale {
     multipliers = ratios.map { Int64(min(($0 * unit).rounded(.toNearestOrAwayFromZero), 0x1p40)) }
   }
 
-  /// Σ differences[k] × multipliers[k] / 2^shift, rounded; differences are int8 minus a zero
-  /// point (|d| ≤ 255).
+  /// Σ differences[k] × multipliers[k] / 2^shift, rounded; a difference is an int8 minus a
+  /// zero point, or a global average's sum of them (below 2^31: multipliers ≤ 2^40 keep the
+  /// products below 2^62 only for |d| < 2^21, and a sum's multiplier is below 2^31).
   func apply(_ differences: [Int32]) -> Int64 {
     var sum: Int64 = 0
     for (difference, multiplier) in zip(differences, multipliers) {

@@ -15,8 +15,8 @@ public struct QuantizationError: Error, CustomStringConvertible, Sendable {
 /// - biases int32 at scale input scale × weight scale, zero point 0;
 /// - each output requantized by a 31-bit fixed-point multiplier and a shift (`Requantization`,
 ///   one rounding, halves away from zero).
-/// Max and average pooling, global averages, ReLU and copies keep their input's mapping; adds
-/// and concats requantize every input to their own. A step without an int8 form here (softmax,
+/// Max and average pooling, ReLU and copies keep their input's mapping; global averages, adds
+/// and concats requantize to their own. A step without an int8 form here (softmax,
 /// sigmoid, tanh, leaky ReLU, a batchnorm that could not be folded), or one kept in float on
 /// request, runs in float between a dequantize and a quantize; the last step, when it runs in
 /// float, gives its float values as they are.
@@ -46,7 +46,6 @@ public struct QuantizedNetwork: Sendable {
   public init(_ plan: DevicePlan, calibration: [[Float]], keepFloat: Set<String> = [])
     throws(QuantizationError)
   {
-    self.plan = plan
     let float = FloatSteps(plan: plan)
     var low = [Float](repeating: 0, count: plan.steps.count)
     var high = low
@@ -60,7 +59,7 @@ public struct QuantizedNetwork: Sendable {
         high[index] = max(high[index], values.max() ?? 0)
       }
     }
-    input = .activation(low: inputLow, high: inputHigh)
+    let input = QuantizationParameters.activation(low: inputLow, high: inputHigh)
     let names = Set(plan.network.layers.map(\.name))
     if let unknown = keepFloat.subtracting(names).sorted().first {
       throw QuantizationError("--keep-float: the network has no layer '\(unknown)'")
@@ -69,10 +68,8 @@ public struct QuantizedNetwork: Sendable {
     var outputs: [QuantizationParameters] = []
     var floatSteps: Set<Int> = []
     var weighted: [Int: WeightedStep] = [:]
-    var inputMappings: [[QuantizationParameters]] = []
     for (index, step) in plan.steps.enumerated() {
       let mappings = step.inputs.map { bufferMappings[$0] }
-      inputMappings.append(mappings)
       let own = QuantizationParameters.activation(low: low[index], high: high[index])
       let requested = step.layers.contains { keepFloat.contains(plan.network.layers[$0].name) }
       let mapping: QuantizationParameters
@@ -84,7 +81,9 @@ public struct QuantizedNetwork: Sendable {
         case .convolution, .dense:
           mapping = own
           weighted[index] = try Self.weighted(step, input: mappings[0], output: own, plan)
-        case .add, .concat:
+        case .add, .concat, .globalAveragePooling:
+          // A global average's range is far narrower than its input's: at the input's scale
+          // its few values would keep only a few steps (allconv lost 0.8 points so).
           mapping = own
         default:
           mapping = mappings[0]
@@ -93,9 +92,26 @@ public struct QuantizedNetwork: Sendable {
       outputs.append(mapping)
       bufferMappings[step.output] = mapping
     }
+    self.init(
+      plan: plan, input: input, outputs: outputs, floatSteps: floatSteps, weighted: weighted)
+  }
+
+  /// A network from its parts; each step's input mappings follow from the steps before it.
+  init(
+    plan: DevicePlan, input: QuantizationParameters, outputs: [QuantizationParameters],
+    floatSteps: Set<Int>, weighted: [Int: WeightedStep]
+  ) {
+    self.plan = plan
+    self.input = input
     self.outputs = outputs
     self.floatSteps = floatSteps
     self.weighted = weighted
+    var bufferMappings = [QuantizationParameters](repeating: input, count: plan.buffers.count)
+    var inputMappings: [[QuantizationParameters]] = []
+    for (index, step) in plan.steps.enumerated() {
+      inputMappings.append(step.inputs.map { bufferMappings[$0] })
+      bufferMappings[step.output] = outputs[index]
+    }
     self.inputMappings = inputMappings
   }
 

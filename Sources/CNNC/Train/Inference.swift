@@ -37,12 +37,43 @@ public enum Inference {
     preprocessing: Preprocessing, keepOutputs: Bool
   ) throws -> Result {
     try check(data, fits: network)
+    let file = try SafeTensors.read(weights)
+    if QuantizedNetwork.isCheckpoint(file) {
+      return try runInt8(
+        QuantizedNetwork(network, checkpoint: file, path: weights), over: data,
+        preprocessing: preprocessing, keepOutputs: keepOutputs)
+    }
     let evaluator = try Evaluator(network: network)
     let values = try Checkpoints.values(
       at: weights, evaluator.parameters, floats: evaluator.parameterFloats)
     let start = Date()
     let (correct, outputs) = try evaluator.run(
       weights: values, data: data, preprocessing: preprocessing, keepOutputs: keepOutputs)
+    let labelled = data.count > 0 && data.label(of: 0) >= 0
+    return Result(
+      images: data.count, correct: labelled ? correct : nil, outputs: outputs,
+      seconds: Date().timeIntervalSince(start))
+  }
+
+  /// An int8 checkpoint's network over `data`, one image at a time through the integer
+  /// reference (`QuantizedNetwork.run`).
+  static func runInt8(
+    _ network: QuantizedNetwork, over data: any ImageDataset, preprocessing: Preprocessing,
+    keepOutputs: Bool
+  ) throws -> Result {
+    let start = Date()
+    var (correct, outputs) = (0, [Float]())
+    for index in 0..<data.count {
+      let image = try QuantizationReport.images(
+        of: data, [index], preprocessing: preprocessing, shape: network.plan.network.input)
+      let output = network.run(image[0]).output
+      if let best = output.indices.max(by: { output[$0] < output[$1] }),
+        best == data.label(of: index)
+      {
+        correct += 1
+      }
+      if keepOutputs { outputs += output }
+    }
     let labelled = data.count > 0 && data.label(of: 0) >= 0
     return Result(
       images: data.count, correct: labelled ? correct : nil, outputs: outputs,
