@@ -9,7 +9,10 @@
 #     beside the arena and the plan's lower bound;
 #   - LeNet trained for an epoch, compiled, and run over MNIST's 10,000 test images one at a
 #     time: the same largest output as `cnnc run --weights` on every image, and LENET_ARENA_BYTES
-#     at most 28,800.
+#     at most 28,800;
+#   - LeNet quantized to int8 and compiled: its self-test natively and under qemu-arm, an arena
+#     of at most 8,000 bytes and constants of at most 440,000, and the same largest output as
+#     `cnnc run --weights` of the int8 checkpoint on every test image.
 # Usage: scripts/compile-check.sh   (after the README's test command, whose build it reuses;
 # needs the compilers and qemu-user that scripts/setup.sh installs)
 set -euo pipefail
@@ -91,6 +94,51 @@ if [ "$arena" -le 28800 ]; then
   pass "LENET_ARENA_BYTES $arena <= 28,800"
 else
   fail "LENET_ARENA_BYTES $arena > 28,800"
+fi
+
+# LeNet in int8: quantized (cnnc quantize -o), compiled, its self-test (bit for bit against the
+# integer reference) natively and under qemu-arm, its Cortex-M4 size, and the whole test set
+# against cnnc run --weights of the int8 checkpoint.
+"$cnnc" quantize Models/lenet.yaml --weights "$dir/lenet.safetensors" --test-images 100 \
+  -o "$dir/lenet-int8.safetensors" >/dev/null
+mkdir -p "$dir/int8"
+"$cnnc" compile Models/lenet.yaml --weights "$dir/lenet-int8.safetensors" -o "$dir/int8" --test \
+  >"$dir/int8/compile.log"
+for cc in gcc clang; do
+  if "$cc" "${strict[@]}" "$dir/int8/lenet.c" "$dir/int8/lenet_test.c" -lm -o "$dir/int8/test-$cc" \
+    && "$dir/int8/test-$cc" >"$dir/int8/test.log"; then
+    pass "int8 LeNet: built by $cc, self-test: $(cat "$dir/int8/test.log")"
+  else
+    fail "int8 LeNet: $cc build or self-test"
+  fi
+done
+if arm-linux-gnueabihf-gcc "${strict[@]}" -static "$dir/int8/lenet.c" "$dir/int8/lenet_test.c" -lm \
+  -o "$dir/int8/test-arm" && qemu-arm "$dir/int8/test-arm" >"$dir/int8/test-arm.log"; then
+  pass "int8 LeNet: 32-bit ARM under qemu-arm, self-test: $(cat "$dir/int8/test-arm.log")"
+else
+  fail "int8 LeNet: 32-bit ARM build or self-test under qemu-arm"
+fi
+arm-none-eabi-gcc "${strict[@]}" -mcpu=cortex-m4 -mthumb -c "$dir/int8/lenet.c" -o "$dir/int8/m4.o"
+echo "int8 LeNet, Cortex-M4 object: $(arm-none-eabi-size "$dir/int8/m4.o" | tail -1)"
+grep '^arena' "$dir/int8/compile.log"
+arena=$(grep -o 'LENET_ARENA_BYTES *[0-9]*' "$dir/int8/lenet.h" | grep -o '[0-9]*$')
+constants=$(grep -o '^arena.*constants [0-9,]*' "$dir/int8/compile.log" | grep -o '[0-9,]*$' | tr -d ,)
+if [ "$arena" -le 8000 ] && [ "$constants" -le 440000 ]; then
+  pass "int8 LENET_ARENA_BYTES $arena <= 8,000, constants $constants <= 440,000 bytes"
+else
+  fail "int8 LeNet: arena $arena (target 8,000) or constants $constants (target 440,000)"
+fi
+"$cnnc" run Models/lenet.yaml --weights "$dir/lenet-int8.safetensors" \
+  --output "$dir/int8/outputs.npy" >"$dir/int8/run.log"
+gcc "${strict[@]}" -I"$dir/int8" -include lenet.h -DRUN=lenet_run -DPREFIX=LENET_ \
+  scripts/compile/mnist_accuracy.c "$dir/int8/lenet.c" -lm -o "$dir/int8/accuracy"
+result=$("$dir/int8/accuracy" "$dir/images" "$dir/labels" "$dir/int8/outputs.npy")
+echo "cnnc run --weights (int8): $(grep -o 'accuracy [0-9.]*%' "$dir/int8/run.log" | head -1)"
+echo "compiled int8 LeNet:       $result"
+if [[ $result == *"differs from cnnc run's on 0 images"* ]]; then
+  pass "compiled int8 LeNet: the same largest output as cnnc run --weights on every test image"
+else
+  fail "compiled int8 LeNet: argmax differs from cnnc run --weights"
 fi
 
 if [ "$failures" -gt 0 ]; then

@@ -28,21 +28,30 @@ struct CompileCommand: ParsableCommand {
   var test = false
 
   func run() throws {
-    try refuseInt8(weights, "cnnc compile writes float C so far")
     let file = try SpecFile(path: spec)
     let result = SpecChecker.check(file.bytes, name: file.defaultName)
     file.printDiagnostics(result.diagnostics.sorted)
     guard result.isValid, let network = result.network else { throw ExitCode(1) }
     let compiled: CompiledNetwork
     do {
-      let layout = try network.parameterLayout()
-      let values = try Checkpoints.values(at: weights, layout.slots, floats: layout.floats)
-      compiled = try CompiledNetwork(
-        network, parameters: values, name: name ?? network.name, specPath: spec)
+      let checkpoint = try SafeTensors.read(weights)
+      if QuantizedNetwork.isCheckpoint(checkpoint) {
+        compiled = try CompiledNetwork(
+          QuantizedNetwork(network, checkpoint: checkpoint, path: weights),
+          name: name ?? network.name, specPath: spec)
+      } else {
+        let layout = try network.parameterLayout()
+        let values = try Checkpoints.values(
+          of: checkpoint, path: weights, layout.slots, floats: layout.floats)
+        compiled = try CompiledNetwork(
+          network, parameters: values, name: name ?? network.name, specPath: spec)
+      }
     } catch let error as PlanError {
       throw CommandFailure("\(spec): \(error.message)")
     } catch let error as CompileError {
       throw CommandFailure("\(spec): \(error.message)")
+    } catch let error as QuantizationError {
+      throw CommandFailure(error.message)
     } catch {
       throw CommandFailure(error)
     }
@@ -79,20 +88,23 @@ struct CompileCommand: ParsableCommand {
   private func printSummary(_ compiled: CompiledNetwork) {
     let plan = compiled.plan
     let grouped = CheckReport.grouped
+    let source = compiled.source
     print(
-      "arena \(grouped(plan.arenaBytes)) bytes (the plan's lower bound: "
-        + "\(grouped(plan.lowerBound))); constants \(grouped(plan.constantBytes)) bytes")
+      "arena \(grouped(source.arenaBytes)) bytes (the plan's lower bound: "
+        + "\(grouped(source.lowerBound))); constants \(grouped(source.constantBytes)) bytes"
+        + (source.quantized == nil ? "" : " (int8)"))
     for (index, step) in plan.steps.enumerated() {
       let layers = step.layers.map { plan.network.layers[$0].name }.joined(separator: " + ")
-      let buffer = plan.buffers[step.output]
       let place: String
-      switch buffer.place {
-      case .input: place = "the input"
-      case .output: place = "the output"
-      case .arena(let offset): place = "arena \(grouped(offset))"
+      if source.quantized?.floatSteps.contains(index) == true {
+        place = "the output, in float (\(grouped(4 * plan.outputFloats)) bytes"
+      } else if let (offset, bytes) = source.arenaPlace(ofBuffer: step.output) {
+        place = "arena \(grouped(offset)) (\(grouped(bytes)) bytes"
+      } else {
+        place = "the output (\(grouped(4 * plan.outputFloats)) bytes"
       }
       let inPlace = step.inputs.contains(step.output) ? ", in place" : ""
-      print("  \(index + 1). \(layers) -> \(place) (\(grouped(4 * buffer.floats)) bytes\(inPlace))")
+      print("  \(index + 1). \(layers) -> \(place)\(inPlace))")
     }
   }
 }

@@ -96,8 +96,14 @@ import Testing
 
   /// Compiles and runs one network's self-test; returns what failed, nil when it passed.
   static func compileAndRun(_ network: InferredNetwork, name: String) throws -> String? {
-    let compiled = try CompiledNetwork(
-      network, parameters: try DevicePlanTests.parameters(network), name: name, specPath: "test")
+    try compileAndRun(
+      try CompiledNetwork(
+        network, parameters: try DevicePlanTests.parameters(network), name: name,
+        specPath: "test"),
+      name: name)
+  }
+
+  static func compileAndRun(_ compiled: CompiledNetwork, name: String) throws -> String? {
     let folder = TestFiles.newURL()
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     for file in try compiled.files(in: folder.path, selfTest: true) {
@@ -159,6 +165,29 @@ import Testing
       let failure = try Self.compileAndRun(network, name: "sum")
       #expect(failure == nil, "\(inputs): \(failure ?? "")")
     }
+  }
+
+  /// Int8 networks: the C against the integer reference, which it follows operation for
+  /// operation (random networks whose steps all have int8 C: every one but a last softmax in
+  /// int8).
+  @Test func randomInt8NetworksMatchTheIntegerReference() throws {
+    var generator = SplitMix64(seed: 88)
+    var tested = 0
+    var attempts = 0
+    while tested < 16 && attempts < 2_000 {
+      attempts += 1
+      guard let yaml = Self.randomSpec(&generator), let network = try? InferredNetwork(yaml: yaml)
+      else { continue }
+      let plan = try DevicePlan(network, parameters: try DevicePlanTests.parameters(network))
+      let images = Int8CheckpointTests.randomImages(8, floats: plan.inputFloats, seed: 4)
+      let quantized = try QuantizedNetwork(plan, calibration: images)
+      guard let compiled = try? CompiledNetwork(quantized, name: "q\(tested)", specPath: "test")
+      else { continue }  // a step kept in float that int8 C does not run yet
+      tested += 1
+      let failure = try Self.compileAndRun(compiled, name: "q\(tested - 1)")
+      #expect(failure == nil, "\(yaml)\n\(failure ?? "")")
+    }
+    #expect(tested == 16)
   }
 
   @Test func everyShippedMNISTModelMatchesTheExecutor() throws {

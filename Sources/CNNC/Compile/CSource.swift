@@ -6,6 +6,8 @@ public struct CSource: Sendable {
   public let name: String
   /// Where the spec came from, for the files' first comment.
   public let specPath: String
+  /// Set for an int8 network's C (`CInt8Source`).
+  public private(set) var quantized: QuantizedNetwork?
   /// Each layer's C name: its spec name made an identifier, unique without regard to case.
   private let layerNames: [String]
 
@@ -31,6 +33,39 @@ public struct CSource: Sendable {
       }
       return candidate
     }
+  }
+
+  /// The C of an int8 network: the same contract, int8 weights and activations.
+  public init(_ quantized: QuantizedNetwork, name: String, specPath: String) throws(CompileError) {
+    try self.init(quantized.plan, name: name, specPath: specPath)
+    self.quantized = quantized
+    _ = try CInt8Source(quantized, names: self)  // refuses what int8 C cannot run yet
+  }
+
+  /// The int8 generator, for an int8 network.
+  private var int8: CInt8Source? { quantized.flatMap { try? CInt8Source($0, names: self) } }
+
+  /// Where buffer `index` of the plan lives in the arena, in bytes, and its size there: int8
+  /// values for an int8 network; nil for the caller's input and output.
+  public func arenaPlace(ofBuffer index: Int) -> (offset: Int, bytes: Int)? {
+    let buffer = plan.buffers[index]
+    if let int8 {
+      return int8.offsets[index].map { ($0, buffer.floats) }
+    }
+    if case .arena(let offset) = buffer.place { return (offset, 4 * buffer.floats) }
+    return nil
+  }
+
+  /// The arena the call needs, in bytes.
+  public var arenaBytes: Int { int8?.arenaBytes ?? plan.arenaBytes }
+
+  /// The most arena bytes alive at one step, which no placement beats.
+  public var lowerBound: Int { int8?.lowerBound ?? plan.lowerBound }
+
+  /// Bytes of constants: int8 weights, int32 biases and multipliers, shifts; or floats.
+  public var constantBytes: Int {
+    guard let quantized else { return plan.constantBytes }
+    return quantized.weighted.values.reduce(0) { $0 + $1.weights.count + 9 * $1.bias.count }
   }
 
   /// Whether `name` is a C identifier (and not one C reserves: a leading underscore).
@@ -98,7 +133,7 @@ public struct CSource: Sendable {
 
       #define \(macro)_INPUT_FLOATS  \(plan.inputFloats)   /* C*H*W of one image, NCHW */
       #define \(macro)_OUTPUT_FLOATS \(plan.outputFloats)   /* the last layer's output for one image */
-      #define \(macro)_ARENA_BYTES   \(plan.arenaBytes)   /* the working memory the call needs */
+      #define \(macro)_ARENA_BYTES   \(arenaBytes)   /* the working memory the call needs */
 
       void \(name)_run(const float *input, float *output, void *arena);
 
@@ -142,17 +177,19 @@ public struct CSource: Sendable {
 
   public var source: String {
     var text = """
-      /* \(name).c: the network "\(plan.network.name)" from \(specPath), compiled by cnnc \(cnncVersion).
+      /* \(name).c: the network "\(plan.network.name)" from \(specPath), compiled by cnnc \(cnncVersion)\(quantized == nil ? "" : " in int8").
        * Generated; regenerate it with cnnc compile rather than editing it.
-       * Arena: \(plan.arenaBytes) bytes (the plan's lower bound: \(plan.lowerBound)); constants: \(plan.constantBytes) bytes.
+       * Arena: \(arenaBytes) bytes (the plan's lower bound: \(lowerBound)); constants: \(constantBytes) bytes.
        */
       #include "\(name).h"
 
       #include <math.h>
+      #include <stdint.h>
       #include <string.h>
 
 
       """
+    if let int8 { return text + int8.body }
     text += arenaOffsets + "\n"
     text += CLibrary.types + "\n\n"
     let (functions, activations) = usedFunctions

@@ -118,7 +118,7 @@ extension CSource {
   }
 
   /// What a step computes, for the comments above its constants and its call.
-  private func describe(_ step: DevicePlan.Step) -> String {
+  func describe(_ step: DevicePlan.Step) -> String {
     let network = plan.network
     var parts: [String] = []
     for layer in step.layers {
@@ -157,7 +157,7 @@ extension CSource {
     }
   }
 
-  private func windowFields(_ w: WindowGeometry) -> String {
+  func windowFields(_ w: WindowGeometry) -> String {
     ".window = {.channels = \(w.channels), .height = \(w.inputHeight), .width = \(w.inputWidth), "
       + ".kernel_h = \(w.kernelHeight), .kernel_w = \(w.kernelWidth), .stride_h = "
       + "\(w.strideHeight), .stride_w = \(w.strideWidth),\n              .pad_h = \(w.padHeight), "

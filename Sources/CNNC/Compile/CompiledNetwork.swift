@@ -14,6 +14,13 @@ public struct CompiledNetwork: Sendable {
     self.parameters = parameters
   }
 
+  /// An int8 network's C, from a `cnnc quantize` checkpoint.
+  public init(_ quantized: QuantizedNetwork, name: String, specPath: String) throws(CompileError) {
+    plan = quantized.plan
+    source = try CSource(quantized, name: name, specPath: specPath)
+    parameters = []
+  }
+
   /// `folder/NAME.h`, `folder/NAME.c` and, with `selfTest`, `folder/NAME_test.c`.
   public func files(in folder: String, selfTest: Bool) throws -> [(bytes: [UInt8], path: String)] {
     let name = source.name
@@ -22,11 +29,10 @@ public struct CompiledNetwork: Sendable {
       (Array(source.source.utf8), "\(folder)/\(name).c"),
     ]
     if selfTest {
-      files.append(
-        (
-          Array(try SelfTest.source(source, parameters: parameters).utf8),
-          "\(folder)/\(name)_test.c"
-        ))
+      let test =
+        try source.quantized.map { SelfTest.source(source, quantized: $0) }
+        ?? SelfTest.source(source, parameters: parameters)
+      files.append((Array(test.utf8), "\(folder)/\(name)_test.c"))
     }
     return files.map { (bytes: $0.0, path: $0.1) }
   }

@@ -12,11 +12,8 @@ public enum SelfTest {
   /// C code folds it.
   public static func source(_ c: CSource, parameters: [Float]) throws -> String {
     let network = c.plan.network
-    let (inputFloats, outputFloats) = (c.plan.inputFloats, c.plan.outputFloats)
-    var generator = SplitMix64(seed: 1)
-    let inputs = (0..<(cases * inputFloats)).map { _ in
-      Float(generator.next() >> 40) / Float(1 << 24)
-    }
+    let outputFloats = c.plan.outputFloats
+    let inputs = self.inputs(c.plan)
     let executor = try Executor(
       plan: try Planner.plan(
         network, PlanOptions(mode: .inference, batch: cases, lowering: .gemm)))
@@ -33,10 +30,38 @@ public enum SelfTest {
         "the executor's output \(at % outputFloats) for test input \(at / outputFloats + 1) is "
           + "\(expected[at]); the self-test needs finite outputs (are the weights trained?)")
     }
+    return source(c, inputs: inputs, expected: expected, by: "cnnc \(cnncVersion)'s own executor")
+  }
+
+  /// An int8 network's test: the expected outputs are the integer reference's
+  /// (`QuantizedNetwork.run`), which the C follows operation for operation.
+  public static func source(_ c: CSource, quantized: QuantizedNetwork) -> String {
+    let inputs = self.inputs(c.plan)
+    let floats = c.plan.inputFloats
+    let expected = (0..<cases).flatMap { n in
+      quantized.run(Array(inputs[(n * floats)..<((n + 1) * floats)])).output
+    }
+    return source(
+      c, inputs: inputs, expected: expected, by: "cnnc \(cnncVersion)'s int8 reference")
+  }
+
+  /// The test's inputs: uniform in [0, 1), seeded.
+  static func inputs(_ plan: DevicePlan) -> [Float] {
+    var generator = SplitMix64(seed: 1)
+    return (0..<(cases * plan.inputFloats)).map { _ in
+      Float(generator.next() >> 40) / Float(1 << 24)
+    }
+  }
+
+  static func source(_ c: CSource, inputs: [Float], expected: [Float], by reference: String)
+    -> String
+  {
+    let network = c.plan.network
+    let (inputFloats, outputFloats) = (c.plan.inputFloats, c.plan.outputFloats)
     let (name, macro) = (c.name, c.name.uppercased())
     return """
       /* \(name)_test.c: checks the compiled network "\(network.name)" (\(name).c) against the
-       * outputs cnnc \(cnncVersion)'s own executor computed for the same \(cases) inputs. Exits 0 when,
+       * outputs \(reference) computed for the same \(cases) inputs. Exits 0 when,
        * for each input, every output is within \(tolerance) of the expected one, relative to the
        * largest expected magnitude, and the largest output is the same one. The arena is filled
        * with NaNs before each call, so that a value read before it is written shows.
