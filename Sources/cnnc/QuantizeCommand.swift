@@ -44,6 +44,7 @@ struct QuantizeCommand: ParsableCommand {
   }
 
   func run() throws {
+    try refuseInt8(weights, "cnnc quantize takes the float checkpoint it came from")
     let file = try SpecFile(path: spec)
     let result = SpecChecker.check(file.bytes, name: file.defaultName)
     file.printDiagnostics(result.diagnostics.sorted)

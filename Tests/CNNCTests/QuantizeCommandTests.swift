@@ -29,6 +29,24 @@ import Testing
     #expect((object["steps"] as? [Any])?.count == 5)
   }
 
+  @Test func refusesAnInt8CheckpointToQuantizeAgain() throws {
+    let (weights, folder) = try CompileCommandTests().checkpoint(of: "lenet.yaml")
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let int8 = folder + "/int8.safetensors"
+    let first = try CLI.run([
+      "quantize", "Models/lenet.yaml", "--weights", weights, "--calibration", "5",
+      "--test-images", "5", "-o", int8,
+    ])
+    #expect(first.status == 0, "\(first.stderr)")
+    let again = try CLI.run([
+      "quantize", "Models/lenet.yaml", "--weights", int8, "--calibration", "5",
+      "--test-images", "5",
+    ])
+    #expect(again.status == 1)
+    #expect(
+      again.stderr.contains("an int8 checkpoint (cnnc quantize); cnnc quantize takes the float"))
+  }
+
   @Test func refusesAnUnknownLayerToKeepInFloat() throws {
     let (weights, _) = try CompileCommandTests().checkpoint(of: "lenet.yaml")
     let run = try CLI.run([
