@@ -48,10 +48,14 @@ struct FloatSteps {
       let weight = constant("weight") ?? []
       let bias = constant("bias")
       return Output(
-        values: (0..<units).map { o in
-          var sum = bias?[o] ?? 0
-          for i in 0..<count { sum += weight[o * count + i] * x[i] }
-          return Self.activate(sum, activation)
+        values: x.withUnsafeBufferPointer { x in
+          weight.withUnsafeBufferPointer { weight in
+            (0..<units).map { o in
+              var sum = bias?[o] ?? 0
+              for i in 0..<count { sum += weight[o * count + i] * x[i] }
+              return Self.activate(sum, activation)
+            }
+          }
         })
     case .affine(let channels, let plane):
       let (scale, shift) = (constant("scale") ?? [], constant("shift") ?? [])
@@ -99,25 +103,29 @@ struct FloatSteps {
     let perGroup = g.channels / groups
     let filtersPerGroup = filters / groups
     var y = [Float](repeating: 0, count: filters * g.outputPlane)
-    for f in 0..<filters {
-      let first = f / filtersPerGroup * perGroup
-      for oy in 0..<g.outputHeight {
-        for ox in 0..<g.outputWidth {
-          var sum = bias?[f] ?? 0
-          for c in 0..<perGroup {
-            for ky in 0..<g.kernelHeight {
-              let iy = oy * g.strideHeight - g.padHeight + ky
-              guard iy >= 0, iy < g.inputHeight else { continue }
-              for kx in 0..<g.kernelWidth {
-                let ix = ox * g.strideWidth - g.padWidth + kx
-                guard ix >= 0, ix < g.inputWidth else { continue }
-                sum +=
-                  weight[((f * perGroup + c) * g.kernelHeight + ky) * g.kernelWidth + kx]
-                  * x[((first + c) * g.inputHeight + iy) * g.inputWidth + ix]
+    x.withUnsafeBufferPointer { x in
+      weight.withUnsafeBufferPointer { weight in
+        for f in 0..<filters {
+          let first = f / filtersPerGroup * perGroup
+          for oy in 0..<g.outputHeight {
+            for ox in 0..<g.outputWidth {
+              var sum = bias?[f] ?? 0
+              for c in 0..<perGroup {
+                for ky in 0..<g.kernelHeight {
+                  let iy = oy * g.strideHeight - g.padHeight + ky
+                  guard iy >= 0, iy < g.inputHeight else { continue }
+                  let row = ((first + c) * g.inputHeight + iy) * g.inputWidth
+                  let taps = ((f * perGroup + c) * g.kernelHeight + ky) * g.kernelWidth
+                  for kx in 0..<g.kernelWidth {
+                    let ix = ox * g.strideWidth - g.padWidth + kx
+                    guard ix >= 0, ix < g.inputWidth else { continue }
+                    sum += weight[taps + kx] * x[row + ix]
+                  }
+                }
               }
+              y[f * g.outputPlane + oy * g.outputWidth + ox] = sum
             }
           }
-          y[f * g.outputPlane + oy * g.outputWidth + ox] = sum
         }
       }
     }

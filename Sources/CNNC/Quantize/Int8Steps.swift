@@ -49,10 +49,15 @@ extension QuantizedNetwork {
       return Self.pooling(y, zeroPoint: zy, pooling.kind, pooling.window)
     case .dense(let count, let units, let activation):
       guard let w = weighted[index] else { return [] }
-      return (0..<units).map { o in
-        var sum = w.bias[o]
-        for i in 0..<count { sum += (Int32(x[i]) - zx) * Int32(w.weights[o * count + i]) }
-        return w.requantizations[o].int8(sum, zeroPoint: zy, low: activation == .relu ? zy : -128)
+      return x.withUnsafeBufferPointer { x in
+        w.weights.withUnsafeBufferPointer { weights in
+          (0..<units).map { o in
+            var sum = w.bias[o]
+            for i in 0..<count { sum &+= (Int32(x[i]) &- zx) &* Int32(weights[o * count + i]) }
+            return w.requantizations[o].int8(
+              sum, zeroPoint: zy, low: activation == .relu ? zy : -128)
+          }
+        }
       }
     case .pooling(let kind, let window):
       return Self.pooling(x, zeroPoint: zx, kind, window)
@@ -92,27 +97,32 @@ extension QuantizedNetwork {
     let perGroup = g.channels / groups
     let filtersPerGroup = filters / groups
     var y = [Int8](repeating: 0, count: filters * g.outputPlane)
-    for f in 0..<filters {
-      let first = f / filtersPerGroup * perGroup
-      for oy in 0..<g.outputHeight {
-        for ox in 0..<g.outputWidth {
-          var sum = w.bias[f]
-          for c in 0..<perGroup {
-            for ky in 0..<g.kernelHeight {
-              let iy = oy * g.strideHeight - g.padHeight + ky
-              guard iy >= 0, iy < g.inputHeight else { continue }
-              for kx in 0..<g.kernelWidth {
-                let ix = ox * g.strideWidth - g.padWidth + kx
-                guard ix >= 0, ix < g.inputWidth else { continue }
-                let weight = w.weights[
-                  ((f * perGroup + c) * g.kernelHeight + ky) * g.kernelWidth + kx]
-                let value = x[((first + c) * g.inputHeight + iy) * g.inputWidth + ix]
-                sum += (Int32(value) - zx) * Int32(weight)
+    // Unchecked pointers and wrapping arithmetic: the plan bounds every index, and the
+    // quantizer bounds the sums (the bias and at most 66,000 products of 255 × 127 fit an int32).
+    x.withUnsafeBufferPointer { x in
+      w.weights.withUnsafeBufferPointer { weights in
+        for f in 0..<filters {
+          let first = f / filtersPerGroup * perGroup
+          for oy in 0..<g.outputHeight {
+            for ox in 0..<g.outputWidth {
+              var sum = w.bias[f]
+              for c in 0..<perGroup {
+                for ky in 0..<g.kernelHeight {
+                  let iy = oy * g.strideHeight - g.padHeight + ky
+                  guard iy >= 0, iy < g.inputHeight else { continue }
+                  let row = ((first + c) * g.inputHeight + iy) * g.inputWidth
+                  let taps = ((f * perGroup + c) * g.kernelHeight + ky) * g.kernelWidth
+                  for kx in 0..<g.kernelWidth {
+                    let ix = ox * g.strideWidth - g.padWidth + kx
+                    guard ix >= 0, ix < g.inputWidth else { continue }
+                    sum &+= (Int32(x[row + ix]) &- zx) &* Int32(weights[taps + kx])
+                  }
+                }
               }
+              y[f * g.outputPlane + oy * g.outputWidth + ox] = w.requantizations[f].int8(
+                sum, zeroPoint: zy, low: relu ? zy : -128)
             }
           }
-          y[f * g.outputPlane + oy * g.outputWidth + ox] = w.requantizations[f].int8(
-            sum, zeroPoint: zy, low: relu ? zy : -128)
         }
       }
     }
