@@ -8,60 +8,10 @@
 struct CInt8Source {
   let quantized: QuantizedNetwork
   let names: CSource
-  /// Byte offsets in the arena by buffer (the device plan's, holding int8 values now).
-  private(set) var offsets: [Int: Int] = [:]
-  private(set) var arenaBytes = 0
-  private(set) var lowerBound = 0
+  let arena: Int8Arena
 
-  init(_ quantized: QuantizedNetwork, names: CSource) throws(CompileError) {
-    self.quantized = quantized
-    self.names = names
-    let plan = quantized.plan
-    let last = plan.steps.count - 1
-    for index in quantized.floatSteps where index != last {
-      throw CompileError(
-        "step '\(names.layerName(plan.steps[index].layers[0]))' runs in float; int8 C runs in "
-          + "float only a last softmax so far (quantize without --keep-float for it)")
-    }
-    if quantized.floatSteps.contains(last) {
-      guard case .softmax = plan.steps[last].operation else {
-        throw CompileError(
-          "the last step runs in float but is not a softmax; int8 C has no form for it yet")
-      }
-    }
-    // Every buffer a step reads or an int8 step writes holds int8 values in the arena; a last
-    // float step's own output is the caller's `output`.
-    var first: [Int: Int] = [:]
-    var lastUse: [Int: Int] = [:]
-    for (index, step) in plan.steps.enumerated() {
-      var used = step.inputs + (step.scratch.map { [$0] } ?? [])
-      if !(index == last && quantized.floatSteps.contains(last)) { used.append(step.output) }
-      for buffer in used {
-        first[buffer] = min(first[buffer] ?? index, index)
-        lastUse[buffer] = max(lastUse[buffer] ?? index, index)
-      }
-    }
-    let finalInt8 =
-      quantized.floatSteps.contains(last) ? plan.steps[last].inputs[0] : plan.steps[last].output
-    lastUse[finalInt8] = plan.steps.count  // read by the dequantize after the last step
-    let buffers = first.keys.sorted()
-    let records = buffers.map { buffer in
-      BufferRecord(
-        bytes: plan.buffers[buffer].floats, firstStep: first[buffer] ?? 0,
-        lastStep: lastUse[buffer] ?? 0)
-    }
-    let placed = ArenaPlanner.offsets(for: records, alignment: 4)
-    for (buffer, offset) in zip(buffers, placed) { offsets[buffer] = offset }
-    arenaBytes = ArenaPlanner.roundUp(ArenaPlanner.arenaBytes(records, offsets: placed), to: 16)
-    lowerBound = ArenaPlanner.lowerBound(records)
-  }
-
-  var finalInt8Buffer: Int {
-    let plan = quantized.plan
-    let last = plan.steps.count - 1
-    return quantized.floatSteps.contains(last)
-      ? plan.steps[last].inputs[0] : plan.steps[last].output
-  }
+  var offsets: [Int: Int] { arena.offsets }
+  var finalInt8Buffer: Int { arena.finalBuffer }
 
   func bufferName(_ index: Int) -> String {
     let buffer = quantized.plan.buffers[index]
@@ -281,5 +231,57 @@ struct CInt8Source {
     case .affine, .softmax:
       return []
     }
+  }
+}
+
+/// Where an int8 network's values live: the device plan's buffers, holding int8 values, placed
+/// again by their lifetimes (`ArenaPlanner`). Every buffer a step reads or an int8 step writes
+/// is in the arena; a last float step's own output is the caller's `output`.
+struct Int8Arena: Sendable {
+  /// Byte offsets by buffer.
+  let offsets: [Int: Int]
+  let bytes: Int
+  let lowerBound: Int
+  /// The buffer whose int8 values are dequantized into the output.
+  let finalBuffer: Int
+
+  /// Refuses, by name, a step kept in float that int8 C cannot run yet (any but a last softmax).
+  init(_ quantized: QuantizedNetwork) throws(CompileError) {
+    let plan = quantized.plan
+    let last = plan.steps.count - 1
+    for index in quantized.floatSteps where index != last {
+      throw CompileError(
+        "step '\(plan.network.layers[plan.steps[index].layers[0]].name)' runs in float; int8 C "
+          + "runs in float only a last softmax so far (quantize without --keep-float for it)")
+    }
+    let lastInFloat = quantized.floatSteps.contains(last)
+    if lastInFloat {
+      guard case .softmax = plan.steps[last].operation else {
+        throw CompileError(
+          "the last step runs in float but is not a softmax; int8 C has no form for it yet")
+      }
+    }
+    var first: [Int: Int] = [:]
+    var lastUse: [Int: Int] = [:]
+    for (index, step) in plan.steps.enumerated() {
+      var used = step.inputs + (step.scratch.map { [$0] } ?? [])
+      if !(index == last && lastInFloat) { used.append(step.output) }
+      for buffer in used {
+        first[buffer] = min(first[buffer] ?? index, index)
+        lastUse[buffer] = max(lastUse[buffer] ?? index, index)
+      }
+    }
+    finalBuffer = lastInFloat ? plan.steps[last].inputs[0] : plan.steps[last].output
+    lastUse[finalBuffer] = plan.steps.count  // read by the dequantize after the last step
+    let buffers = first.keys.sorted()
+    let records = buffers.map { buffer in
+      BufferRecord(
+        bytes: plan.buffers[buffer].floats, firstStep: first[buffer] ?? 0,
+        lastStep: lastUse[buffer] ?? 0)
+    }
+    let placed = ArenaPlanner.offsets(for: records, alignment: 4)
+    offsets = Dictionary(uniqueKeysWithValues: zip(buffers, placed))
+    bytes = ArenaPlanner.roundUp(ArenaPlanner.arenaBytes(records, offsets: placed), to: 16)
+    lowerBound = ArenaPlanner.lowerBound(records)
   }
 }

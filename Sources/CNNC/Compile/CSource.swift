@@ -6,8 +6,9 @@ public struct CSource: Sendable {
   public let name: String
   /// Where the spec came from, for the files' first comment.
   public let specPath: String
-  /// Set for an int8 network's C (`CInt8Source`).
+  /// Set for an int8 network's C (`CInt8Source`), with where its int8 values live.
   public private(set) var quantized: QuantizedNetwork?
+  private var int8Arena: Int8Arena?
   /// Each layer's C name: its spec name made an identifier, unique without regard to case.
   private let layerNames: [String]
 
@@ -39,28 +40,31 @@ public struct CSource: Sendable {
   public init(_ quantized: QuantizedNetwork, name: String, specPath: String) throws(CompileError) {
     try self.init(quantized.plan, name: name, specPath: specPath)
     self.quantized = quantized
-    _ = try CInt8Source(quantized, names: self)  // refuses what int8 C cannot run yet
+    int8Arena = try Int8Arena(quantized)  // refuses what int8 C cannot run yet
   }
 
   /// The int8 generator, for an int8 network.
-  private var int8: CInt8Source? { quantized.flatMap { try? CInt8Source($0, names: self) } }
+  private var int8: CInt8Source? {
+    guard let quantized, let int8Arena else { return nil }
+    return CInt8Source(quantized: quantized, names: self, arena: int8Arena)
+  }
 
   /// Where buffer `index` of the plan lives in the arena, in bytes, and its size there: int8
   /// values for an int8 network; nil for the caller's input and output.
   public func arenaPlace(ofBuffer index: Int) -> (offset: Int, bytes: Int)? {
     let buffer = plan.buffers[index]
-    if let int8 {
-      return int8.offsets[index].map { ($0, buffer.floats) }
+    if let int8Arena {
+      return int8Arena.offsets[index].map { ($0, buffer.floats) }
     }
     if case .arena(let offset) = buffer.place { return (offset, 4 * buffer.floats) }
     return nil
   }
 
   /// The arena the call needs, in bytes.
-  public var arenaBytes: Int { int8?.arenaBytes ?? plan.arenaBytes }
+  public var arenaBytes: Int { int8Arena?.bytes ?? plan.arenaBytes }
 
   /// The most arena bytes alive at one step, which no placement beats.
-  public var lowerBound: Int { int8?.lowerBound ?? plan.lowerBound }
+  public var lowerBound: Int { int8Arena?.lowerBound ?? plan.lowerBound }
 
   /// Bytes of constants: int8 weights, int32 biases and multipliers, shifts; or floats.
   public var constantBytes: Int {
@@ -112,7 +116,7 @@ public struct CSource: Sendable {
       }
     }
     return """
-      /* \(name).h: the network "\(network.name)" from \(specPath), compiled by cnnc \(cncVersionLabel).
+      /* \(name).h: the network "\(network.name)" from \(specPath), compiled by cnnc \(cnncVersion).
        * Generated; regenerate it with cnnc compile rather than editing it.
        *
        * \(name)_run(input, output, arena) runs one image through the trained network:
@@ -145,8 +149,6 @@ public struct CSource: Sendable {
 
       """
   }
-
-  private var cncVersionLabel: String { cnncVersion }
 
   private func libraryUse(copies: Bool, exp: Bool) -> String {
     switch (copies, exp) {

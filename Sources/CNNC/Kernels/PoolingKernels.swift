@@ -3,7 +3,7 @@ import CNNCKernels
 /// The rows (or columns) window `index` covers: the clipped range inside the input, and how many
 /// positions of the padded input it spans (the divisor of Caffe's and PyTorch's average).
 @inline(__always)
-private func windowSpan(_ index: Int, stride: Int, pad: Int, kernel: Int, input: Int)
+func windowSpan(_ index: Int, stride: Int, pad: Int, kernel: Int, input: Int)
   -> (start: Int, end: Int, padded: Int)
 {
   let start = index * stride - pad

@@ -159,18 +159,20 @@ struct FloatSteps {
 }
 
 /// The input positions of one pooling output, clipped to the input, and the padded span its
-/// average divides by.
+/// average divides by (the executor's `windowSpan` in both dimensions).
 struct PoolingWindow {
   var rows: Range<Int>
   var columns: Range<Int>
   var span: Int
 
   init(_ g: WindowGeometry, _ oy: Int, _ ox: Int) {
-    let (y0, x0) = (oy * g.strideHeight - g.padHeight, ox * g.strideWidth - g.padWidth)
-    let (y1, x1) = (y0 + g.kernelHeight, x0 + g.kernelWidth)
-    rows = max(y0, 0)..<max(max(y0, 0), min(y1, g.inputHeight))
-    columns = max(x0, 0)..<max(max(x0, 0), min(x1, g.inputWidth))
-    span = (min(y1, g.inputHeight + g.padHeight) - y0) * (min(x1, g.inputWidth + g.padWidth) - x0)
+    let vertical = windowSpan(
+      oy, stride: g.strideHeight, pad: g.padHeight, kernel: g.kernelHeight, input: g.inputHeight)
+    let horizontal = windowSpan(
+      ox, stride: g.strideWidth, pad: g.padWidth, kernel: g.kernelWidth, input: g.inputWidth)
+    rows = vertical.start..<max(vertical.start, vertical.end)
+    columns = horizontal.start..<max(horizontal.start, horizontal.end)
+    span = vertical.padded * horizontal.padded
   }
 
   var isEmpty: Bool { rows.isEmpty || columns.isEmpty }

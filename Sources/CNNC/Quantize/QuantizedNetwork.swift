@@ -133,12 +133,7 @@ public struct QuantizedNetwork: Sendable {
   ) throws(QuantizationError) -> WeightedStep {
     let weight = step.constants.first { $0.role == "weight" }?.values ?? []
     let bias = step.constants.first { $0.role == "bias" }?.values
-    let channels: Int
-    switch step.operation {
-    case .convolution(_, let filters, _, _, _): channels = filters
-    case .dense(_, let units, _): channels = units
-    default: channels = 1
-    }
+    let channels = outputChannels(step.operation)
     let perChannel = weight.count / max(channels, 1)
     // An int32 accumulator holds this many products of |x − z| ≤ 255 and |w| ≤ 127.
     guard perChannel <= 66_000 else {

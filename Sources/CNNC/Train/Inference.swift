@@ -45,7 +45,7 @@ public enum Inference {
     }
     let evaluator = try Evaluator(network: network)
     let values = try Checkpoints.values(
-      at: weights, evaluator.parameters, floats: evaluator.parameterFloats)
+      of: file, path: weights, evaluator.parameters, floats: evaluator.parameterFloats)
     let start = Date()
     let (correct, outputs) = try evaluator.run(
       weights: values, data: data, preprocessing: preprocessing, keepOutputs: keepOutputs)
