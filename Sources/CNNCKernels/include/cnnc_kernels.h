@@ -209,4 +209,66 @@ void cnnc_team_destroy(cnnc_team *team);
 // `sink` receives a value derived from the result so the loop is not optimised away.
 double cnnc_fma_peak_loop(cnnc_isa isa, uint64_t iterations, float *sink);
 
+// ---- Int8 inference (cnnc quantize's networks) ----
+//
+// Activations are stored as uint8 (the int8 value + 128, with the zero point moved likewise), so
+// that one operand of VNNI's vpdpbusd (unsigned bytes × signed bytes) is the activations and the
+// other the int8 weights. Products are summed exactly in int32 on every path, and every path
+// requantizes with the same integer arithmetic, so all paths give the same bytes.
+
+// Int8 instruction-set paths: CNNC_ISA_AVX512 needs AVX-512 VNNI (and BW, VL) besides AVX-512F.
+int cnnc_int8_isa_supported(cnnc_isa isa);
+
+// Bytes that cnnc_int8_pack_weights writes for an m×k weight matrix on `isa`.
+size_t cnnc_int8_packed_weights_bytes(cnnc_isa isa, size_t m, size_t k);
+
+// Packs row-major int8 weights (m rows of k) in the layout cnnc_int8_gemm reads on `isa`.
+void cnnc_int8_pack_weights(cnnc_isa isa, size_t m, size_t k, const int8_t *weights,
+                            void *packed);
+
+// Columns of B, packed: ceil(k / 4) groups, each `columns` (a multiple of 16, ≥ n) runs of 4
+// bytes: B[k][j] is at ((k / 4) · columns + j) · 4 + k % 4. Values past k or n are never used.
+size_t cnnc_int8_padded_columns(size_t n);
+
+// Requantization of one product, per row (output channel): the int32 sum plus bias[i], times
+// multiplier[i] / 2^shift[i] rounded to the nearest integer (halves away from zero), plus
+// zero_point, clamped to [low, high] (int8 values), stored + 128.
+typedef struct {
+  const int32_t *bias, *multiplier, *shift;
+  int32_t zero_point, low, high;
+} cnnc_int8_requantization;
+
+// C[i·row_stride + j·column_stride] = requantized (packed A · B)[i][j] for i < m, j < n, over
+// the row tiles first_tile ..< first_tile + tiles (cnnc_int8_row_tiles(m) in all): a product's
+// rows can be split between threads. B is packed as cnnc_int8_padded_columns describes.
+size_t cnnc_int8_row_tiles(size_t m);
+void cnnc_int8_gemm(cnnc_isa isa, size_t m, size_t n, size_t k, const void *packed_weights,
+                    const uint8_t *b, const cnnc_int8_requantization *requantization,
+                    uint8_t *c, size_t row_stride, size_t column_stride, size_t first_tile,
+                    size_t tiles);
+
+// B of a convolution: the patches of one uint8 image (channels × height × width), padded with
+// `pad_value` (the input's zero point + 128), packed for cnnc_int8_gemm (k = channels ·
+// kernel_h · kernel_w, n = out_h · out_w). `padded` holds the padded image (see
+// cnnc_int8_padded_image_bytes); it is not used when the window has no padding.
+size_t cnnc_int8_padded_image_bytes(const cnnc_window *window);
+void cnnc_int8_pack_patches(const cnnc_window *window, const uint8_t *image, uint8_t pad_value,
+                            uint8_t *padded, uint8_t *b);
+
+// B of a dense layer over a batch: column j is the k bytes at vectors + j·stride, for j < n.
+void cnnc_int8_pack_vectors(size_t k, size_t n, const uint8_t *vectors, size_t stride,
+                            uint8_t *b);
+
+// Pooling of uint8 planes that keep their input's mapping (zero point `zero_point` + 128):
+// the max of each window, or the average of its differences from the zero point rounded
+// halves away from zero, over windows as the float kernels clip them (a window with no input
+// pixel gives the zero point).
+void cnnc_int8_pool(const cnnc_window *window, int average, const uint8_t *x,
+                    int32_t zero_point, uint8_t *y);
+
+// out[i] = round(x[i] / scale) + zero_point, rounded halves away from zero and clamped to the
+// int8 range (NaN: −128), stored + 128: a float input quantized.
+void cnnc_int8_quantize(const float *x, size_t count, float scale, int32_t zero_point,
+                        uint8_t *out);
+
 #endif

@@ -1,0 +1,139 @@
+import CNNCKernels
+import Foundation
+import MallocCounter
+import Testing
+
+@testable import CNNC
+
+/// The int8 kernels against the exact integer reference: every path this CPU has must give the
+/// reference's bytes, on odd product shapes and on random networks.
+@Suite struct Int8ExecutorTests {
+  static let paths = KernelISA.allCases.filter { cnnc_int8_isa_supported($0.path) != 0 }
+
+  /// One product straight through `cnnc_int8_gemm`: shapes that leave partial row tiles and
+  /// column vectors, strided output, random requantizations (ReLU clamps, tiny and large
+  /// scales, and small sums at scales of 1/2 to 1/8 where halves, positive and negative, are
+  /// common), against the sums computed here and `Requantization.int8`.
+  @Test(arguments: paths)
+  func oddProductsGiveTheReferenceBytes(_ isa: KernelISA) {
+    var generator = SplitMix64(seed: 21)
+    func draw(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
+    for _ in 0..<60 {
+      let (m, n, k) = (draw(1...20), draw(1...100), draw(1...70))
+      let ties = draw(0...2) == 0
+      let weights = (0..<(m * k)).map { _ in Int8(ties ? draw(-1...1) : draw(-127...127)) }
+      let columns = cnnc_int8_padded_columns(n)
+      var b = [UInt8](repeating: 0, count: (k + 3) / 4 * 4 * columns)
+      // Column j: x[j·k ..< (j+1)·k].
+      let x = (0..<(n * k)).map { _ in UInt8(ties ? draw(0...3) : draw(0...255)) }
+      cnnc_int8_pack_vectors(k, n, x, k, &b)
+      let bias = (0..<m).map { _ in Int32(ties ? draw(-200...200) : draw(-50_000...50_000)) }
+      let requantizations = (0..<m).map { _ in
+        ties
+          ? Requantization(scale: 1 / Double(1 << draw(1...3)))!
+          : Requantization(scale: Double(draw(1...1_000_000)) * 1e-7 * Double(draw(1...300)))!
+      }
+      let multipliers = requantizations.map(\.multiplier)
+      let shifts = requantizations.map { Int32($0.shift) }
+      let (zero, relu) = (Int32(draw(-128...127)), draw(0...1) == 1)
+      var packed = [UInt8](repeating: 0, count: cnnc_int8_packed_weights_bytes(isa.path, m, k))
+      cnnc_int8_pack_weights(isa.path, m, k, weights, &packed)
+      // Row-major or transposed (a dense layer's outputs are image-major).
+      let transposed = draw(0...1) == 1
+      var c = [UInt8](repeating: 0, count: m * n)
+      bias.withUnsafeBufferPointer { bias in
+        multipliers.withUnsafeBufferPointer { multipliers in
+          shifts.withUnsafeBufferPointer { shifts in
+            var r = cnnc_int8_requantization(
+              bias: bias.baseAddress, multiplier: multipliers.baseAddress,
+              shift: shifts.baseAddress, zero_point: zero, low: relu ? zero : -128, high: 127)
+            cnnc_int8_gemm(
+              isa.path, m, n, k, packed, b, &r, &c, transposed ? 1 : n, transposed ? m : 1, 0,
+              cnnc_int8_row_tiles(m))
+          }
+        }
+      }
+      var mismatches = 0
+      for i in 0..<m {
+        for j in 0..<n {
+          var sum = bias[i]
+          for p in 0..<k { sum &+= Int32(x[j * k + p]) * Int32(weights[i * k + p]) }
+          let expected = requantizations[i].int8(sum, zeroPoint: zero, low: relu ? zero : -128)
+          let got = c[transposed ? j * m + i : i * n + j]
+          if Int32(got) - 128 != Int32(expected) { mismatches += 1 }
+        }
+      }
+      #expect(mismatches == 0, "\(isa) m \(m) n \(n) k \(k): \(mismatches) bytes differ")
+    }
+  }
+
+  /// Random networks (convolutions with strides, pads and groups, poolings, adds, concats,
+  /// global averages, dense layers, float steps) at an odd batch, on one and two threads: every
+  /// step's bytes and the outputs equal the integer reference's on every path.
+  @Test(arguments: paths)
+  func randomNetworksGiveTheReferenceBytes(_ isa: KernelISA) throws {
+    var generator = SplitMix64(seed: 404)
+    var tested = 0
+    var attempts = 0
+    while tested < 24 && attempts < 2_000 {
+      attempts += 1
+      guard let yaml = CompiledCDifferentialTests.randomSpec(&generator),
+        let network = try? InferredNetwork(yaml: yaml)
+      else { continue }
+      let plan = try DevicePlan(network, parameters: try DevicePlanTests.parameters(network))
+      let images = Int8CheckpointTests.randomImages(5, floats: plan.inputFloats, seed: 9)
+      guard let quantized = try? QuantizedNetwork(plan, calibration: images) else { continue }
+      tested += 1
+      let references = images.map { quantized.run($0) }
+      for threads in [1, 2] {
+        let executor = Int8Executor(quantized, batch: 5, threads: threads, isa: isa)
+        #expect(executor.isa == isa)
+        let outputs = executor.run(images.flatMap { $0 })
+        #expect(outputs == references.flatMap(\.output), "\(isa) \(threads) threads\n\(yaml)")
+        for (image, reference) in references.enumerated() {
+          for index in plan.steps.indices.dropLast() {
+            let mapping = quantized.outputs[index]
+            let bytes = executor.stepOutput(index, image: image).map(mapping.real)
+            #expect(bytes == reference.steps[index], "step \(index), \(isa)\n\(yaml)")
+          }
+        }
+      }
+    }
+    #expect(tested == 24)
+  }
+
+  /// The shipped MNIST models: the executor's outputs are the reference's, image for image.
+  @Test(arguments: ["lenet.yaml", "inception.yaml", "residual.yaml", "mobilenet-mnist.yaml"])
+  func shippedModelsGiveTheReferenceOutputs(_ model: String) throws {
+    let (_, quantized) = try Int8CheckpointTests.quantized(model)
+    let images = Int8CheckpointTests.randomImages(7, floats: quantized.plan.inputFloats, seed: 12)
+    let expected = images.flatMap { quantized.run($0).output }
+    for isa in Self.paths {
+      let executor = Int8Executor(quantized, batch: 4, threads: 2, isa: isa)
+      #expect(executor.run(images.flatMap { $0 }) == expected, "\(model) \(isa)")
+    }
+  }
+
+  @Test(
+    .enabled(
+      if: heapIsCounted,
+      "heap counts are only meaningful in release builds without sanitizers"),
+    .enabled(if: malloc_counter_available() != 0, "sanitizer builds keep their allocators"),
+    arguments: paths)
+  func runningABatchAllocatesNothing(_ isa: KernelISA) throws {
+    for model in ["lenet.yaml", "residual.yaml", "inception.yaml"] {
+      let (_, quantized) = try Int8CheckpointTests.quantized(model)
+      let executor = Int8Executor(quantized, batch: 8, threads: 2, isa: isa)
+      let images = Int8CheckpointTests.randomImages(8, floats: quantized.plan.inputFloats, seed: 2)
+        .flatMap { $0 }
+      try images.withUnsafeBufferPointer { images in
+        let base = try #require(images.baseAddress)
+        _ = executor.run(base, count: 8)
+        malloc_counter_start()
+        for _ in 0..<3 { _ = executor.run(base, count: 8) }
+        let calls = malloc_counter_stop()
+        #expect(calls == 0, "\(model) \(isa): \(calls) heap allocations in 3 batches")
+      }
+    }
+  }
+}
