@@ -37,6 +37,13 @@ struct BenchCommand: ParsableCommand {
   var lowering: ConvolutionLowering?
 
   @Option(
+    help: ArgumentHelp(
+      "Time this int8 checkpoint (from cnnc quantize) on the int8 kernels, beside the float "
+        + "network's inference in the same run.",
+      valueName: "int8-checkpoint"))
+  var weights: String?
+
+  @Option(
     parsing: .upToNextOption,
     help: "Instead of a network: time one M×N×K matrix product on the kernel path a plan would use."
   )
@@ -49,6 +56,7 @@ struct BenchCommand: ParsableCommand {
         throw ValidationError("--gemm takes three sizes M N K, each between 1 and 8192")
       }
       if spec != nil { throw ValidationError("--gemm measures a matrix product, not a SPEC") }
+      if weights != nil { throw ValidationError("--gemm measures a matrix product; drop --weights") }
     }
     if repeats < 1 || repeats > 1000 {
       throw ValidationError("--repeats must be between 1 and 1000")
@@ -61,6 +69,7 @@ struct BenchCommand: ParsableCommand {
     let result = SpecChecker.check(file.bytes, name: file.defaultName)
     file.printDiagnostics(result.diagnostics.errors)
     guard result.isValid, let network = result.network else { throw ExitCode(1) }
+    if let weights { return try runInt8(network, spec: spec, weights: weights) }
     do {
       let report = try Benchmark(
         network: network, batch: batch, threads: threads, repeats: repeats,
@@ -74,6 +83,52 @@ struct BenchCommand: ParsableCommand {
 }
 
 extension BenchCommand {
+  /// `--weights INT8`: the int8 network's inference and batch-1 latency beside the float one's.
+  func runInt8(_ network: InferredNetwork, spec: String, weights: String) throws {
+    let report: Int8Benchmark.Report
+    do {
+      let file = try SafeTensors.read(weights)
+      guard QuantizedNetwork.isCheckpoint(file) else {
+        throw CommandFailure(
+          "\(weights): not an int8 checkpoint (make one with cnnc quantize); float speed does "
+            + "not depend on the weights: cnnc bench \(spec)")
+      }
+      let quantized = try QuantizedNetwork(network, checkpoint: file, path: weights)
+      report = try Int8Benchmark(quantized, batch: batch, threads: threads, repeats: repeats)
+        .run(isa: try KernelISA.fromEnvironment(ProcessInfo.processInfo.environment))
+    } catch let failure as CommandFailure {
+      throw failure
+    } catch {
+      throw CommandFailure("\(spec): \(error)")
+    }
+    if json {
+      print(
+        JSON.object([
+          ("cpu", .string(Machine.cpuModel)), ("isa", .string(report.isa.rawValue)),
+          ("batch", .integer(batch)), ("threads", .integer(threads)),
+          ("int8_images_per_second", .number(report.int8ImagesPerSecond)),
+          ("float_images_per_second", .number(report.floatImagesPerSecond)),
+          ("int8_batch1_latency_us", .number(report.int8Batch1LatencyMicroseconds)),
+          ("float_batch1_latency_us", .number(report.floatBatch1LatencyMicroseconds)),
+        ]).text)
+      return
+    }
+    print(
+      """
+      \(network.name) int8: batch \(batch), \(threads) thread(s), medians of \(repeats)
+      cpu: \(Machine.cpuModel); int8 kernel path: \(report.isa.rawValue)
+      """)
+    print(
+      String(
+        format: "int8 inference   %10.0f images/s  (%.2f× float)\nfloat inference  %10.0f images/s",
+        report.int8ImagesPerSecond, report.int8ImagesPerSecond / report.floatImagesPerSecond,
+        report.floatImagesPerSecond))
+    print(
+      String(
+        format: "int8 batch 1     %10.1f µs\nfloat batch 1    %10.1f µs",
+        report.int8Batch1LatencyMicroseconds, report.floatBatch1LatencyMicroseconds))
+  }
+
   /// `--gemm M N K`: GFLOP/s of each orientation and its fraction of the FMA peak.
   func runGEMM() throws {
     let isa: KernelISA
