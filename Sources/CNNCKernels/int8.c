@@ -115,8 +115,8 @@ static void interleave4(const uint8_t *restrict r0, const uint8_t *restrict r1,
   }
 }
 
-void cnnc_int8_pack_patches(const cnnc_window *g, const uint8_t *image, uint8_t pad_value,
-                            uint8_t *padded, uint8_t *b) {
+void cnnc_int8_pack_patches(cnnc_isa isa, const cnnc_window *g, const uint8_t *image,
+                            uint8_t pad_value, uint8_t *padded, uint8_t *b) {
   const size_t height = g->height + 2 * g->pad_h, width = g->width + 2 * g->pad_w;
   const uint8_t *source = image;
   if (g->pad_h > 0 || g->pad_w > 0) {
@@ -129,6 +129,12 @@ void cnnc_int8_pack_patches(const cnnc_window *g, const uint8_t *image, uint8_t 
     }
     source = padded;
   }
+#if defined(__x86_64__)
+  if (isa == CNNC_ISA_AVX512 && g->stride_w == 1) {
+    cnnc_int8_pack_rows_avx512(g, source, height, width, b);
+    return;
+  }
+#endif
   const size_t taps = g->kernel_h * g->kernel_w, k = g->channels * taps;
   const size_t columns = cnnc_int8_padded_columns(g->out_h * g->out_w);
   for (size_t group = 0; group < groups_of(k); group++) {
@@ -189,8 +195,8 @@ static int32_t rounded_division(int32_t n, int32_t d) {
   return (int32_t)(n64 >= 0 ? (2 * n64 + d64) / (2 * d64) : -((2 * -n64 + d64) / (2 * d64)));
 }
 
-void cnnc_int8_pool(const cnnc_window *g, int average, const uint8_t *x, int32_t zero_point,
-                    uint8_t *y) {
+void cnnc_int8_pool(cnnc_isa isa, const cnnc_window *g, int average, const uint8_t *x,
+                    int32_t zero_point, uint8_t *y) {
   const int32_t zero = zero_point + 128;
   const int two_by_two = !average && g->kernel_h == 2 && g->kernel_w == 2 && g->stride_h == 2 &&
                          g->stride_w == 2 && g->pad_h == 0 && g->pad_w == 0 &&
@@ -200,6 +206,14 @@ void cnnc_int8_pool(const cnnc_window *g, int average, const uint8_t *x, int32_t
     uint8_t *out = y + ch * g->out_h * g->out_w;
     if (two_by_two) {  // LeNet's pooling, in a loop the compiler vectorises
       for (size_t oy = 0; oy < g->out_h; oy++) {
+#if defined(__x86_64__)
+        if (isa == CNNC_ISA_AVX512) {
+          cnnc_int8_max_pool_row_avx512(plane + 2 * oy * g->width,
+                                        plane + (2 * oy + 1) * g->width, g->out_w,
+                                        out + oy * g->out_w);
+          continue;
+        }
+#endif
         const uint8_t *restrict top = plane + 2 * oy * g->width, *restrict bottom = top + g->width;
         for (size_t ox = 0; ox < g->out_w; ox++) {
           const uint8_t a = top[2 * ox] > top[2 * ox + 1] ? top[2 * ox] : top[2 * ox + 1];
@@ -235,8 +249,14 @@ void cnnc_int8_pool(const cnnc_window *g, int average, const uint8_t *x, int32_t
   }
 }
 
-void cnnc_int8_quantize(const float *x, size_t count, float scale, int32_t zero_point,
-                        uint8_t *out) {
+void cnnc_int8_quantize(cnnc_isa isa, const float *x, size_t count, float scale,
+                        int32_t zero_point, uint8_t *out) {
+#if defined(__x86_64__)
+  if (isa == CNNC_ISA_AVX512) {
+    cnnc_int8_quantize_avx512(x, count, scale, zero_point, out);
+    return;
+  }
+#endif
   for (size_t i = 0; i < count; i++) {
     const float q = x[i] / scale;
     // Halves away from zero, as Swift's .toNearestOrAwayFromZero (q − trunc(q) is exact).

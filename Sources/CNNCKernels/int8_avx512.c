@@ -96,3 +96,109 @@ TARGET void cnnc_int8_gemm_avx512(size_t m, size_t n, size_t k, const void *pack
   }
 }
 #endif
+
+#if defined(__x86_64__)
+// One output row of 2×2, stride-2 max pooling: out[j] = max of top and bottom's 2j, 2j + 1.
+TARGET void cnnc_int8_max_pool_row_avx512(const uint8_t *top, const uint8_t *bottom,
+                                          size_t count, uint8_t *out) {
+  for (size_t j = 0; j < count; j += 32) {
+    const size_t n = min_size(32, count - j);
+    const __mmask64 load = n == 32 ? ~(__mmask64)0 : (((__mmask64)1 << (2 * n)) - 1);
+    const __m512i m = _mm512_max_epu8(_mm512_maskz_loadu_epi8(load, top + 2 * j),
+                                      _mm512_maskz_loadu_epi8(load, bottom + 2 * j));
+    const __m512i pairs = _mm512_max_epu16(_mm512_and_si512(m, _mm512_set1_epi16(0xff)),
+                                           _mm512_srli_epi16(m, 8));
+    _mm256_mask_storeu_epi8(out + j, (__mmask32)(n == 32 ? 0xffffffffu : (1u << n) - 1),
+                            _mm512_cvtepi16_epi8(pairs));
+  }
+}
+#endif
+
+#if defined(__x86_64__)
+// cnnc_int8_pack_patches for stride-1 rows: sixteen output positions at a time, from one to a
+// few row segments of each of a group's four patch rows (masked loads put each segment in its
+// lanes), interleaved into one 64-byte store per group.
+TARGET void cnnc_int8_pack_rows_avx512(const cnnc_window *window, const uint8_t *source,
+                                       size_t height, size_t width, uint8_t *b) {
+  const size_t out_w = window->out_w, n = window->out_h * out_w, stride_h = window->stride_h;
+  const size_t k = window->channels * window->kernel_h * window->kernel_w, groups = (k + 3) / 4;
+  const size_t columns = cnnc_int8_padded_columns(n);
+  for (size_t p0 = 0; p0 < n; p0 += 16) {
+    // The chunk's segments: lanes [lane, lane + count) from source offset `from`.
+    size_t lanes[16], counts[16], from[16], segments = 0;
+    for (size_t p = p0; p < min_size(n, p0 + 16);) {
+      const size_t oy = p / out_w, ox = p % out_w;
+      const size_t count = min_size(out_w - ox, min_size(n, p0 + 16) - p);
+      lanes[segments] = p - p0;
+      counts[segments] = count;
+      from[segments] = oy * stride_h * width + ox;
+      segments++;
+      p += count;
+    }
+    const size_t filled = min_size(16, n - p0);
+    // Patch row kk starts at offset (channel, ky, kx), stepped without divisions; past k it
+    // repeats the last row (its weights are zero).
+    size_t channel = 0, ky = 0, kx = 0, offset = 0;
+    for (size_t g = 0; g < groups; g++) {
+      __m128i r[4];
+      size_t offsets[4];
+      for (int q = 0; q < 4; q++) {
+        offsets[q] = offset;
+        if (4 * g + q + 1 < k) {
+          if (++kx == window->kernel_w) {
+            kx = 0;
+            if (++ky == window->kernel_h) {
+              ky = 0;
+              channel++;
+            }
+          }
+          offset = (channel * height + ky) * width + kx;
+        }
+      }
+      for (int q = 0; q < 4; q++) {
+        r[q] = _mm_setzero_si128();
+        for (size_t s = 0; s < segments; s++) {
+          const __mmask16 mask = (__mmask16)(((1u << counts[s]) - 1) << lanes[s]);
+          // Lane l reads (start − lane) + l: the segment's bytes land in its lanes.
+          r[q] = _mm_mask_loadu_epi8(r[q], mask,
+                                     source + offsets[q] + from[s] - lanes[s]);
+        }
+      }
+      const __m128i low01 = _mm_unpacklo_epi8(r[0], r[1]), high01 = _mm_unpackhi_epi8(r[0], r[1]);
+      const __m128i low23 = _mm_unpacklo_epi8(r[2], r[3]), high23 = _mm_unpackhi_epi8(r[2], r[3]);
+      __m512i all = _mm512_castsi128_si512(_mm_unpacklo_epi16(low01, low23));
+      all = _mm512_inserti32x4(all, _mm_unpackhi_epi16(low01, low23), 1);
+      all = _mm512_inserti32x4(all, _mm_unpacklo_epi16(high01, high23), 2);
+      all = _mm512_inserti32x4(all, _mm_unpackhi_epi16(high01, high23), 3);
+      const __mmask64 store = filled == 16 ? ~(__mmask64)0 : (((__mmask64)1 << (4 * filled)) - 1);
+      _mm512_mask_storeu_epi8(b + (g * columns + p0) * 4, store, all);
+    }
+  }
+}
+
+// cnnc_int8_quantize, sixteen floats at a time: the same operations in the same order.
+TARGET void cnnc_int8_quantize_avx512(const float *x, size_t count, float scale,
+                                      int32_t zero_point, uint8_t *out) {
+  const __m512 scales = _mm512_set1_ps(scale), zero = _mm512_set1_ps((float)zero_point);
+  const __m512 half = _mm512_set1_ps(0.5f);
+  const __m512i sign = _mm512_set1_epi32((int32_t)0x80000000u), one = _mm512_set1_epi32(0x3f800000);
+  for (size_t i = 0; i < count; i += 16) {
+    const __mmask16 mask = count - i >= 16 ? 0xffff : (__mmask16)((1u << (count - i)) - 1);
+    const __m512 q = _mm512_div_ps(_mm512_maskz_loadu_ps(mask, x + i), scales);
+    const __m512 t = _mm512_roundscale_ps(q, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m512 fraction = _mm512_castsi512_ps(
+        _mm512_andnot_si512(sign, _mm512_castps_si512(_mm512_sub_ps(q, t))));
+    const __m512 step = _mm512_castsi512_ps(  // copysign(1, q)
+        _mm512_or_si512(one, _mm512_and_si512(sign, _mm512_castps_si512(q))));
+    const __mmask16 away = _mm512_cmp_ps_mask(fraction, half, _CMP_GE_OQ);
+    const __m512 value = _mm512_add_ps(_mm512_mask_add_ps(t, away, t, step), zero);
+    // NaN → −128; the clamp in float, then the exact conversion of an integral value.
+    const __mmask16 number = _mm512_cmp_ps_mask(value, value, _CMP_ORD_Q);
+    __m512 clamped = _mm512_min_ps(_mm512_max_ps(value, _mm512_set1_ps(-128.0f)),
+                                   _mm512_set1_ps(127.0f));
+    clamped = _mm512_mask_blend_ps(number, _mm512_set1_ps(-128.0f), clamped);
+    const __m512i bytes = _mm512_add_epi32(_mm512_cvttps_epi32(clamped), _mm512_set1_epi32(128));
+    _mm_mask_storeu_epi8(out + i, mask, _mm512_cvtepi32_epi8(bytes));
+  }
+}
+#endif

@@ -42,4 +42,15 @@ void cnnc_int8_gemm_avx2(size_t m, size_t n, size_t k, const void *packed, const
                          const cnnc_int8_requantization *r, uint8_t *c, size_t row_stride,
                          size_t column_stride, size_t first, size_t tiles);
 
+// AVX-512 (BW, VL): one output row of 2×2 stride-2 max pooling.
+void cnnc_int8_max_pool_row_avx512(const uint8_t *top, const uint8_t *bottom, size_t count,
+                                   uint8_t *out);
+
+// AVX-512 patch packing of stride-1 windows from a (padded) image of height × width, and input
+// quantization.
+void cnnc_int8_pack_rows_avx512(const cnnc_window *window, const uint8_t *source, size_t height,
+                                size_t width, uint8_t *b);
+void cnnc_int8_quantize_avx512(const float *x, size_t count, float scale, int32_t zero_point,
+                               uint8_t *out);
+
 #endif

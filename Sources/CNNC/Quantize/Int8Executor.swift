@@ -240,7 +240,7 @@ public final class Int8Executor: @unchecked Sendable {
     self.images = count
     let plan = network.plan
     cnnc_int8_quantize(
-      images, count * plan.inputFloats, network.input.scale, network.input.zeroPoint, input)
+      isa.path, images, count * plan.inputFloats, network.input.scale, network.input.zeroPoint, input)
     for index in steps.indices {
       if case .dense(let product) = steps[index].kind {
         // Every image is one column of B: packed once, then the rows are split.
@@ -303,7 +303,8 @@ public final class Int8Executor: @unchecked Sendable {
         for g in 0..<groups {
           var requantization = product.requantization[g]
           cnnc_int8_pack_patches(
-            &window, x + image * xn + g * groupInput, product.padValue, product.padded[part],
+            isa.path, &window, x + image * xn + g * groupInput, product.padValue,
+            product.padded[part],
             product.patches[part])
           cnnc_int8_gemm(
             isa.path, product.m, plane, product.k, product.weights + g * groupBytes,
@@ -313,7 +314,7 @@ public final class Int8Executor: @unchecked Sendable {
         if let (poolWindow, average) = pooling {
           var poolWindow = poolWindow
           cnnc_int8_pool(
-            &poolWindow, average ? 1 : 0, target, product.requantization[0].zero_point,
+            isa.path, &poolWindow, average ? 1 : 0, target, product.requantization[0].zero_point,
             y + image * n)
         }
       }
@@ -326,7 +327,7 @@ public final class Int8Executor: @unchecked Sendable {
         &requantization, y, 1, n, first, tiles * (part + 1) / parts - first)
     case .pooling(var window, let average, let zeroPoint):
       for image in imageRange(part) {
-        cnnc_int8_pool(&window, average ? 1 : 0, x + image * xn, zeroPoint, y + image * n)
+        cnnc_int8_pool(isa.path, &window, average ? 1 : 0, x + image * xn, zeroPoint, y + image * n)
       }
     case .relu(let zero):
       for i in (imageRange(part).lowerBound * n)..<(imageRange(part).upperBound * n) {

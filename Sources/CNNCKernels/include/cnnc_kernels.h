@@ -252,8 +252,8 @@ void cnnc_int8_gemm(cnnc_isa isa, size_t m, size_t n, size_t k, const void *pack
 // kernel_h · kernel_w, n = out_h · out_w). `padded` holds the padded image (see
 // cnnc_int8_padded_image_bytes); it is not used when the window has no padding.
 size_t cnnc_int8_padded_image_bytes(const cnnc_window *window);
-void cnnc_int8_pack_patches(const cnnc_window *window, const uint8_t *image, uint8_t pad_value,
-                            uint8_t *padded, uint8_t *b);
+void cnnc_int8_pack_patches(cnnc_isa isa, const cnnc_window *window, const uint8_t *image,
+                            uint8_t pad_value, uint8_t *padded, uint8_t *b);
 
 // B of a dense layer over a batch: column j is the k bytes at vectors + j·stride, for j < n.
 void cnnc_int8_pack_vectors(size_t k, size_t n, const uint8_t *vectors, size_t stride,
@@ -263,12 +263,12 @@ void cnnc_int8_pack_vectors(size_t k, size_t n, const uint8_t *vectors, size_t s
 // the max of each window, or the average of its differences from the zero point rounded
 // halves away from zero, over windows as the float kernels clip them (a window with no input
 // pixel gives the zero point).
-void cnnc_int8_pool(const cnnc_window *window, int average, const uint8_t *x,
+void cnnc_int8_pool(cnnc_isa isa, const cnnc_window *window, int average, const uint8_t *x,
                     int32_t zero_point, uint8_t *y);
 
 // out[i] = round(x[i] / scale) + zero_point, rounded halves away from zero and clamped to the
 // int8 range (NaN: −128), stored + 128: a float input quantized.
-void cnnc_int8_quantize(const float *x, size_t count, float scale, int32_t zero_point,
-                        uint8_t *out);
+void cnnc_int8_quantize(cnnc_isa isa, const float *x, size_t count, float scale,
+                        int32_t zero_point, uint8_t *out);
 
 #endif
