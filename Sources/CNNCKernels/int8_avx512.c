@@ -121,47 +121,50 @@ TARGET void cnnc_int8_max_pool_row_avx512(const uint8_t *top, const uint8_t *bot
 TARGET void cnnc_int8_pack_rows_avx512(const cnnc_window *window, const uint8_t *source,
                                        size_t height, size_t width, uint8_t *b) {
   const size_t out_w = window->out_w, n = window->out_h * out_w, stride_h = window->stride_h;
-  const size_t k = window->channels * window->kernel_h * window->kernel_w, groups = (k + 3) / 4;
+  const size_t kw = window->kernel_w, kh = window->kernel_h;
+  const size_t k = window->channels * kh * kw, groups = (k + 3) / 4;
   const size_t columns = cnnc_int8_padded_columns(n);
+  // How a patch row's start moves to the next k: the next tap, the next window row, the next
+  // channel.
+  const ptrdiff_t next_row = (ptrdiff_t)width - (ptrdiff_t)(kw - 1);
+  const ptrdiff_t next_channel = (ptrdiff_t)(height * width) - (ptrdiff_t)((kh - 1) * width) -
+                                 (ptrdiff_t)(kw - 1);
   for (size_t p0 = 0; p0 < n; p0 += 16) {
-    // The chunk's segments: lanes [lane, lane + count) from source offset `from`.
-    size_t lanes[16], counts[16], from[16], segments = 0;
-    for (size_t p = p0; p < min_size(n, p0 + 16);) {
-      const size_t oy = p / out_w, ox = p % out_w;
-      const size_t count = min_size(out_w - ox, min_size(n, p0 + 16) - p);
-      lanes[segments] = p - p0;
-      counts[segments] = count;
-      from[segments] = oy * stride_h * width + ox;
+    // The chunk's row segments: each a lane mask, and where lane l reads (start − lane + l),
+    // so that the segment's bytes land in its lanes.
+    __mmask16 masks[16];
+    ptrdiff_t from[16];
+    size_t segments = 0;
+    const size_t end = min_size(n, p0 + 16);
+    for (size_t p = p0, oy = p0 / out_w, ox = p0 % out_w; p < end; oy++, ox = 0) {
+      const size_t count = min_size(out_w - ox, end - p);
+      masks[segments] = (__mmask16)(((1u << count) - 1) << (p - p0));
+      from[segments] = (ptrdiff_t)(oy * stride_h * width + ox) - (ptrdiff_t)(p - p0);
       segments++;
       p += count;
     }
-    const size_t filled = min_size(16, n - p0);
-    // Patch row kk starts at offset (channel, ky, kx), stepped without divisions; past k it
-    // repeats the last row (its weights are zero).
-    size_t channel = 0, ky = 0, kx = 0, offset = 0;
+    const size_t filled = end - p0;
+    const __mmask64 store = filled == 16 ? ~(__mmask64)0 : (((__mmask64)1 << (4 * filled)) - 1);
+    // Patch row kk starts at offset (channel, ky, kx); past k the last row repeats (its
+    // weights are zero).
+    size_t kx = 0, ky = 0;
+    ptrdiff_t offset = 0;
     for (size_t g = 0; g < groups; g++) {
       __m128i r[4];
-      size_t offsets[4];
-      for (int q = 0; q < 4; q++) {
-        offsets[q] = offset;
-        if (4 * g + q + 1 < k) {
-          if (++kx == window->kernel_w) {
-            kx = 0;
-            if (++ky == window->kernel_h) {
-              ky = 0;
-              channel++;
-            }
-          }
-          offset = (channel * height + ky) * width + kx;
-        }
-      }
       for (int q = 0; q < 4; q++) {
         r[q] = _mm_setzero_si128();
         for (size_t s = 0; s < segments; s++) {
-          const __mmask16 mask = (__mmask16)(((1u << counts[s]) - 1) << lanes[s]);
-          // Lane l reads (start − lane) + l: the segment's bytes land in its lanes.
-          r[q] = _mm_mask_loadu_epi8(r[q], mask,
-                                     source + offsets[q] + from[s] - lanes[s]);
+          r[q] = _mm_mask_loadu_epi8(r[q], masks[s], source + offset + from[s]);
+        }
+        if (4 * g + q + 1 < k) {
+          if (++kx < kw) {
+            offset += 1;
+          } else if (kx = 0, ++ky < kh) {
+            offset += next_row;
+          } else {
+            ky = 0;
+            offset += next_channel;
+          }
         }
       }
       const __m128i low01 = _mm_unpacklo_epi8(r[0], r[1]), high01 = _mm_unpackhi_epi8(r[0], r[1]);
@@ -170,7 +173,6 @@ TARGET void cnnc_int8_pack_rows_avx512(const cnnc_window *window, const uint8_t 
       all = _mm512_inserti32x4(all, _mm_unpackhi_epi16(low01, low23), 1);
       all = _mm512_inserti32x4(all, _mm_unpacklo_epi16(high01, high23), 2);
       all = _mm512_inserti32x4(all, _mm_unpackhi_epi16(high01, high23), 3);
-      const __mmask64 store = filled == 16 ? ~(__mmask64)0 : (((__mmask64)1 << (4 * filled)) - 1);
       _mm512_mask_storeu_epi8(b + (g * columns + p0) * 4, store, all);
     }
   }
