@@ -65,9 +65,11 @@ if python3 -m pip install -q onnx onnxruntime numpy; then
   python3 scripts/onnx-pooling-check.py
   # .npy and .npz files written by NumPy itself train as the IDX files they came from.
   python3 scripts/data-formats-check.py
+  # Every shipped MNIST model's int8 checkpoint exported as QDQ: ONNX Runtime's argmax against cnnc's.
+  python3 scripts/onnx-int8-check.py
 else
-  echo "skipped scripts/onnx-export-check.py, onnx-pooling-check.py and data-formats-check.py: pip could not install onnx, onnxruntime and numpy"
-  skipped+=(onnx-export-check.py onnx-pooling-check.py data-formats-check.py)
+  echo "skipped scripts/onnx-export-check.py, onnx-pooling-check.py, data-formats-check.py and onnx-int8-check.py: pip could not install onnx, onnxruntime and numpy"
+  skipped+=(onnx-export-check.py onnx-pooling-check.py data-formats-check.py onnx-int8-check.py)
 fi
 
 # Random pooling layers' gradients against PyTorch's, through one SGD step.

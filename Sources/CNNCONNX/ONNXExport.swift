@@ -86,6 +86,11 @@ public enum ONNXExport {
       initializer.rawData = weights[slot.range].withUnsafeBytes { Data($0) }
       graph.initializer.append(initializer)
     }
+    return try serialized(graph)
+  }
+
+  /// `graph` as an opset-13 model's bytes.
+  static func serialized(_ graph: Onnx_GraphProto) throws(ONNXError) -> Data {
     var model = Onnx_ModelProto()
     model.irVersion = 8
     model.producerName = "cnnc"
@@ -100,7 +105,7 @@ public enum ONNXExport {
     }
   }
 
-  private static func valueInfo(_ name: String, shape: Shape, rank: Int) -> Onnx_ValueInfoProto {
+  static func valueInfo(_ name: String, shape: Shape, rank: Int) -> Onnx_ValueInfoProto {
     var batch = Onnx_TensorShapeProto.Dimension()
     batch.dimParam = "batch"
     var dimensions = [batch]
@@ -119,7 +124,7 @@ public enum ONNXExport {
     return info
   }
 
-  private static func attribute(_ name: String, _ value: ONNXOperator.Value)
+  static func attribute(_ name: String, _ value: ONNXOperator.Value)
     -> Onnx_AttributeProto
   {
     var attribute = Onnx_AttributeProto()

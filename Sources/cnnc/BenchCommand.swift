@@ -56,7 +56,9 @@ struct BenchCommand: ParsableCommand {
         throw ValidationError("--gemm takes three sizes M N K, each between 1 and 8192")
       }
       if spec != nil { throw ValidationError("--gemm measures a matrix product, not a SPEC") }
-      if weights != nil { throw ValidationError("--gemm measures a matrix product; drop --weights") }
+      if weights != nil {
+        throw ValidationError("--gemm measures a matrix product; drop --weights")
+      }
     }
     if repeats < 1 || repeats > 1000 {
       throw ValidationError("--repeats must be between 1 and 1000")

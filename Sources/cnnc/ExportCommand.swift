@@ -6,7 +6,9 @@ import Foundation
 struct ExportCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "export",
-    abstract: "Write a network and its checkpoint's weights as an ONNX model (opset 13).")
+    abstract:
+      "Write a network and its checkpoint's weights as an ONNX model (opset 13); an int8 "
+      + "checkpoint as a QDQ model.")
 
   @Argument(help: "The spec file (YAML).")
   var spec: String
@@ -20,11 +22,15 @@ struct ExportCommand: ParsableCommand {
   func run() throws {
     try refuseOverlaps(
       inputs: [("the spec", spec), ("--weights", weights)], outputs: [("-o", output)])
-    try refuseInt8(weights, "cnnc export writes float ONNX so far")
     let file = try SpecFile(path: spec)
     let result = SpecChecker.check(file.bytes, name: file.defaultName)
     file.printDiagnostics(result.diagnostics.sorted)
     guard result.isValid, let network = result.network else { throw ExitCode(1) }
+    if let quantized = try int8Network(network) {
+      return try write(
+        { () throws(ONNXError) in try ONNXExport.qdqModel(quantized) },
+        "\(quantized.plan.steps.count) int8 steps (QDQ)")
+    }
     let layout: (slots: [ParameterSlot], floats: Int)
     let values: [Float]
     do {
@@ -35,10 +41,30 @@ struct ExportCommand: ParsableCommand {
     } catch {
       throw CommandFailure("\(error)")
     }
+    try write(
+      { () throws(ONNXError) in
+        try ONNXExport.model(network, parameters: layout.slots, weights: values)
+      }, "\(network.layers.count) layers")
+  }
+
+  /// The network of an int8 checkpoint (from cnnc quantize); nil for a float one.
+  func int8Network(_ network: InferredNetwork) throws -> QuantizedNetwork? {
     do {
-      let model = try ONNXExport.model(network, parameters: layout.slots, weights: values)
+      let checkpoint = try SafeTensors.read(weights)
+      guard QuantizedNetwork.isCheckpoint(checkpoint) else { return nil }
+      return try QuantizedNetwork(network, checkpoint: checkpoint, path: weights)
+    } catch let error as QuantizationError {
+      throw CommandFailure(error.message)
+    } catch {
+      throw CommandFailure(error)
+    }
+  }
+
+  func write(_ model: () throws(ONNXError) -> Data, _ what: String) throws {
+    do {
+      let model = try model()
       try OutputFile.write(Array(model), to: output)
-      print("wrote \(output): \(network.layers.count) layers, \(model.count) bytes")
+      print("wrote \(output): \(what), \(model.count) bytes")
     } catch let error as ONNXError {
       throw CommandFailure("\(spec): \(error.message)")
     } catch {

@@ -67,6 +67,21 @@ import Testing
     }
   }
 
+  /// Float inputs quantized on every path as `QuantizationParameters.quantize` does: halves
+  /// (away from zero), NaN, infinities, values past the int8 range, a tail shorter than a vector.
+  @Test(arguments: paths)
+  func inputsQuantizeAsTheReference(_ isa: KernelISA) {
+    let mapping = QuantizationParameters(scale: 0.25, zeroPoint: -3)
+    var values: [Float] = [.nan, .infinity, -.infinity, 1e30, -1e30, 0, -0.0, 40, -40]
+    values += (-20...20).map { Float($0) * 0.125 }  // every other one a half step
+    values += (0..<37).map { Float($0) * 0.37 - 6 }
+    var out = [UInt8](repeating: 0, count: values.count)
+    cnnc_int8_quantize(isa.path, values, values.count, mapping.scale, mapping.zeroPoint, &out)
+    for (value, byte) in zip(values, out) {
+      #expect(Int32(byte) - 128 == Int32(mapping.quantize(value)), "\(isa) \(value)")
+    }
+  }
+
   /// Random networks (convolutions with strides, pads and groups, poolings, adds, concats,
   /// global averages, dense layers, float steps) at an odd batch, on one and two threads: every
   /// step's bytes and the outputs equal the integer reference's on every path.

@@ -60,6 +60,50 @@ import Testing
     }
   }
 
+  /// An int8 network as QDQ: batchnorm folded away, every int8 value between QuantizeLinear and
+  /// DequantizeLinear with its own scale and zero point, int8 weights and int32 biases behind
+  /// DequantizeLinear on axis 0, the last float step (softmax) reading dequantized values.
+  @Test func anInt8NetworkIsWrittenAsQDQ() throws {
+    let network = try InferredNetwork(
+      yaml: """
+        input: [2, 6, 6]
+        layers:
+          - {type: conv, name: c1, filters: 3, kernel: 3, pad: 1}
+          - {type: batchnorm, name: bn}
+          - {type: relu, name: r}
+          - {type: maxpool, name: p, kernel: 2, stride: 2}
+          - {type: dense, name: fc, units: 4}
+          - {type: softmax, name: prob}
+        """, name: "net")
+    let plan = try DevicePlan(network, parameters: try DevicePlanTests.parameters(network))
+    let quantized = try QuantizedNetwork(
+      plan, calibration: Int8CheckpointTests.randomImages(4, floats: 72, seed: 1))
+    let model = try Onnx_ModelProto(serializedBytes: try ONNXExport.qdqModel(quantized))
+    let graph = model.graph
+    #expect(
+      graph.node.map(\.opType) == [
+        "QuantizeLinear", "DequantizeLinear",  // the input
+        "DequantizeLinear", "DequantizeLinear", "Conv", "Relu",  // c1's weight and bias
+        "QuantizeLinear", "DequantizeLinear", "MaxPool", "QuantizeLinear", "DequantizeLinear",
+        "Flatten", "DequantizeLinear", "DequantizeLinear", "Gemm", "QuantizeLinear",
+        "DequantizeLinear", "Softmax",
+      ])
+    let types = Dictionary(uniqueKeysWithValues: graph.initializer.map { ($0.name, $0.dataType) })
+    #expect(types["c1.weight_quantized"] == Int32(Onnx_TensorProto.DataType.int8.rawValue))
+    #expect(types["c1.bias_quantized"] == Int32(Onnx_TensorProto.DataType.int32.rawValue))
+    #expect(types["bn.weight"] == nil)
+    let weights = try #require(graph.initializer.first { $0.name == "c1.weight_quantized" })
+    #expect(weights.dims == [3, 2, 3, 3])
+    #expect(
+      Array(weights.rawData).map { Int8(bitPattern: $0) }
+        == quantized.int8Constants(ofStep: 0)?.weights)
+    // The convolution's output mapping is the step's own.
+    let scale = try #require(graph.initializer.first { $0.name == "r.int8.scale" })
+    let stored = scale.rawData.withUnsafeBytes { $0.load(as: Float.self) }
+    #expect(stored == quantized.outputs[0].scale)
+    #expect(graph.output.map(\.name) == ["prob"])
+  }
+
   @Test func aConvolutionOverAFlatTensorIsRefusedByName() throws {
     let error = #expect(throws: ONNXError.self) {
       _ = try Self.exported(

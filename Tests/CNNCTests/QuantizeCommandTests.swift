@@ -7,6 +7,19 @@ import Testing
 @Suite struct QuantizeCommandTests {
   typealias CLI = CommandLineTests
 
+  /// LeNet's test checkpoint quantized on 5 images into its folder: (int8 path, float path).
+  static func int8Checkpoint(named name: String) throws -> (int8: String, float: String) {
+    let (weights, folder) = try CompileCommandTests().checkpoint(of: "lenet.yaml")
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let int8 = folder + "/\(name).safetensors"
+    let run = try CLI.run([
+      "quantize", "Models/lenet.yaml", "--weights", weights, "--calibration", "5",
+      "--test-images", "5", "-o", int8,
+    ])
+    #expect(run.status == 0, "\(run.stderr)")
+    return (int8, weights)
+  }
+
   @Test func reportsEachStepAndBothAccuracies() throws {
     let (weights, _) = try CompileCommandTests().checkpoint(of: "lenet.yaml")
     let run = try CLI.run([
@@ -30,14 +43,7 @@ import Testing
   }
 
   @Test func refusesAnInt8CheckpointToQuantizeAgain() throws {
-    let (weights, folder) = try CompileCommandTests().checkpoint(of: "lenet.yaml")
-    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-    let int8 = folder + "/int8.safetensors"
-    let first = try CLI.run([
-      "quantize", "Models/lenet.yaml", "--weights", weights, "--calibration", "5",
-      "--test-images", "5", "-o", int8,
-    ])
-    #expect(first.status == 0, "\(first.stderr)")
+    let (int8, _) = try Self.int8Checkpoint(named: "int8")
     let again = try CLI.run([
       "quantize", "Models/lenet.yaml", "--weights", int8, "--calibration", "5",
       "--test-images", "5",
@@ -45,6 +51,29 @@ import Testing
     #expect(again.status == 1)
     #expect(
       again.stderr.contains("an int8 checkpoint (cnnc quantize); cnnc quantize takes the float"))
+  }
+
+  /// An int8 checkpoint through `cnnc bench --weights` (timed beside the float network) and
+  /// `cnnc export` (a QDQ model); a float checkpoint is not something bench times.
+  @Test func benchesAndExportsAnInt8Checkpoint() throws {
+    let (int8, weights) = try Self.int8Checkpoint(named: "bench-int8")
+    let bench = try CLI.run([
+      "bench", "Models/lenet.yaml", "--weights", int8, "--batch", "8", "--repeats", "1", "--json",
+    ])
+    #expect(bench.status == 0, "\(bench.stderr)")
+    let object = try #require(
+      try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as? [String: Any])
+    #expect((object["int8_images_per_second"] as? Double ?? 0) > 0)
+    #expect((object["float_images_per_second"] as? Double ?? 0) > 0)
+    #expect(object["batch"] as? Int == 8)
+    let float = try CLI.run(["bench", "Models/lenet.yaml", "--weights", weights])
+    #expect(float.status == 1)
+    #expect(float.stderr.contains("not an int8 checkpoint"), "\(float.stderr)")
+    let model = int8.replacingOccurrences(of: ".safetensors", with: ".onnx")
+    let export = try CLI.run(["export", "Models/lenet.yaml", "--weights", int8, "-o", model])
+    #expect(export.status == 0, "\(export.stderr)")
+    #expect(export.stdout.contains("5 int8 steps (QDQ)"), "\(export.stdout)")
+    #expect(FileManager.default.fileExists(atPath: model))
   }
 
   @Test func refusesAnUnknownLayerToKeepInFloat() throws {

@@ -240,7 +240,8 @@ public final class Int8Executor: @unchecked Sendable {
     self.images = count
     let plan = network.plan
     cnnc_int8_quantize(
-      isa.path, images, count * plan.inputFloats, network.input.scale, network.input.zeroPoint, input)
+      isa.path, images, count * plan.inputFloats, network.input.scale, network.input.zeroPoint,
+      input)
     for index in steps.indices {
       if case .dense(let product) = steps[index].kind {
         // Every image is one column of B: packed once, then the rows are split.

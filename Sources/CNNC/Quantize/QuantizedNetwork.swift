@@ -173,3 +173,27 @@ public struct QuantizedNetwork: Sendable {
     return result
   }
 }
+
+extension QuantizedNetwork {
+  /// A convolution's or dense step's int8 constants, as an exporter writes them.
+  public struct Int8Constants: Sendable {
+    /// Row-major (output channel first), as the float weight was laid out.
+    public var weights: [Int8]
+    /// Each output channel's weight scale (zero point 0).
+    public var weightScales: [Float]
+    /// At scale input scale × weight scale, zero point 0.
+    public var bias: [Int32]
+  }
+
+  /// Step `index`'s int8 constants; nil for a step without weights or one run in float.
+  public func int8Constants(ofStep index: Int) -> Int8Constants? {
+    weighted[index].map {
+      Int8Constants(weights: $0.weights, weightScales: $0.weightScales, bias: $0.bias)
+    }
+  }
+
+  /// The mappings of step `index`'s inputs, in the order of `plan.steps[index].inputs`.
+  public func inputMappings(ofStep index: Int) -> [QuantizationParameters] {
+    inputMappings[index]
+  }
+}
