@@ -45,7 +45,7 @@ void cnnc_int8_pack_weights(cnnc_isa isa, size_t m, size_t k, const int8_t *weig
 }
 
 static void gemm_portable(size_t m, size_t n, size_t k, const void *packed, const uint8_t *b,
-                          const cnnc_int8_requantization *r, uint8_t *c, size_t row_stride,
+                          const cnnc_int8_requantization *r, void *c, size_t row_stride,
                           size_t column_stride, size_t first, size_t tiles) {
   const size_t groups = groups_of(k), columns = cnnc_int8_padded_columns(n);
   int32_t sums[INT8_MR][16];
@@ -66,8 +66,8 @@ static void gemm_portable(size_t m, size_t n, size_t k, const void *packed, cons
       }
       for (size_t i = 0; i < rows; i++) {
         const size_t row = t * INT8_MR + i;
-        cnnc_int8_store_row(sums[i], min_size(16, n - j0), row, r,
-                            c + row * row_stride + j0 * column_stride, column_stride);
+        cnnc_int8_store_row(sums[i], min_size(16, n - j0), row, r, c,
+                            row * row_stride + j0 * column_stride, column_stride);
       }
     }
   }
@@ -88,7 +88,7 @@ int cnnc_int8_isa_supported(cnnc_isa isa) {
 
 void cnnc_int8_gemm(cnnc_isa isa, size_t m, size_t n, size_t k, const void *packed_weights,
                     const uint8_t *b, const cnnc_int8_requantization *requantization,
-                    uint8_t *c, size_t row_stride, size_t column_stride, size_t first_tile,
+                    void *c, size_t row_stride, size_t column_stride, size_t first_tile,
                     size_t tiles) {
   cnnc_int8_product product = gemm_portable;
 #if defined(__x86_64__)
@@ -115,20 +115,55 @@ static void interleave4(const uint8_t *restrict r0, const uint8_t *restrict r1,
   }
 }
 
+// The image with its padding (in `padded`), or the image itself when the window has none.
+static const uint8_t *padded_image(const cnnc_window *g, const uint8_t *image,
+                                   uint8_t pad_value, uint8_t *padded) {
+  if (g->pad_h == 0 && g->pad_w == 0) return image;
+  const size_t height = g->height + 2 * g->pad_h, width = g->width + 2 * g->pad_w;
+  memset(padded, pad_value, cnnc_int8_padded_image_bytes(g));
+  for (size_t ch = 0; ch < g->channels; ch++) {
+    for (size_t y = 0; y < g->height; y++) {
+      memcpy(padded + (ch * height + y + g->pad_h) * width + g->pad_w,
+             image + (ch * g->height + y) * g->width, g->width);
+    }
+  }
+  return padded;
+}
+
+int cnnc_int8_pools_in_product(cnnc_isa isa, const cnnc_window *g, const cnnc_window *pool) {
+  return isa == CNNC_ISA_AVX512 && g->stride_w == 1 && pool->kernel_h == 2 &&
+         pool->kernel_w == 2 && pool->stride_h == 2 && pool->stride_w == 2 &&
+         pool->pad_h == 0 && pool->pad_w == 0 && pool->out_h * 2 <= pool->height &&
+         pool->out_w * 2 <= pool->width && pool->height == g->out_h && pool->width == g->out_w;
+}
+
+size_t cnnc_int8_pooled_patch_bytes(const cnnc_window *g, const cnnc_window *pool) {
+  const size_t k = g->channels * g->kernel_h * g->kernel_w;
+  return (k + 3) / 4 * 4 * 64 * ((pool->out_h * pool->out_w + 15) / 16);
+}
+
+void cnnc_int8_conv_max_pool(cnnc_isa isa, const cnnc_window *g, const cnnc_window *pool,
+                             const uint8_t *image, uint8_t pad_value, uint8_t *padded,
+                             uint8_t *patches, size_t m, const void *packed_weights,
+                             const cnnc_int8_requantization *requantization, uint8_t *y) {
+  (void)isa;
+#if defined(__x86_64__)
+  const uint8_t *source = padded_image(g, image, pad_value, padded);
+  cnnc_int8_pack_pooled_avx512(g, source, g->height + 2 * g->pad_h, g->width + 2 * g->pad_w,
+                               pool->out_h, pool->out_w, patches);
+  cnnc_int8_gemm_pooled_avx512(m, pool->out_h * pool->out_w,
+                               g->channels * g->kernel_h * g->kernel_w, packed_weights, patches,
+                               requantization, y);
+#else
+  (void)g, (void)pool, (void)image, (void)pad_value, (void)padded, (void)patches, (void)m;
+  (void)packed_weights, (void)requantization, (void)y;
+#endif
+}
+
 void cnnc_int8_pack_patches(cnnc_isa isa, const cnnc_window *g, const uint8_t *image,
                             uint8_t pad_value, uint8_t *padded, uint8_t *b) {
   const size_t height = g->height + 2 * g->pad_h, width = g->width + 2 * g->pad_w;
-  const uint8_t *source = image;
-  if (g->pad_h > 0 || g->pad_w > 0) {
-    memset(padded, pad_value, cnnc_int8_padded_image_bytes(g));
-    for (size_t ch = 0; ch < g->channels; ch++) {
-      for (size_t y = 0; y < g->height; y++) {
-        memcpy(padded + (ch * height + y + g->pad_h) * width + g->pad_w,
-               image + (ch * g->height + y) * g->width, g->width);
-      }
-    }
-    source = padded;
-  }
+  const uint8_t *source = padded_image(g, image, pad_value, padded);
 #if defined(__x86_64__)
   if (isa == CNNC_ISA_AVX512 && g->stride_w == 1) {
     cnnc_int8_pack_rows_avx512(g, source, height, width, b);

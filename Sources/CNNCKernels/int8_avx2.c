@@ -13,7 +13,7 @@
 
 TARGET void cnnc_int8_gemm_avx2(size_t m, size_t n, size_t k, const void *packed,
                                 const uint8_t *b, const cnnc_int8_requantization *r,
-                                uint8_t *c, size_t row_stride, size_t column_stride,
+                                void *c, size_t row_stride, size_t column_stride,
                                 size_t first, size_t tiles) {
   const size_t groups = (k + 3) / 4, columns = cnnc_int8_padded_columns(n);
   for (size_t t = first; t < first + tiles; t++) {
@@ -41,8 +41,8 @@ TARGET void cnnc_int8_gemm_avx2(size_t m, size_t n, size_t k, const void *packed
         int32_t lanes[8];
         _mm256_storeu_si256((__m256i *)lanes, sums);
         const size_t row = t * INT8_MR + i;
-        cnnc_int8_store_row(lanes, min_size(8, n - j), row, r,
-                            c + row * row_stride + j * column_stride, column_stride);
+        cnnc_int8_store_row(lanes, min_size(8, n - j), row, r, c,
+                            row * row_stride + j * column_stride, column_stride);
       }
     }
   }

@@ -117,6 +117,40 @@ import Testing
     #expect(tested == 24)
   }
 
+  /// Convolutions followed by a 2×2 max pooling, which AVX-512 pools inside the product:
+  /// random channels, kernels, pads, vertical strides, groups and odd output sizes (whose last
+  /// row or column no window covers), against the integer reference on every path.
+  @Test(arguments: paths)
+  func convolutionsPooledInTheProductGiveTheReferenceBytes(_ isa: KernelISA) throws {
+    var generator = SplitMix64(seed: 77)
+    func draw(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
+    for _ in 0..<16 {
+      let channels = draw(1...6)
+      let groups = channels > 1 && draw(0...3) == 0 ? channels : 1
+      let kernel = draw(1...5)
+      let yaml = """
+        input: [\(channels), \(draw(kernel + 1...20)), \(draw(kernel + 1...40))]
+        layers:
+          - {type: conv, name: c, filters: \(groups * draw(1...9)), kernel: \(kernel), \
+        pad: \(draw(0...kernel / 2)), stride: [\(draw(1...2)), 1], groups: \(groups)}
+          - {type: relu, name: r}
+          - {type: maxpool, name: p, kernel: 2, stride: 2}
+          - {type: dense, name: fc, units: 3}
+        """
+      guard let network = try? InferredNetwork(yaml: yaml) else { continue }
+      let plan = try DevicePlan(network, parameters: try DevicePlanTests.parameters(network))
+      let images = Int8CheckpointTests.randomImages(3, floats: plan.inputFloats, seed: 5)
+      let quantized = try QuantizedNetwork(plan, calibration: images)
+      let executor = Int8Executor(quantized, batch: 3, threads: 2, isa: isa)
+      _ = executor.run(images.flatMap { $0 })
+      for (image, values) in images.enumerated() {
+        let reference = quantized.run(values)
+        let bytes = executor.stepOutput(0, image: image).map(quantized.outputs[0].real)
+        #expect(bytes == reference.steps[0], "\(isa)\n\(yaml)")
+      }
+    }
+  }
+
   /// The shipped MNIST models: the executor's outputs are the reference's, image for image.
   @Test(arguments: ["lenet.yaml", "inception.yaml", "residual.yaml", "mobilenet-mnist.yaml"])
   func shippedModelsGiveTheReferenceOutputs(_ model: String) throws {

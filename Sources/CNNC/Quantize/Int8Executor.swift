@@ -68,6 +68,8 @@ public final class Int8Executor: @unchecked Sendable {
     var weights: UnsafeMutableRawPointer
     var requantization: [cnnc_int8_requantization]  // per group (one for dense)
     var window: cnnc_window?
+    /// A fused 2×2 max pooling done inside the product (`cnnc_int8_conv_max_pool`).
+    var poolsInProduct = false
     var padValue: UInt8
     var patches: [UnsafeMutablePointer<UInt8>]
     var padded: [UnsafeMutablePointer<UInt8>]
@@ -147,10 +149,18 @@ public final class Int8Executor: @unchecked Sendable {
       let perGroup = filters / groups
       var groupWindow = window.window
       groupWindow.channels = window.channels / groups
-      let product = self.product(
+      var product = self.product(
         w, m: perGroup, k: window.patchSize / groups, groups: groups, input: mappings[0],
         output: out, relu: activation == .relu, window: groupWindow,
         beforePooling: pooling == nil ? 0 : filters * window.outputPlane)
+      if let pooling, pooling.kind == .max {
+        var pool = pooling.window.window
+        if cnnc_int8_pools_in_product(isa.path, &groupWindow, &pool) != 0 {
+          product.poolsInProduct = true
+          let bytes = cnnc_int8_pooled_patch_bytes(&groupWindow, &pool)
+          product.patches = (0..<parts).map { _ in self.bytes(bytes) }
+        }
+      }
       return .convolution(
         product, groups: groups,
         pooling: pooling.map { ($0.window.window, $0.kind == .average) })
@@ -299,25 +309,36 @@ public final class Int8Executor: @unchecked Sendable {
       let plane = Int(window.out_h * window.out_w)
       let groupBytes = cnnc_int8_packed_weights_bytes(isa.path, product.m, product.k)
       let groupInput = Int(window.channels * window.height * window.width)
+      if product.poolsInProduct, var pool = pooling?.0 {
+        for image in imageRange(part) {
+          for g in 0..<groups {
+            var requantization = product.requantization[g]
+            cnnc_int8_conv_max_pool(
+              isa.path, &window, &pool, x + image * xn + g * groupInput, product.padValue,
+              product.padded[part], product.patches[part], product.m,
+              product.weights + g * groupBytes, &requantization,
+              y + image * n + g * product.m * n / groups)
+          }
+        }
+        return
+      }
       for image in imageRange(part) {
         let target = pooling == nil ? y + image * n : product.beforePooling[part]
         for g in 0..<groups {
           var requantization = product.requantization[g]
           cnnc_int8_pack_patches(
             isa.path, &window, x + image * xn + g * groupInput, product.padValue,
-            product.padded[part],
-            product.patches[part])
+            product.padded[part], product.patches[part])
           cnnc_int8_gemm(
             isa.path, product.m, plane, product.k, product.weights + g * groupBytes,
             product.patches[part], &requantization, target + g * product.m * plane, plane, 1, 0,
             cnnc_int8_row_tiles(product.m))
         }
-        if let (poolWindow, average) = pooling {
-          var poolWindow = poolWindow
-          cnnc_int8_pool(
-            isa.path, &poolWindow, average ? 1 : 0, target, product.requantization[0].zero_point,
-            y + image * n)
-        }
+        guard let (fusedWindow, average) = pooling else { continue }
+        var poolWindow = fusedWindow
+        cnnc_int8_pool(
+          isa.path, &poolWindow, average ? 1 : 0, target, product.requantization[0].zero_point,
+          y + image * n)
       }
     case .dense(let product):
       var requantization = product.requantization[0]

@@ -244,7 +244,7 @@ typedef struct {
 size_t cnnc_int8_row_tiles(size_t m);
 void cnnc_int8_gemm(cnnc_isa isa, size_t m, size_t n, size_t k, const void *packed_weights,
                     const uint8_t *b, const cnnc_int8_requantization *requantization,
-                    uint8_t *c, size_t row_stride, size_t column_stride, size_t first_tile,
+                    void *c, size_t row_stride, size_t column_stride, size_t first_tile,
                     size_t tiles);
 
 // B of a convolution: the patches of one uint8 image (channels × height × width), padded with
@@ -254,6 +254,20 @@ void cnnc_int8_gemm(cnnc_isa isa, size_t m, size_t n, size_t k, const void *pack
 size_t cnnc_int8_padded_image_bytes(const cnnc_window *window);
 void cnnc_int8_pack_patches(cnnc_isa isa, const cnnc_window *window, const uint8_t *image,
                             uint8_t pad_value, uint8_t *padded, uint8_t *b);
+
+// A convolution followed by a 2×2, stride-2 max pooling, in one pass where the path allows it
+// (cnnc_int8_pools_in_product: AVX-512, a stride-1 row, whole windows over the whole output):
+// the patches are packed so that the four pixels of sixteen windows fill the four vectors of a
+// tile, and each window's largest sum is requantized once, straight to the pooled output (m
+// planes of pool out_h × out_w bytes). The bytes are those of requantizing every sum and
+// pooling them, since the requantization never decreases. `patches` holds
+// cnnc_int8_pooled_patch_bytes.
+int cnnc_int8_pools_in_product(cnnc_isa isa, const cnnc_window *window, const cnnc_window *pool);
+size_t cnnc_int8_pooled_patch_bytes(const cnnc_window *window, const cnnc_window *pool);
+void cnnc_int8_conv_max_pool(cnnc_isa isa, const cnnc_window *window, const cnnc_window *pool,
+                             const uint8_t *image, uint8_t pad_value, uint8_t *padded,
+                             uint8_t *patches, size_t m, const void *packed_weights,
+                             const cnnc_int8_requantization *requantization, uint8_t *y);
 
 // B of a dense layer over a batch: column j is the k bytes at vectors + j·stride, for j < n.
 void cnnc_int8_pack_vectors(size_t k, size_t n, const uint8_t *vectors, size_t stride,
