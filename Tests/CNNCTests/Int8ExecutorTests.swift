@@ -101,7 +101,7 @@ import Testing
       tested += 1
       let references = images.map { quantized.run($0) }
       for threads in [1, 2] {
-        let executor = Int8Executor(quantized, batch: 5, threads: threads, isa: isa)
+        let executor = try Int8Executor(quantized, batch: 5, threads: threads, isa: isa)
         #expect(executor.isa == isa)
         let outputs = executor.run(images.flatMap { $0 })
         #expect(outputs == references.flatMap(\.output), "\(isa) \(threads) threads\n\(yaml)")
@@ -141,7 +141,7 @@ import Testing
       let plan = try DevicePlan(network, parameters: try DevicePlanTests.parameters(network))
       let images = Int8CheckpointTests.randomImages(3, floats: plan.inputFloats, seed: 5)
       let quantized = try QuantizedNetwork(plan, calibration: images)
-      let executor = Int8Executor(quantized, batch: 3, threads: 2, isa: isa)
+      let executor = try Int8Executor(quantized, batch: 3, threads: 2, isa: isa)
       _ = executor.run(images.flatMap { $0 })
       for (image, values) in images.enumerated() {
         let reference = quantized.run(values)
@@ -158,9 +158,15 @@ import Testing
     let images = Int8CheckpointTests.randomImages(7, floats: quantized.plan.inputFloats, seed: 12)
     let expected = images.flatMap { quantized.run($0).output }
     for isa in Self.paths {
-      let executor = Int8Executor(quantized, batch: 4, threads: 2, isa: isa)
+      let executor = try Int8Executor(quantized, batch: 4, threads: 2, isa: isa)
       #expect(executor.run(images.flatMap { $0 }) == expected, "\(model) \(isa)")
     }
+  }
+
+  @Test func aBatchPastTheMachinesMemoryIsRefusedBeforeAllocating() throws {
+    let (_, quantized) = try Int8CheckpointTests.quantized("lenet.yaml")
+    #expect(throws: PlanError.self) { try Int8Executor(quantized, batch: 100_000_000) }
+    #expect(throws: PlanError.self) { try Int8Executor(quantized, batch: .max) }
   }
 
   @Test(
@@ -172,7 +178,7 @@ import Testing
   func runningABatchAllocatesNothing(_ isa: KernelISA) throws {
     for model in ["lenet.yaml", "residual.yaml", "inception.yaml"] {
       let (_, quantized) = try Int8CheckpointTests.quantized(model)
-      let executor = Int8Executor(quantized, batch: 8, threads: 2, isa: isa)
+      let executor = try Int8Executor(quantized, batch: 8, threads: 2, isa: isa)
       let images = Int8CheckpointTests.randomImages(8, floats: quantized.plan.inputFloats, seed: 2)
         .flatMap { $0 }
       try images.withUnsafeBufferPointer { images in

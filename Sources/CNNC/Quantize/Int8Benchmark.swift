@@ -29,8 +29,8 @@ public struct Int8Benchmark: Sendable {
     let float = Benchmark(
       network: network.plan.network, batch: batch, threads: threads, repeats: repeats,
       inferenceOnly: true)
-    let executor = Int8Executor(network, batch: batch, threads: threads, isa: isa)
-    let latencyExecutor = Int8Executor(network, batch: 1, threads: threads, isa: isa)
+    let executor = try Int8Executor(network, batch: batch, threads: threads, isa: isa)
+    let latencyExecutor = try Int8Executor(network, batch: 1, threads: threads, isa: isa)
     let images = float.syntheticImages(count: batch).images.map { Float($0) / 256 }
     return try images.withUnsafeBufferPointer { images in
       let base = images.baseAddress!

@@ -76,8 +76,14 @@ public final class Int8Executor: @unchecked Sendable {
     var beforePooling: [UnsafeMutablePointer<UInt8>]
   }
 
-  /// An executor for up to `batch` images at a time on `threads` threads.
-  public init(_ network: QuantizedNetwork, batch: Int, threads: Int = 1, isa: KernelISA = .best) {
+  /// An executor for up to `batch` images at a time on `threads` threads; refuses, before
+  /// allocating, a batch whose buffers would exceed the machine's memory.
+  public init(_ network: QuantizedNetwork, batch: Int, threads: Int = 1, isa: KernelISA = .best)
+    throws(PlanError)
+  {
+    let perImage = Self.bytesPerImage(network.plan) ?? .max
+    let (total, overflow) = perImage.multipliedReportingOverflow(by: max(batch, 1))
+    try Memory.checkFits(overflow ? .max : total, what: "the int8 network at batch \(batch)")
     self.network = network
     self.batch = max(batch, 1)
     var path = isa
@@ -108,6 +114,26 @@ public final class Int8Executor: @unchecked Sendable {
       writers[step.output] = (out, count)
       tasks.append(TeamTask { [unowned self] part in self.run(step: index, part: part) })
     }
+  }
+
+  /// Bytes each image of a batch takes: the input, every step's output, a dense layer's
+  /// packed inputs and the float outputs (nil on overflow).
+  private static func bytesPerImage(_ plan: DevicePlan) -> Int? {
+    var counts: [Int: Int] = [0: plan.inputFloats]
+    var terms = [plan.inputFloats, plan.outputFloats, plan.outputFloats, plan.outputFloats]
+    for step in plan.steps {
+      let count = outputCount(step, inputCounts: step.inputs.map { counts[$0] ?? 0 })
+      counts[step.output] = count
+      terms.append(count)
+      if case .dense(let inputs, _, _) = step.operation { terms.append(inputs + 4) }
+    }
+    var total = 0
+    for term in terms {
+      let (sum, overflow) = total.addingReportingOverflow(term)
+      if overflow { return nil }
+      total = sum
+    }
+    return total
   }
 
   deinit { for pointer in allocations { pointer.deallocate() } }

@@ -61,7 +61,7 @@ public enum Inference {
     keepOutputs: Bool
   ) throws -> Result {
     let start = Date()
-    let executor = Int8Executor(
+    let executor = try Int8Executor(
       network, batch: 64,
       isa: try KernelISA.fromEnvironment(
         ProcessInfo.processInfo.environment))
