@@ -21,8 +21,10 @@ extension ONNXExport {
 private struct QDQWriter {
   let network: QuantizedNetwork
   var graph = Onnx_GraphProto()
-  /// Each plan buffer's current value: its name and rank (4: N, C, H, W; 2: flat).
-  var buffers: [Int: (name: String, rank: Int)] = [:]
+  /// The ONNX value of the network's input and of each spec layer written so far: its name and
+  /// rank (4: N, C, H, W; 2: flat).
+  var input = (name: "", rank: 4)
+  var values: [Int: (name: String, rank: Int)] = [:]
 
   init(network: QuantizedNetwork) { self.network = network }
 
@@ -32,15 +34,17 @@ private struct QDQWriter {
     let layers = plan.network.layers
     graph.name = plan.network.name
     graph.input = [valueInfo("input", rank: 4, sizes: plan.network.input)]
-    buffers[0] = (qdq("input", network.input, name: "input.int8"), 4)
+    input = (qdq("input", network.input, name: "input.int8"), 4)
     for (index, step) in plan.steps.enumerated() {
       let isFloat = network.floatSteps.contains(index)
       let isLast = index == plan.steps.count - 1
-      guard let first = step.inputs.first, let input = buffers[first] else {
-        throw ONNXError(message: "step \(index) reads a value no step wrote")
+      var stepInputs: [(name: String, rank: Int)] = []
+      for input in layers[step.layers[0]].inputs { stepInputs.append(try self.value(of: input)) }
+      guard let firstInput = stepInputs.first else {
+        throw ONNXError(message: "step \(index) reads no value")
       }
-      var value = input.name
-      var rank = input.rank
+      var value = firstInput.name
+      var rank = firstInput.rank
       let int8 = network.int8Constants(ofStep: index)
       for layerIndex in step.layers {
         let layer = layers[layerIndex]
@@ -56,10 +60,13 @@ private struct QDQWriter {
           }
           continue  // folded into the convolution's weights
         }
-        var inputs = layerIndex == step.layers[0] ? try stepInputs(step) : [value]
+        var inputs = layerIndex == step.layers[0] ? stepInputs.map(\.name) : [value]
         switch mapping.input {
         case .image where rank != 4:
           throw ONNXError(message: "\(layer.spec.subject): its input is flat in ONNX")
+        case .alike where Set(stepInputs.map(\.rank)).count > 1:
+          throw ONNXError(
+            message: "\(layer.spec.subject): its inputs mix flat and (N, C, H, W) tensors in ONNX")
         case .flat where rank == 4:
           inputs[0] = node(
             "Flatten", [inputs[0]], name: "\(layer.name).flatten", [("axis", .int(1))])
@@ -84,23 +91,27 @@ private struct QDQWriter {
       if !(isLast && isFloat) {
         value = qdq(value, network.outputs[index], name: "\(value).int8")
       }
-      buffers[step.output] = (value, rank)
-      if isLast {
-        graph.output = [valueInfo(value, rank: rank, sizes: layers[layers.count - 1].output)]
-      }
+      for layerIndex in step.layers { values[layerIndex] = (value, rank) }
     }
+    let output = try value(of: .layer(layers.count - 1))
+    graph.output = [valueInfo(output.name, rank: output.rank, sizes: layers.last?.output)]
   }
 
-  /// The values a step's first layer reads.
-  func stepInputs(_ step: DevicePlan.Step) throws(ONNXError) -> [String] {
-    var names: [String] = []
-    for buffer in step.inputs {
-      guard let value = buffers[buffer] else {
-        throw ONNXError(message: "a step reads a value no step wrote")
-      }
-      names.append(value.name)
+  /// The value `input` stands for. A layer no step computes is a view of its input (a flatten,
+  /// a dropout): a flatten of an image becomes a Flatten node, anything else the value itself.
+  mutating func value(of input: LayerInput) throws(ONNXError) -> (name: String, rank: Int) {
+    guard case .layer(let index) = input else { return self.input }
+    if let value = values[index] { return value }
+    let layer = plan.network.layers[index]
+    guard let source = layer.inputs.first else {
+      throw ONNXError(message: "\(layer.spec.subject): a view without an input")
     }
-    return names
+    var value = try self.value(of: source)
+    if value.rank == 4, layer.spec.layer?.onnxOperator(inputCount: 1).type == "Flatten" {
+      value = (node("Flatten", [value.name], name: layer.name, [("axis", .int(1))]), 2)
+    }
+    values[index] = value
+    return value
   }
 
   /// A convolution's or dense layer's weight and bias: int8 and int32 initializers behind

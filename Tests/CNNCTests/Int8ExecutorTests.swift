@@ -124,9 +124,11 @@ import Testing
   func convolutionsPooledInTheProductGiveTheReferenceBytes(_ isa: KernelISA) throws {
     var generator = SplitMix64(seed: 77)
     func draw(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &generator) }
+    var tested = 0
     for _ in 0..<16 {
-      let channels = draw(1...6)
-      let groups = channels > 1 && draw(0...3) == 0 ? channels : 1
+      let channels = 2 * draw(1...3)
+      // Grouped every other time, with more than one filter per group.
+      let groups = draw(0...1) == 0 ? channels / 2 : 1
       let kernel = draw(1...5)
       let yaml = """
         input: [\(channels), \(draw(kernel + 1...20)), \(draw(kernel + 1...40))]
@@ -134,10 +136,11 @@ import Testing
           - {type: conv, name: c, filters: \(groups * draw(1...9)), kernel: \(kernel), \
         pad: \(draw(0...kernel / 2)), stride: [\(draw(1...2)), 1], groups: \(groups)}
           - {type: relu, name: r}
-          - {type: maxpool, name: p, kernel: 2, stride: 2}
+          - {type: maxpool, name: p, kernel: 2, stride: 2, round: floor}
           - {type: dense, name: fc, units: 3}
         """
       guard let network = try? InferredNetwork(yaml: yaml) else { continue }
+      tested += 1
       let plan = try DevicePlan(network, parameters: try DevicePlanTests.parameters(network))
       let images = Int8CheckpointTests.randomImages(3, floats: plan.inputFloats, seed: 5)
       let quantized = try QuantizedNetwork(plan, calibration: images)
@@ -149,6 +152,40 @@ import Testing
         #expect(bytes == reference.steps[0], "\(isa)\n\(yaml)")
       }
     }
+    #expect(tested >= 14)
+  }
+
+  /// A concat rescales each input on its own (its own shift, as the reference): one rescale
+  /// shared by both inputs kept fewer bits of the smaller ratio and rounded a half the other way
+  /// (output scale 0.03596792, input scales 0.02790805 and 0.01422261 with zero point 25:
+  /// −153 steps of the second input are −60.49999996 or −60.50000003 output steps).
+  @Test(arguments: paths)
+  func aConcatRescalesEachInputOnItsOwn(_ isa: KernelISA) throws {
+    let network = try InferredNetwork(
+      yaml: """
+        input: [1, 1, 1]
+        layers:
+          - {type: conv, name: a, filters: 1, kernel: 1}
+          - {type: conv, name: b, filters: 1, kernel: 1, input: input}
+          - {type: concat, name: c, input: [a, b]}
+        """)
+    let plan = try DevicePlan(network, parameters: try DevicePlanTests.parameters(network))
+    let images = (0..<512).map { [Float($0 - 256) * 4] }
+    let calibrated = try QuantizedNetwork(plan, calibration: images)
+    var outputs = calibrated.outputs
+    outputs[0] = QuantizationParameters(scale: 0.02790805, zeroPoint: 0)
+    outputs[1] = QuantizationParameters(scale: 0.01422261, zeroPoint: 25)
+    outputs[2] = QuantizationParameters(scale: 0.03596792, zeroPoint: 0)
+    // b's sums far below its range: every b is −128, 153 steps below its zero point.
+    var weighted = calibrated.weighted
+    weighted[1]?.bias = [-2_000_000]
+    let quantized = QuantizedNetwork(
+      plan: plan, input: calibrated.input, outputs: outputs, floatSteps: [], weighted: weighted)
+    let executor = try Int8Executor(quantized, batch: 512, isa: isa)
+    let ours = executor.run(images.flatMap { $0 })
+    let reference = images.flatMap { quantized.run($0).output }
+    #expect(ours == reference)
+    #expect(reference[1] == outputs[2].real(-61))
   }
 
   /// The shipped MNIST models: the executor's outputs are the reference's, image for image.

@@ -104,6 +104,31 @@ import Testing
     #expect(graph.output.map(\.name) == ["prob"])
   }
 
+  /// Views (a flatten, a dropout) have no step of their own; their ONNX values do: a flatten of
+  /// an image is a Flatten node, so an add of it and a dense layer reads two flat tensors.
+  @Test func anInt8FlattenIsAFlattenNode() throws {
+    let network = try InferredNetwork(
+      yaml: """
+        input: [1, 4, 4]
+        layers:
+          - {type: conv, name: c, filters: 1, kernel: 1}
+          - {type: flatten, name: f}
+          - {type: dropout, name: drop, rate: 0.5}
+          - {type: dense, name: d, units: 16}
+          - {type: add, name: sum, input: [f, d]}
+        """, name: "net")
+    let plan = try DevicePlan(network, parameters: try DevicePlanTests.parameters(network))
+    let quantized = try QuantizedNetwork(
+      plan, calibration: Int8CheckpointTests.randomImages(4, floats: 16, seed: 2))
+    let graph = try Onnx_ModelProto(serializedBytes: try ONNXExport.qdqModel(quantized)).graph
+    let flatten = try #require(graph.node.first { $0.name == "f" })
+    #expect(flatten.opType == "Flatten")
+    let add = try #require(graph.node.first { $0.opType == "Add" })
+    #expect(add.input.first == "f")
+    #expect(graph.node.first { $0.opType == "Gemm" }?.input.first == "f")
+    #expect(graph.output.first?.type.tensorType.shape.dim.count == 2)
+  }
+
   @Test func aConvolutionOverAFlatTensorIsRefusedByName() throws {
     let error = #expect(throws: ONNXError.self) {
       _ = try Self.exported(

@@ -9,6 +9,8 @@ import Foundation
 /// in float other than a softmax (sigmoid, tanh, leaky ReLU, an unfolded batchnorm, or one asked
 /// for with `--keep-float`) run on the float reference one image at a time, which allocates.
 ///
+/// One caller at a time: a run uses the executor's buffers, and its threads are its own.
+///
 /// Activations are held as unsigned bytes (the int8 value + 128), the operand VNNI multiplies
 /// by signed weights; a product's zero-point term moves into its bias once, here.
 public final class Int8Executor: @unchecked Sendable {
@@ -51,7 +53,9 @@ public final class Int8Executor: @unchecked Sendable {
   /// An add's, a concat's or a global average's integer rescaling.
   private struct Rescaling {
     enum Form {
-      case add, concat
+      case add
+      /// Each input rescaled on its own, as the reference does (its own shift).
+      case concat([Rescale])
       case globalAverage(plane: Int)
     }
     var form: Form
@@ -203,8 +207,8 @@ public final class Int8Executor: @unchecked Sendable {
     case .copy:
       return .copy
     case .add, .concat, .globalAveragePooling:
-      var form = Rescaling.Form.concat
       var scales = mappings.map(\.scale)
+      var form = Rescaling.Form.concat(scales.map { Rescale([$0], to: out.scale) })
       if case .add = step.operation { form = .add }
       if case .globalAveragePooling(_, let plane) = step.operation {
         form = .globalAverage(plane: plane)
@@ -272,7 +276,8 @@ public final class Int8Executor: @unchecked Sendable {
   /// Runs `count` images (each the network's input, C×H×W floats, one after another) and
   /// returns their outputs, `plan.outputFloats` each; valid until the next run.
   public func run(_ images: UnsafePointer<Float>, count: Int) -> UnsafeBufferPointer<Float> {
-    precondition(count <= batch, "Int8Executor: \(count) images for a batch of \(batch)")
+    precondition(
+      (0...batch).contains(count), "Int8Executor: \(count) images for a batch of \(batch)")
     self.images = count
     let plan = network.plan
     cnnc_int8_quantize(
@@ -343,7 +348,7 @@ public final class Int8Executor: @unchecked Sendable {
               isa.path, &window, &pool, x + image * xn + g * groupInput, product.padValue,
               product.padded[part], product.patches[part], product.m,
               product.weights + g * groupBytes, &requantization,
-              y + image * n + g * product.m * n / groups)
+              y + image * n + g * n / groups)
           }
         }
         return
@@ -414,13 +419,13 @@ public final class Int8Executor: @unchecked Sendable {
         }
         y[i] = Self.byte(r.rescale.round(sum), r.zeroPoint)
       }
-    case .concat:
+    case .concat(let parts):
       var offset = 0
       for k in step.inputs.indices {
         let x = step.inputs[k] + image * step.inputCounts[k]
         for i in 0..<step.inputCounts[k] {
           y[offset + i] = Self.byte(
-            r.rescale.round(Int64(Int32(x[i]) - zeros[k]) * multipliers[k]), r.zeroPoint)
+            parts[k].round(Int64(Int32(x[i]) - zeros[k]) * parts[k].multipliers[0]), r.zeroPoint)
         }
         offset += step.inputCounts[k]
       }
