@@ -29,7 +29,8 @@ struct ExportCommand: ParsableCommand {
     if let quantized = try int8Network(network) {
       return try write(
         { () throws(ONNXError) in try ONNXExport.qdqModel(quantized) },
-        "\(quantized.plan.steps.count) int8 steps (QDQ)")
+        "\(quantized.plan.steps.count - quantized.floatSteps.count) int8 steps of "
+          + "\(quantized.plan.steps.count) (QDQ)")
     }
     let layout: (slots: [ParameterSlot], floats: Int)
     let values: [Float]

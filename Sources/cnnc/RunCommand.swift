@@ -115,6 +115,9 @@ struct RunCommand: ParsableCommand {
     for (_, path) in filesWritten(network) {
       do { try OutputPath.check(path) } catch { throw CommandFailure(error.description) }
     }
+    if train, let weights {
+      try refuseInt8(weights, "it cannot be trained")
+    }
     if !train, let input {
       // Inference over --input needs the spec's preprocessing, not its data files: a spec
       // without train: (one made by `cnnc import`) runs on the values as stored.

@@ -162,7 +162,23 @@ import Testing
     #expect(
       refusal { $0.tensors.removeAll { $0.name == "conv2.bias" } }.contains(
         "'conv2.bias' is missing"))
-    #expect(refusal { $0.metadata["format"] = nil }.contains("is not an int8 checkpoint"))
+    #expect(
+      refusal { $0.metadata["format"] = "cnnc-int8-2" }.contains("'cnnc-int8-2' is not cnnc-int8-1")
+    )
+    #expect(
+      refusal { $0.metadata["float_steps"] = "prob,garbage" }.contains("'garbage' in float_steps"))
+    // Values each in range but not what the scales make: a shift off by one, a transposed shape.
+    #expect(
+      refusal { file in
+        let index = file.tensors.firstIndex { $0.name == "conv1.shift" } ?? 0
+        let shifts = (file.tensors[index].int32s ?? []).map { $0 + 1 }
+        file.tensors[index] = .init(name: "conv1.shift", shape: [shifts.count], int32s: shifts)
+      }.contains("are not its input scale × weight scale / output scale"))
+    #expect(
+      refusal { file in
+        let index = file.tensors.firstIndex { $0.name == "fc1.weight" } ?? 0
+        file.tensors[index].shape = [800, 500]
+      }.contains("the network needs I8 [500, 800]"))
     #expect(refusal { $0.metadata["float_steps"] = "" }.contains("step 'prob' has no int8 form"))
     #expect(
       refusal { file in
@@ -175,6 +191,28 @@ import Testing
         let index = file.tensors.firstIndex { $0.name == "conv1.weight" } ?? 0
         file.tensors[index] = .init(name: "conv1.weight", shape: [3], int8s: [1, 2, 3])
       }.contains("'conv1.weight' is I8 [3]"))
+  }
+
+  /// A step that keeps its input's mapping (a pooling, a ReLU, a copy) must have it in the file:
+  /// the kernels never read it, ONNX export does.
+  @Test func aKeptMappingThatDiffersIsRefused() throws {
+    let (network, quantized) = try Self.quantized("inception.yaml")
+    let kept = try #require(
+      quantized.plan.steps.indices.first { index in
+        switch quantized.plan.steps[index].operation {
+        case .pooling, .activation, .copy: !quantized.floatSteps.contains(index)
+        default: false
+        }
+      })
+    let name = network.layers[quantized.plan.steps[kept].layers[0]].name
+    var file = quantized.checkpoint
+    let index = try #require(file.tensors.firstIndex { $0.name == "\(name).output_scale" })
+    file.tensors[index] = .init(
+      name: "\(name).output_scale", shape: [1], values: [quantized.outputs[kept].scale * 2])
+    #expect(throws: QuantizationError.self) {
+      try QuantizedNetwork(
+        network, checkpoint: try SafeTensors.decode(file.encoded(), file: "q"), path: "q")
+    }
   }
 
   @Test func runEvaluatesAnInt8Checkpoint() throws {

@@ -249,7 +249,7 @@ struct Int8Arena: Sendable {
   init(_ quantized: QuantizedNetwork) throws(CompileError) {
     let plan = quantized.plan
     let last = plan.steps.count - 1
-    for index in quantized.floatSteps where index != last {
+    for index in quantized.floatSteps.sorted() where index != last {
       throw CompileError(
         "step '\(plan.network.layers[plan.steps[index].layers[0]].name)' runs in float; int8 C "
           + "runs in float only a last softmax so far (quantize without --keep-float for it)")

@@ -15,9 +15,10 @@
 extension QuantizedNetwork {
   public static let checkpointFormat = "cnnc-int8-1"
 
-  /// Whether `file` is an int8 checkpoint.
+  /// Whether `file` is an int8 checkpoint (of any version: reading one refuses a version this
+  /// cnnc does not read by name).
   public static func isCheckpoint(_ file: SafeTensors) -> Bool {
-    file.metadata["format"] == checkpointFormat
+    file.metadata["format"]?.hasPrefix("cnnc-int8") ?? false
   }
 
   /// The checkpoint of this network.
@@ -74,8 +75,10 @@ extension QuantizedNetwork {
     throws(QuantizationError)
   {
     func fail(_ problem: String) -> QuantizationError { QuantizationError("\(path): \(problem)") }
-    guard Self.isCheckpoint(file) else {
-      throw fail("is not an int8 checkpoint (its metadata has no format \(Self.checkpointFormat))")
+    guard file.metadata["format"] == Self.checkpointFormat else {
+      throw fail(
+        "its format '\(file.metadata["format"] ?? "")' is not \(Self.checkpointFormat), the int8 "
+          + "checkpoint this cnnc reads")
     }
     let floats: Int
     do {
@@ -89,20 +92,21 @@ extension QuantizedNetwork {
     } catch {
       throw QuantizationError(error.message)
     }
-    func tensor(_ name: String, _ type: SafeTensors.DType, count: Int) throws(QuantizationError)
+    // Every tensor has the type and shape the writer gives it (`checkpoint`).
+    func tensor(_ name: String, _ type: SafeTensors.DType, shape: [Int]) throws(QuantizationError)
       -> SafeTensors.Tensor
     {
       guard let tensor = file[name] else { throw fail("tensor '\(name)' is missing") }
-      guard tensor.dtype == type, tensor.count == count else {
+      guard tensor.dtype == type, tensor.shape == shape else {
         throw fail(
           "tensor '\(name)' is \(tensor.dtype.rawValue) \(tensor.shape); the network needs "
-            + "\(type.rawValue) of \(count) elements")
+            + "\(type.rawValue) \(shape)")
       }
       return tensor
     }
     func mapping(_ prefix: String) throws(QuantizationError) -> QuantizationParameters {
-      let scale = try tensor("\(prefix)scale", .f32, count: 1).values[0]
-      let zeroPoint = try tensor("\(prefix)zero_point", .i32, count: 1).int32s?[0] ?? 0
+      let scale = try tensor("\(prefix)scale", .f32, shape: [1]).values[0]
+      let zeroPoint = try tensor("\(prefix)zero_point", .i32, shape: [1]).int32s?[0] ?? 0
       guard scale.isNormal, scale > 0, (-128...127).contains(zeroPoint) else {
         throw fail("\(prefix)scale \(scale) and zero point \(zeroPoint) are not an int8 mapping")
       }
@@ -110,6 +114,10 @@ extension QuantizedNetwork {
     }
     let floatNames = Set(
       (file.metadata["float_steps"] ?? "").split(separator: ",").map(String.init))
+    let stepNames = Set(plan.steps.map { network.layers[$0.layers[0]].name })
+    if let unknown = floatNames.subtracting(stepNames).sorted().first {
+      throw fail("its metadata lists '\(unknown)' in float_steps, which is no step of the network")
+    }
     var outputs: [QuantizationParameters] = []
     var floatSteps: Set<Int> = []
     var weighted: [Int: WeightedStep] = [:]
@@ -124,7 +132,7 @@ extension QuantizedNetwork {
         var constants = step.constants
         for c in constants.indices {
           constants[c].values =
-            try tensor("\(name).\(constants[c].role)", .f32, count: constants[c].values.count)
+            try tensor("\(name).\(constants[c].role)", .f32, shape: [constants[c].values.count])
             .values
           if constants[c].values.contains(where: { !$0.isFinite }) {
             throw fail("tensor '\(name).\(constants[c].role)' holds NaN or infinite values")
@@ -136,11 +144,14 @@ extension QuantizedNetwork {
       guard let weight = step.constants.first(where: { $0.role == "weight" }) else { continue }
       let channels = step.constants.first { $0.role == "bias" }?.values.count ?? 0
       let out = channels > 0 ? channels : Self.outputChannels(step.operation)
-      let weights = try tensor("\(name).weight", .i8, count: weight.values.count).int8s ?? []
-      let scales = try tensor("\(name).weight_scale", .f32, count: out).values
-      let bias = try tensor("\(name).bias", .i32, count: out).int32s ?? []
-      let multipliers = try tensor("\(name).multiplier", .i32, count: out).int32s ?? []
-      let shifts = try tensor("\(name).shift", .i32, count: out).int32s ?? []
+      let shape =
+        network.layers[step.layers[0]].parameters.first { $0.name == "weight" }?.dimensions
+        ?? [weight.values.count]
+      let weights = try tensor("\(name).weight", .i8, shape: shape).int8s ?? []
+      let scales = try tensor("\(name).weight_scale", .f32, shape: [out]).values
+      let bias = try tensor("\(name).bias", .i32, shape: [out]).int32s ?? []
+      let multipliers = try tensor("\(name).multiplier", .i32, shape: [out]).int32s ?? []
+      let shifts = try tensor("\(name).shift", .i32, shape: [out]).int32s ?? []
       var requantizations: [Requantization] = []
       for (multiplier, shift) in zip(multipliers, shifts) {
         guard let r = Requantization(multiplier: multiplier, shift: Int(shift)) else {
@@ -159,9 +170,39 @@ extension QuantizedNetwork {
       weighted[index] = WeightedStep(
         weights: weights, weightScales: scales, bias: bias, requantizations: requantizations)
     }
-    self.init(
+    let read = Self(
       plan: plan, input: try mapping("input."), outputs: outputs, floatSteps: floatSteps,
       weighted: weighted)
+    try read.checkConsistency(fail)
+    self = read
+  }
+
+  /// The mappings and requantizations agree as the quantizer made them: a step that keeps its
+  /// input's mapping (pooling, ReLU, copy) has it, and each requantization is its channel's
+  /// input scale × weight scale / output scale.
+  private func checkConsistency(_ fail: (String) -> QuantizationError) throws(QuantizationError) {
+    for (index, step) in plan.steps.enumerated() where !floatSteps.contains(index) {
+      let name = plan.network.layers[step.layers[0]].name
+      switch step.operation {
+      case .pooling, .activation, .copy:
+        guard outputs[index] == inputMappings[index][0] else {
+          throw fail(
+            "'\(name)' keeps its input's mapping, but its output_scale and "
+              + "output_zero_point differ from it")
+        }
+      default: break
+      }
+      guard let w = weighted[index] else { continue }
+      for (channel, scale) in w.weightScales.enumerated() {
+        let accumulatorScale = Double(inputMappings[index][0].scale) * Double(scale)
+        let expected = Requantization(scale: accumulatorScale / Double(outputs[index].scale))
+        guard expected == w.requantizations[channel] else {
+          throw fail(
+            "'\(name)': channel \(channel)'s multiplier and shift are not its input "
+              + "scale × weight scale / output scale")
+        }
+      }
+    }
   }
 
   /// The output channels of a convolution or dense step.

@@ -28,7 +28,11 @@ public struct QuantizationReport: Sendable {
   public var agreement: Double
 
   /// The step that added the most noise.
-  public var worstStep: Int? { steps.indices.min { steps[$0].added < steps[$1].added } }
+  /// The int8 step that added the most noise (a step already in float is no candidate for
+  /// `--keep-float`).
+  public var worstStep: Int? {
+    steps.indices.filter { !steps[$0].runsInFloat }.min { steps[$0].added < steps[$1].added }
+  }
 
   /// Runs both networks over `images` (prepared as the network's input) with their `labels`.
   public static func measure(_ network: QuantizedNetwork, images: [[Float]], labels: [Int])
