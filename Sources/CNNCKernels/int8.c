@@ -45,7 +45,7 @@ void cnnc_int8_pack_weights(cnnc_isa isa, size_t m, size_t k, const int8_t *weig
 }
 
 static void gemm_portable(size_t m, size_t n, size_t k, const void *packed, const uint8_t *b,
-                          const cnnc_int8_requantization *r, void *c, size_t row_stride,
+                          const cnnc_int8_requantization *r, uint8_t *c, size_t row_stride,
                           size_t column_stride, size_t first, size_t tiles) {
   const size_t groups = groups_of(k), columns = cnnc_int8_padded_columns(n);
   int32_t sums[INT8_MR][16];
@@ -66,8 +66,8 @@ static void gemm_portable(size_t m, size_t n, size_t k, const void *packed, cons
       }
       for (size_t i = 0; i < rows; i++) {
         const size_t row = t * INT8_MR + i;
-        cnnc_int8_store_row(sums[i], min_size(16, n - j0), row, r, c,
-                            row * row_stride + j0 * column_stride, column_stride);
+        cnnc_int8_store_row(sums[i], min_size(16, n - j0), row, r,
+                            c + row * row_stride + j0 * column_stride, column_stride);
       }
     }
   }
@@ -88,7 +88,7 @@ int cnnc_int8_isa_supported(cnnc_isa isa) {
 
 void cnnc_int8_gemm(cnnc_isa isa, size_t m, size_t n, size_t k, const void *packed_weights,
                     const uint8_t *b, const cnnc_int8_requantization *requantization,
-                    void *c, size_t row_stride, size_t column_stride, size_t first_tile,
+                    uint8_t *c, size_t row_stride, size_t column_stride, size_t first_tile,
                     size_t tiles) {
   cnnc_int8_product product = gemm_portable;
 #if defined(__x86_64__)

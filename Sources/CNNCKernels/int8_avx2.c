@@ -47,7 +47,7 @@ TARGET static inline __m128i requantize(__m256i sums, size_t row,
 
 TARGET void cnnc_int8_gemm_avx2(size_t m, size_t n, size_t k, const void *packed,
                                 const uint8_t *b, const cnnc_int8_requantization *r,
-                                void *c, size_t row_stride, size_t column_stride,
+                                uint8_t *c, size_t row_stride, size_t column_stride,
                                 size_t first, size_t tiles) {
   const size_t groups = (k + 3) / 4, columns = cnnc_int8_padded_columns(n);
   for (size_t t = first; t < first + tiles; t++) {
@@ -75,7 +75,7 @@ TARGET void cnnc_int8_gemm_avx2(size_t m, size_t n, size_t k, const void *packed
         const size_t row = t * INT8_MR + i, count = min_size(8, n - j);
         uint8_t lanes[16];
         _mm_storeu_si128((__m128i *)lanes, requantize(sums, row, r));
-        uint8_t *to = (uint8_t *)c + row * row_stride + j * column_stride;
+        uint8_t *to = c + row * row_stride + j * column_stride;
         if (column_stride == 1 && count == 8) {
           memcpy(to, lanes, 8);
         } else {

@@ -58,7 +58,7 @@ TARGET INLINE void accumulate(int vectors, size_t groups, const int8_t *a, const
 #define TILE(VECTORS)                                                                          \
   TARGET static void tile##VECTORS(size_t groups, const int8_t *a, const uint8_t *b,          \
                                    size_t columns, size_t rows, size_t count, size_t first_row, \
-                                   const cnnc_int8_requantization *r, void *c,                \
+                                   const cnnc_int8_requantization *r, uint8_t *c,             \
                                    size_t row_stride, size_t column_stride) {                 \
     __m512i sums[INT8_MR][4];                                                                  \
     accumulate(VECTORS, groups, a, b, columns, sums);                                          \
@@ -67,7 +67,7 @@ TARGET INLINE void accumulate(int vectors, size_t groups, const int8_t *a, const
         const size_t n = min_size(16, count - 16 * v);                                         \
         const size_t first = (first_row + i) * row_stride + 16 * v * column_stride;            \
         const __m128i bytes = requantize(sums[i][v], first_row + i, r);                        \
-        uint8_t *to = (uint8_t *)c + first;                                                    \
+        uint8_t *to = c + first;                                                               \
         if (column_stride == 1) {                                                              \
           _mm_mask_storeu_epi8(to, (__mmask16)((1u << n) - 1), bytes);                          \
         } else {                                                                               \
@@ -107,7 +107,7 @@ TARGET void cnnc_int8_gemm_pooled_avx512(size_t m, size_t windows, size_t k, con
 
 TARGET void cnnc_int8_gemm_avx512(size_t m, size_t n, size_t k, const void *packed,
                                   const uint8_t *b, const cnnc_int8_requantization *r,
-                                  void *c, size_t row_stride, size_t column_stride,
+                                  uint8_t *c, size_t row_stride, size_t column_stride,
                                   size_t first, size_t tiles) {
   const size_t groups = (k + 3) / 4, columns = cnnc_int8_padded_columns(n);
   for (size_t t = first; t < first + tiles; t++) {
@@ -116,7 +116,7 @@ TARGET void cnnc_int8_gemm_avx512(size_t m, size_t n, size_t k, const void *pack
     for (size_t j = 0; j < n; j += 64) {
       const size_t count = min_size(64, n - j);
       const uint8_t *bj = b + j * 4;
-      uint8_t *cj = (uint8_t *)c + j * column_stride;
+      uint8_t *cj = c + j * column_stride;
       const size_t first_row = t * INT8_MR;
       switch ((count + 15) / 16) {
         case 1: tile1(groups, a, bj, columns, rows, count, first_row, r, cj, row_stride, column_stride); break;

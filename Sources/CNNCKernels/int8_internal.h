@@ -19,13 +19,12 @@ static inline uint8_t cnnc_int8_requantize(int32_t sum, int32_t multiplier, int3
   return (uint8_t)(value + 128);
 }
 
-// Stores `count` sums of row i, requantized, from byte `first` of C.
+// Stores the requantized sums of row i, columns j ..< j + count of C.
 static inline void cnnc_int8_store_row(const int32_t *sums, size_t count, size_t i,
-                                       const cnnc_int8_requantization *r, void *c, size_t first,
+                                       const cnnc_int8_requantization *r, uint8_t *c,
                                        size_t column_stride) {
-  uint8_t *bytes = (uint8_t *)c + first;
   for (size_t j = 0; j < count; j++) {
-    bytes[j * column_stride] =
+    c[j * column_stride] =
         cnnc_int8_requantize(sums[j] + r->bias[i], r->multiplier[i], r->shift[i], r);
   }
 }
@@ -33,14 +32,14 @@ static inline void cnnc_int8_store_row(const int32_t *sums, size_t count, size_t
 // One path's whole product over row tiles first ..< first + tiles (arguments as cnnc_int8_gemm).
 typedef void (*cnnc_int8_product)(size_t m, size_t n, size_t k, const void *packed,
                                   const uint8_t *b, const cnnc_int8_requantization *r,
-                                  void *c, size_t row_stride, size_t column_stride,
+                                  uint8_t *c, size_t row_stride, size_t column_stride,
                                   size_t first, size_t tiles);
 
 void cnnc_int8_gemm_avx512(size_t m, size_t n, size_t k, const void *packed, const uint8_t *b,
-                           const cnnc_int8_requantization *r, void *c, size_t row_stride,
+                           const cnnc_int8_requantization *r, uint8_t *c, size_t row_stride,
                            size_t column_stride, size_t first, size_t tiles);
 void cnnc_int8_gemm_avx2(size_t m, size_t n, size_t k, const void *packed, const uint8_t *b,
-                         const cnnc_int8_requantization *r, void *c, size_t row_stride,
+                         const cnnc_int8_requantization *r, uint8_t *c, size_t row_stride,
                          size_t column_stride, size_t first, size_t tiles);
 
 // AVX-512 (BW, VL): one output row of 2×2 stride-2 max pooling.

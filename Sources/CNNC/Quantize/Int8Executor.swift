@@ -124,7 +124,7 @@ public final class Int8Executor: @unchecked Sendable {
   /// packed inputs and the float outputs (nil on overflow).
   private static func bytesPerImage(_ plan: DevicePlan) -> Int? {
     var counts: [Int: Int] = [0: plan.inputFloats]
-    var terms = [plan.inputFloats, plan.outputFloats, plan.outputFloats, plan.outputFloats]
+    var terms = [plan.inputFloats, 4 * plan.outputFloats]
     for step in plan.steps {
       let count = outputCount(step, inputCounts: step.inputs.map { counts[$0] ?? 0 })
       counts[step.output] = count
@@ -487,12 +487,4 @@ private func int32Buffer(_ count: Int, allocations: inout [UnsafeMutableRawPoint
   pointer.initialize(repeating: 0, count: max(count, 1))
   allocations.append(UnsafeMutableRawPointer(pointer))
   return pointer
-}
-
-extension Rescale {
-  /// A sum of differences times multipliers, shifted once (halves away from zero).
-  func round(_ sum: Int64) -> Int64 {
-    let half = Int64(1) << (shift - 1)
-    return sum >= 0 ? (sum + half) >> shift : -((half - sum) >> shift)
-  }
 }

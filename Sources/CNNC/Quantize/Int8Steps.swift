@@ -195,6 +195,11 @@ struct Rescale {
     for (difference, multiplier) in zip(differences, multipliers) {
       sum += Int64(difference) * multiplier
     }
+    return round(sum)
+  }
+
+  /// A sum of differences times multipliers, shifted once (halves away from zero).
+  func round(_ sum: Int64) -> Int64 {
     let half = Int64(1) << (shift - 1)
     return sum >= 0 ? (sum + half) >> shift : -((half - sum) >> shift)
   }

@@ -244,7 +244,7 @@ typedef struct {
 size_t cnnc_int8_row_tiles(size_t m);
 void cnnc_int8_gemm(cnnc_isa isa, size_t m, size_t n, size_t k, const void *packed_weights,
                     const uint8_t *b, const cnnc_int8_requantization *requantization,
-                    void *c, size_t row_stride, size_t column_stride, size_t first_tile,
+                    uint8_t *c, size_t row_stride, size_t column_stride, size_t first_tile,
                     size_t tiles);
 
 // B of a convolution: the patches of one uint8 image (channels × height × width), padded with
